@@ -1,0 +1,191 @@
+"""`ats.events`: what the upstream ATS emits (input contract, version 1)."""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal, get_args
+
+from pydantic import AnyHttpUrl, AwareDatetime, BaseModel, ConfigDict, Field, TypeAdapter, model_validator
+
+from schemas.common import CandidateId, Channel, E164Phone, EmailAddress, PurposeClass, TimeZoneName
+from schemas.envelope import CloudEvent
+
+CONTRACT_VERSION = 1
+
+
+class _Input(BaseModel):
+    # Tolerant reader: fields the ATS adds later are ignored, not rejected.
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+
+class CandidateContact(_Input):
+    """The candidate as the ATS knows them."""
+
+    id: CandidateId
+    name: str = Field(min_length=1, max_length=200, description="Full name as the candidate gave it.")
+    email: EmailAddress | None = Field(None, description="E-mail address, if known.")
+    phone: E164Phone | None = Field(None, description="Mobile number in E.164, if known.")
+    locale: str = Field("nl", max_length=35, description="BCP 47 locale, e.g. nl-NL or en.", examples=["nl-NL"])
+    timezone: TimeZoneName = Field("Europe/Amsterdam", description="The candidate's IANA time zone.")
+    opt_ins: tuple[Channel, ...] = Field(
+        (), description="Channels the candidate opted into in the ATS (recorded as consent with source ats_import)."
+    )
+
+
+class ApplicationRef(_Input):
+    """The application an event is about."""
+
+    id: str = Field(min_length=1, max_length=128, description="The ATS's application id.")
+    job_title: str = Field(min_length=1, max_length=200, description="Title of the vacancy.")
+    stage: str = Field(min_length=1, max_length=100, description="The ATS's own stage name (mapped by the router).")
+
+
+class Interview(_Input):
+    """An interview slot."""
+
+    id: str = Field(min_length=1, max_length=128, description="Stable id; reschedules keep it.")
+    start: AwareDatetime = Field(description="Start (RFC 3339 with offset).")
+    end: AwareDatetime = Field(description="End (RFC 3339 with offset).")
+    location: str | None = Field(None, max_length=300, description="Address, if on site.")
+    video_link: AnyHttpUrl | None = Field(None, description="Video call link, if remote.")
+    sequence: int = Field(0, ge=0, description="Increases with every change of this interview (ATS's counter).")
+    options: tuple[AwareDatetime, ...] = Field(
+        (), max_length=5, description="Alternative slots the candidate may pick from (scheduling by SMS)."
+    )
+
+    @model_validator(mode="after")
+    def _end_after_start(self) -> Interview:
+        if self.end <= self.start:
+            raise ValueError("interview end must be after its start")
+        return self
+
+
+class Offer(_Input):
+    """An offer extended to the candidate."""
+
+    deadline: AwareDatetime | None = Field(None, description="Answer wanted by this time.")
+
+
+class FreeMessage(_Input):
+    """A recruiter's own message."""
+
+    subject: str = Field(min_length=1, max_length=200, description="Subject line (e-mail) or first line.")
+    body: str = Field(min_length=1, max_length=4000, description="Plain text body.")
+    purpose_class: PurposeClass = Field(
+        PurposeClass.APPLICATION, description="talent_pool for re-engagement (needs granted consent)."
+    )
+
+
+class AtsData(_Input):
+    """Common payload: the candidate and the application."""
+
+    candidate: CandidateContact
+    application: ApplicationRef
+
+
+class StageChangedData(AtsData):
+    previous_stage: str | None = Field(None, max_length=100, description="The ATS stage before the change.")
+
+
+class InterviewData(AtsData):
+    interview: Interview
+
+
+class OfferData(AtsData):
+    offer: Offer = Field(default_factory=Offer)
+
+
+class RejectedData(AtsData):
+    talent_pool_invite: bool = Field(False, description="Invite the candidate to stay in the talent pool.")
+
+
+class MessageRequestedData(AtsData):
+    message: FreeMessage
+
+
+class _AtsEvent(CloudEvent):
+    data: AtsData
+
+    @model_validator(mode="after")
+    def _subject_is_candidate(self) -> _AtsEvent:
+        if self.subject != self.data.candidate.id:
+            raise ValueError("subject must equal data.candidate.id")
+        return self
+
+
+class ApplicationReceived(_AtsEvent):
+    """A candidate applied."""
+
+    type: Literal["ats.application.received"]
+
+
+class StageChanged(_AtsEvent):
+    """The application moved to another ATS stage."""
+
+    type: Literal["ats.stage.changed"]
+    data: StageChangedData
+
+
+class InterviewScheduled(_AtsEvent):
+    """An interview was planned (or slot options offered)."""
+
+    type: Literal["ats.interview.scheduled"]
+    data: InterviewData
+
+
+class InterviewRescheduled(_AtsEvent):
+    """An interview moved."""
+
+    type: Literal["ats.interview.rescheduled"]
+    data: InterviewData
+
+
+class InterviewCancelled(_AtsEvent):
+    """An interview was called off."""
+
+    type: Literal["ats.interview.cancelled"]
+    data: InterviewData
+
+
+class OfferExtended(_AtsEvent):
+    """The candidate received an offer."""
+
+    type: Literal["ats.offer.extended"]
+    data: OfferData
+
+
+class CandidateRejected(_AtsEvent):
+    """The application ended without a hire."""
+
+    type: Literal["ats.candidate.rejected"]
+    data: RejectedData
+
+
+class CandidateHired(_AtsEvent):
+    """The candidate was hired."""
+
+    type: Literal["ats.candidate.hired"]
+
+
+class MessageRequested(_AtsEvent):
+    """A recruiter asked to send a free message."""
+
+    type: Literal["ats.message.requested"]
+    data: MessageRequestedData
+
+
+AtsEvent = Annotated[
+    ApplicationReceived
+    | StageChanged
+    | InterviewScheduled
+    | InterviewRescheduled
+    | InterviewCancelled
+    | OfferExtended
+    | CandidateRejected
+    | CandidateHired
+    | MessageRequested,
+    Field(discriminator="type"),
+]
+ATS_EVENT_ADAPTER: TypeAdapter[AtsEvent] = TypeAdapter(AtsEvent)
+ATS_EVENT_TYPES: frozenset[str] = frozenset(
+    get_args(cls.model_fields["type"].annotation)[0] for cls in get_args(get_args(AtsEvent)[0])
+)

@@ -1,0 +1,193 @@
+"""`preferences.changed`: the full preference snapshot of one candidate, versioned (compacted topic).
+
+The value is the whole snapshot, never a delta: a reader that starts from the beginning of the
+compacted topic ends with every candidate's latest state. A tombstone (null value) means erased.
+"""
+
+from __future__ import annotations
+
+from datetime import time
+from typing import Literal
+
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, TypeAdapter, field_validator
+
+from schemas.common import (
+    CandidateId,
+    ChangeSource,
+    Channel,
+    ConsentState,
+    Language,
+    PurposeClass,
+    Stage,
+    TimeZoneName,
+)
+
+ALL_CHANNELS: tuple[Channel, ...] = tuple(Channel)
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class ContactPoint(_Model):
+    """One way to reach the candidate and whether it still works."""
+
+    address: str = Field(min_length=1, max_length=254, description="E-mail, E.164 number or portal account id.")
+    valid: bool = Field(True, description="False after a hard bounce or an invalid-number error.")
+    invalid_reason: str | None = Field(None, max_length=200, description="Why it was marked invalid.")
+
+
+class Contacts(_Model):
+    """Contact points per channel (voice uses the phone number)."""
+
+    email: ContactPoint | None = None
+    phone: ContactPoint | None = Field(None, description="Used for SMS and voice.")
+    whatsapp: ContactPoint | None = Field(None, description="WhatsApp number; the phone number unless set.")
+    portal: ContactPoint | None = Field(None, description="Candidate-portal account.")
+
+    def for_channel(self, channel: Channel) -> ContactPoint | None:
+        """The contact point a channel sends to."""
+        if channel is Channel.EMAIL:
+            return self.email
+        if channel in (Channel.SMS, Channel.VOICE):
+            return self.phone
+        if channel is Channel.WHATSAPP:
+            return self.whatsapp or self.phone
+        return self.portal
+
+
+class ConsentRecord(_Model):
+    """Consent for one channel and purpose class, with its provenance."""
+
+    state: ConsentState = ConsentState.UNKNOWN
+    source: ChangeSource | None = Field(None, description="Who recorded it.")
+    at: AwareDatetime | None = Field(None, description="When it was recorded.")
+    evidence: str | None = Field(None, max_length=500, description="The reply text, page version or import ref.")
+
+
+class ChannelConsent(_Model):
+    """Consent of one channel per purpose class."""
+
+    application: ConsentRecord = Field(default_factory=ConsentRecord)
+    talent_pool: ConsentRecord = Field(default_factory=ConsentRecord)
+
+    def for_purpose(self, purpose: PurposeClass) -> ConsentRecord:
+        """The record for one purpose class."""
+        return self.application if purpose is PurposeClass.APPLICATION else self.talent_pool
+
+
+class QuietHours(_Model):
+    """Local times between which SMS, WhatsApp and calls wait (start may be after end: overnight)."""
+
+    start: time = Field(time(21, 0), description="Local start, e.g. 21:00.")
+    end: time = Field(time(8, 0), description="Local end, e.g. 08:00.")
+
+
+class FrequencyCap(_Model):
+    """At most this many non-essential messages (None: no cap)."""
+
+    per_day: int | None = Field(None, ge=1, le=100)
+    per_week: int | None = Field(None, ge=1, le=500)
+
+
+class Affinity(_Model):
+    """Learned responsiveness on a channel; breaks ties only, never overrides a choice."""
+
+    score: float = Field(0.0, ge=0.0, le=1.0, description="Decayed response rate.")
+    samples: int = Field(0, ge=0)
+    updated_at: AwareDatetime | None = None
+
+
+class Provenance(_Model):
+    """Where an explicit choice came from, so a decision can say why."""
+
+    source: ChangeSource
+    at: AwareDatetime
+    evidence: str | None = Field(None, max_length=500)
+
+
+InterviewSchedulingMode = Literal["calendar_link", "sms_options"]
+DocumentsMode = Literal["portal", "direct_to_recruiter"]
+
+
+class PreferenceSnapshot(_Model):
+    """Everything the router and notifier need to know about how a candidate wants to be contacted."""
+
+    candidate_id: CandidateId
+    version: int = Field(ge=0, description="Increases by one per change; 0 = derived from an ATS event, not stored.")
+    updated_at: AwareDatetime
+    name: str | None = Field(None, max_length=200, description="How to address the candidate.")
+    contacts: Contacts = Field(default_factory=Contacts)
+    consent: dict[Channel, ChannelConsent] = Field(default_factory=dict, description="Missing channel = unknown.")
+    channel_order: tuple[Channel, ...] = Field((Channel.EMAIL,), description="Global order of preference.")
+    stage_overrides: dict[Stage, tuple[Channel, ...]] = Field(
+        default_factory=dict, description="Per-stage order that replaces the global one for that stage."
+    )
+    interview_scheduling_mode: InterviewSchedulingMode = "calendar_link"
+    documents_mode: DocumentsMode = "portal"
+    voicemail: bool = Field(True, description="False: never leave a voicemail.")
+    preferred_call_times: str | None = Field(None, max_length=200, description="When the candidate likes calls.")
+    language: Language = "nl"
+    timezone: TimeZoneName = "Europe/Amsterdam"
+    quiet_hours: QuietHours = Field(default_factory=QuietHours)
+    frequency_cap: FrequencyCap = Field(default_factory=FrequencyCap)
+    paused_until: AwareDatetime | None = Field(None, description="Only essential messages before this time.")
+    affinity: dict[Channel, Affinity] = Field(default_factory=dict)
+    provenance: dict[str, Provenance] = Field(
+        default_factory=dict, description="Key 'channel_order', 'stage:<stage>', 'mode:<purpose>', 'pause', ..."
+    )
+    last_change_source: ChangeSource = ChangeSource.SYSTEM
+
+    @field_validator("channel_order")
+    @classmethod
+    def _unique_order(cls, v: tuple[Channel, ...]) -> tuple[Channel, ...]:
+        if len(set(v)) != len(v):
+            raise ValueError("channels in an order must be unique")
+        return v
+
+    @field_validator("stage_overrides")
+    @classmethod
+    def _unique_overrides(cls, v: dict[Stage, tuple[Channel, ...]]) -> dict[Stage, tuple[Channel, ...]]:
+        for order in v.values():
+            if len(set(order)) != len(order):
+                raise ValueError("channels in an order must be unique")
+        return v
+
+    def consent_for(self, channel: Channel, purpose: PurposeClass) -> ConsentRecord:
+        """The consent record of a channel and purpose class (unknown when never recorded)."""
+        entry = self.consent.get(channel)
+        return entry.for_purpose(purpose) if entry else ConsentRecord()
+
+
+SNAPSHOT_ADAPTER: TypeAdapter[PreferenceSnapshot] = TypeAdapter(PreferenceSnapshot)
+
+
+PREFERENCES_CHANGED_TYPE = "preferences.changed"
+
+
+class PreferencesChangedEvent(BaseModel):
+    """CloudEvent carrying a full snapshot; id is '<candidate>:<version>' so republishing is harmless."""
+
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+    specversion: Literal["1.0"] = "1.0"
+    id: str
+    source: str = "urn:candidate-comms:preference"
+    type: Literal["preferences.changed"] = PREFERENCES_CHANGED_TYPE
+    time: AwareDatetime
+    subject: CandidateId
+    datacontenttype: Literal["application/json"] = "application/json"
+    data: PreferenceSnapshot
+
+    @classmethod
+    def of(cls, snapshot: PreferenceSnapshot) -> PreferencesChangedEvent:
+        """Wrap a snapshot."""
+        return cls(
+            id=f"{snapshot.candidate_id}:{snapshot.version}",
+            time=snapshot.updated_at,
+            subject=snapshot.candidate_id,
+            data=snapshot,
+        )
+
+
+PREFERENCES_EVENT_ADAPTER: TypeAdapter[PreferencesChangedEvent] = TypeAdapter(PreferencesChangedEvent)

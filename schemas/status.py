@@ -1,0 +1,48 @@
+"""`notifications.status`: one event per state change of a notification (output contract, version 1).
+
+Two writers own disjoint states: the router writes held, queued, cancelled and needs_recruiter; the
+notifier writes sent, delivered, read, replied, failed and bounced. States only move forward
+(schemas.common.STATUS_RANK); a reader ignores a state not above the one it holds.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, TypeAdapter
+
+from schemas.common import CandidateId, Channel, NotificationStatus, Stage
+from schemas.envelope import CloudEvent
+
+STATUS_EVENT_TYPE = "notification.status.changed"
+
+
+class StatusChange(BaseModel):
+    """A notification entered a new state."""
+
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+    notification_id: str = Field(description="Deterministic id (UUIDv5 of ATS event id, purpose, channel, attempt).")
+    ats_event_id: str = Field(description="The ATS event that caused the notification.")
+    candidate_id: CandidateId
+    application_id: str | None = Field(None, description="The application, when the event had one.")
+    status: NotificationStatus
+    channel: Channel | None = Field(None, description="None for needs_recruiter when no channel remains.")
+    stage: Stage = Field(description="Our stage (purpose) of the message.")
+    attempt: int = Field(1, ge=1, description="1 for the first channel, 2 for the first fallback, ...")
+    reason: str = Field("", max_length=500, description="Why, in plain words (no contact data).")
+    provider: str | None = Field(None, max_length=50, description="smtp, twilio-sms, ... for notifier states.")
+    provider_ref: str | None = Field(None, max_length=200, description="Message-ID or provider message id.")
+    occurred_at: AwareDatetime
+    event_time: AwareDatetime | None = Field(None, description="Time of the causing ATS event (for latency).")
+
+
+class NotificationStatusEvent(CloudEvent):
+    """CloudEvent carrying a StatusChange."""
+
+    type: Literal["notification.status.changed"] = STATUS_EVENT_TYPE
+    data: StatusChange
+
+
+STATUS_ADAPTER: TypeAdapter[NotificationStatusEvent] = TypeAdapter(NotificationStatusEvent)
+STATUS_TYPES = frozenset({STATUS_EVENT_TYPE})

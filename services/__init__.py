@@ -1,0 +1,1 @@
+"""The three services (preference, router, notifier) and what they share."""

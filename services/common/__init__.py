@@ -1,0 +1,1 @@
+"""Infrastructure the three services share: settings, Kafka, MongoDB, HTTP probes, logging."""

@@ -1,0 +1,104 @@
+"""Batch consumption: raw records in, decoded events and dead letters out, commit after the batch.
+
+Handlers receive whole batches (one database round trip and one produce wave per batch instead of
+per record). The batch is committed only after the handler returns; an exception (database or
+broker down) rewinds to the batch's first offsets, so nothing is lost and redelivery is handled by
+the deterministic ids downstream.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from typing import Any, TypeVar
+
+from aiokafka.coordinator.assignors.range import RangePartitionAssignor
+from faststream.kafka import KafkaBroker
+from faststream.kafka.annotations import KafkaMessage
+from faststream.middlewares import AckPolicy
+
+from schemas.envelope import DecodeError, EventDecoder
+from services.common.kafka import DeadLetters, Record
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+
+
+Decoders = EventDecoder[T] | Mapping[str, EventDecoder[Any]]
+
+
+def decode_batch(
+    records: Sequence[Record], decoder: Decoders[T]
+) -> tuple[list[tuple[Record, T]], list[tuple[Record, DecodeError]]]:
+    """Split records into decoded events and rejects (each reject with a reason safe to log).
+
+    `decoder` is one decoder, or one per topic when a subscriber reads several topics.
+    """
+    good: list[tuple[Record, T]] = []
+    bad: list[tuple[Record, DecodeError]] = []
+    for record in records:
+        d = decoder if isinstance(decoder, EventDecoder) else decoder[record.topic]
+        try:
+            good.append((record, d.decode(record.value)))
+        except DecodeError as exc:
+            bad.append((record, exc))
+    return good, bad
+
+
+async def _raw_body(msg: Any) -> Any:
+    # Keep bytes: decoding (and classifying bad input) is ours, not the framework's.
+    return msg.body
+
+
+BatchHandler = Callable[[list[tuple[Record, T]]], Awaitable[None]]
+
+
+def subscribe_batch(
+    broker: KafkaBroker,
+    topics: Sequence[str],
+    *,
+    group_id: str,
+    decoder: Decoders[T],
+    dead_letters: DeadLetters,
+    handle: BatchHandler[T],
+    max_records: int = 500,
+    retry_backoff_s: float = 1.0,
+    listener: Any = None,
+    title: str | None = None,
+    description: str | None = None,
+) -> None:
+    """Register one batch subscriber for `topics` in `group_id`: decode, dead-letter, handle, commit."""
+
+    async def on_batch(body: list[bytes], message: KafkaMessage) -> None:
+        records: Sequence[Record] = message.raw_message  # type: ignore[assignment]
+        if not isinstance(records, tuple):
+            records = (records,)  # type: ignore[assignment]
+        good, bad = decode_batch(records, decoder)
+        await dead_letters.send_all(bad)
+        if not good:
+            return
+        try:
+            await handle(good)
+        except Exception:
+            log.exception("batch failed; it will be redelivered", extra={"records": len(records)})
+            await asyncio.sleep(retry_backoff_s)
+            raise
+
+    on_batch.__name__ = title or f"on_{'_'.join(t.replace('.', '_') for t in topics)}"
+    broker.subscriber(
+        *topics,
+        group_id=group_id,
+        batch=True,
+        max_records=max_records,
+        batch_timeout_ms=20,
+        auto_offset_reset="earliest",
+        ack_policy=AckPolicy.NACK_ON_ERROR,
+        decoder=_raw_body,
+        listener=listener,
+        # Range assignment gives an instance the same partition numbers of every topic it reads,
+        # which is what co-partitioning with preferences.changed relies on.
+        partition_assignment_strategy=(RangePartitionAssignor,),
+        title=title,
+        description=description,
+    )(on_batch)

@@ -1,0 +1,162 @@
+"""Kafka plumbing shared by the services: broker factory, security, topic creation, dead letters."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import ssl
+from collections.abc import Iterable, Sequence
+from datetime import UTC, datetime
+from typing import Any, Protocol
+
+from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from aiokafka.errors import TopicAlreadyExistsError
+from faststream.kafka import KafkaBroker
+from faststream.kafka.prometheus import KafkaPrometheusMiddleware
+from faststream.security import BaseSecurity, SASLPlaintext, SASLScram256, SASLScram512
+from prometheus_client import CollectorRegistry
+
+from schemas.envelope import DecodeError
+from schemas.topics import TOPICS, TopicSpec, dlq_topic
+from services.common.settings import KafkaSettings
+
+log = logging.getLogger(__name__)
+
+# Header names of a dead letter. Values never contain input data, only classifications.
+DLQ_ERROR_KIND = "dlq.error.kind"
+DLQ_ERROR_REASON = "dlq.error.reason"
+DLQ_ORIGINAL_TOPIC = "dlq.original.topic"
+DLQ_ORIGINAL_PARTITION = "dlq.original.partition"
+DLQ_ORIGINAL_OFFSET = "dlq.original.offset"
+DLQ_CONSUMER = "dlq.consumer"
+DLQ_FAILED_AT = "dlq.failed_at"
+
+
+class Record(Protocol):
+    """What a consumed Kafka record offers (aiokafka's ConsumerRecord satisfies it)."""
+
+    topic: str
+    partition: int
+    offset: int
+    key: bytes | None
+    value: bytes | None
+    headers: Sequence[tuple[str, bytes]]
+
+
+def _ssl_context(k: KafkaSettings) -> ssl.SSLContext | None:
+    if k.security_protocol not in ("SSL", "SASL_SSL"):
+        return None
+    return ssl.create_default_context(cafile=k.ssl_cafile)
+
+
+def faststream_security(k: KafkaSettings) -> BaseSecurity | None:
+    """FastStream's security object for the configured protocol (None for PLAINTEXT)."""
+    ctx = _ssl_context(k)
+    if k.security_protocol in ("SASL_PLAINTEXT", "SASL_SSL"):
+        user = k.sasl_username or ""
+        password = k.sasl_password.get_secret_value() if k.sasl_password else ""
+        use_ssl = k.security_protocol == "SASL_SSL"
+        cls = {"PLAIN": SASLPlaintext, "SCRAM-SHA-256": SASLScram256, "SCRAM-SHA-512": SASLScram512}[
+            k.sasl_mechanism or "SCRAM-SHA-512"
+        ]
+        return cls(user, password, ssl_context=ctx, use_ssl=use_ssl)
+    if k.security_protocol == "SSL":
+        return BaseSecurity(ssl_context=ctx, use_ssl=True)
+    return None
+
+
+def aiokafka_kwargs(k: KafkaSettings) -> dict[str, Any]:
+    """Connection keyword arguments for clients built on aiokafka directly."""
+    kwargs: dict[str, Any] = {"bootstrap_servers": k.bootstrap_servers, "security_protocol": k.security_protocol}
+    ctx = _ssl_context(k)
+    if ctx is not None:
+        kwargs["ssl_context"] = ctx
+    if k.security_protocol.startswith("SASL"):
+        kwargs["sasl_mechanism"] = k.sasl_mechanism or "SCRAM-SHA-512"
+        kwargs["sasl_plain_username"] = k.sasl_username
+        kwargs["sasl_plain_password"] = k.sasl_password.get_secret_value() if k.sasl_password else None
+    return kwargs
+
+
+def make_broker(k: KafkaSettings, registry: CollectorRegistry, app_name: str) -> KafkaBroker:
+    """A FastStream broker with Prometheus transport metrics on the given registry."""
+    return KafkaBroker(
+        k.bootstrap_servers,
+        security=faststream_security(k),
+        client_id=app_name,
+        acks="all",
+        enable_idempotence=True,
+        linger_ms=k.linger_ms,
+        max_request_size=2 * 1024 * 1024,
+        allow_auto_create_topics=False,
+        middlewares=(KafkaPrometheusMiddleware(registry=registry, app_name=app_name),),
+        log_level=logging.DEBUG,
+    )
+
+
+async def create_topics(k: KafkaSettings, specs: Iterable[TopicSpec] = TOPICS) -> list[str]:
+    """Create the contract's topics (idempotent); return the names created now."""
+    admin = AIOKafkaAdminClient(**aiokafka_kwargs(k), request_timeout_ms=15000)
+    await admin.start()
+    try:
+        existing = set(await admin.list_topics())
+        wanted = [s for s in specs if k.topic(s.name) not in existing]
+        if not wanted:
+            return []
+        new = [
+            NewTopic(
+                name=k.topic(s.name),
+                num_partitions=k.partitions,
+                replication_factor=k.replication_factor,
+                topic_configs=s.kafka_config(),
+            )
+            for s in wanted
+        ]
+        try:
+            await admin.create_topics(new, timeout_ms=15000)
+        except TopicAlreadyExistsError:
+            pass  # created concurrently by another instance: fine
+        return [t.name for t in new]
+    finally:
+        await admin.close()
+
+
+def header(record: Record, name: str) -> str | None:
+    """A header's value as text, if present."""
+    for key, value in record.headers or ():
+        if key == name:
+            return value.decode("utf-8", "replace")
+    return None
+
+
+class DeadLetters:
+    """Publishes records that cannot be processed to `<topic>.dlq`, with the reason in headers."""
+
+    def __init__(self, broker: KafkaBroker, consumer: str, on_dead_letter: Any = None) -> None:
+        self._broker = broker
+        self._consumer = consumer
+        self._on_dead_letter = on_dead_letter
+
+    async def send(self, record: Record, error: DecodeError, now: datetime | None = None) -> None:
+        """Dead-letter one record; the original key and value are kept for a redrive."""
+        headers = {
+            DLQ_ERROR_KIND: error.kind,
+            DLQ_ERROR_REASON: error.reason[:1000],
+            DLQ_ORIGINAL_TOPIC: record.topic,
+            DLQ_ORIGINAL_PARTITION: str(record.partition),
+            DLQ_ORIGINAL_OFFSET: str(record.offset),
+            DLQ_CONSUMER: self._consumer,
+            DLQ_FAILED_AT: (now or datetime.now(UTC)).isoformat(),
+        }
+        await self._broker.publish(record.value or b"", dlq_topic(record.topic), key=record.key, headers=headers)
+        log.warning(
+            "dead-lettered a record",
+            extra={"topic": record.topic, "partition": record.partition, "offset": record.offset, "kind": error.kind},
+        )
+        if self._on_dead_letter is not None:
+            self._on_dead_letter(record.topic, error.kind)
+
+    async def send_all(self, rejected: Sequence[tuple[Record, DecodeError]]) -> None:
+        """Dead-letter several records concurrently."""
+        if rejected:
+            await asyncio.gather(*(self.send(r, e) for r, e in rejected))

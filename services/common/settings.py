@@ -1,0 +1,46 @@
+"""Settings every service shares; each service's own class nests these (built once in main())."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class KafkaSettings(BaseSettings):
+    """How to reach Kafka (env prefix KAFKA_)."""
+
+    model_config = SettingsConfigDict(env_prefix="KAFKA_", extra="ignore")
+
+    bootstrap_servers: str = Field("127.0.0.1:9092", description="Comma-separated host:port list.")
+    topic_prefix: str = Field("", description="Prepended to every topic name (tests isolate with it).")
+    partitions: int = Field(6, ge=1, description="Partition count of every co-partitioned topic at creation.")
+    replication_factor: int = Field(1, ge=1, description="Replication factor at topic creation.")
+    security_protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = "PLAINTEXT"
+    sasl_mechanism: Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"] | None = None
+    sasl_username: str | None = None
+    sasl_password: SecretStr | None = None
+    ssl_cafile: str | None = Field(None, description="CA bundle for SSL/SASL_SSL.")
+    linger_ms: int = Field(1, ge=0, description="Producer linger: small batches, low latency.")
+
+    def topic(self, name: str) -> str:
+        """The physical topic name of a contract topic."""
+        return self.topic_prefix + name
+
+
+class MongoSettings(BaseSettings):
+    """How to reach MongoDB or FerretDB (env prefix MONGODB_)."""
+
+    model_config = SettingsConfigDict(env_prefix="MONGODB_", extra="ignore")
+
+    url: SecretStr = Field(SecretStr("mongodb://127.0.0.1:27017/"), description="Connection URL (auth, TLS).")
+    database: str = Field("candidate_comms", description="Database name; each service owns its collections.")
+    timeout_ms: int = Field(5000, ge=100, description="Server selection and socket timeout.")
+
+
+class HttpSettings(BaseSettings):
+    """Where a service listens (env prefix set by the service: PREFERENCE_, ROUTER_, NOTIFIER_)."""
+
+    host: str = "127.0.0.1"
+    port: int = 8000

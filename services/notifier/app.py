@@ -1,0 +1,101 @@
+"""Composition root of the notifier: create_app(settings) wires view, adapters, deliveries, store, broker."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+from prometheus_client import CollectorRegistry
+
+from schemas.common import Channel
+from schemas.envelope import utcnow
+from services.common.failpoints import CrashPoints
+from services.common.http import Readiness, mount_probes
+from services.common.kafka import DeadLetters, make_broker
+from services.common.mongo import make_client, ping
+from services.common.runtime import cancel, every
+from services.common.view import ViewReader
+from services.common.viewing import preferences_topic, propagation_observer, view_consumer
+from services.notifier.channels.base import ChannelAdapter
+from services.notifier.channels.email import EmailAdapter
+from services.notifier.delivery import Clock, Delivery
+from services.notifier.handlers import register_handlers
+from services.notifier.metrics import NotifierMetrics
+from services.notifier.reach import Reach, reach_of
+from services.notifier.rendering import Renderer
+from services.notifier.reports import Reports
+from services.notifier.settings import NotifierSettings
+from services.notifier.store import MongoNotifierStore
+
+
+def create_app(settings: NotifierSettings, clock: Clock = utcnow) -> FastAPI:
+    """Build the notifier service."""
+    registry = CollectorRegistry()
+    metrics = NotifierMetrics(registry)
+    readiness = Readiness("kafka", "mongodb", "view")
+    broker = make_broker(settings.kafka, registry, "notifier")
+    client = make_client(settings.mongo, "notifier")
+    store = MongoNotifierStore(client, settings.mongo.database)
+    reports = Reports(broker, settings.kafka)
+    renderer = Renderer()
+    crash = CrashPoints(settings.crash_at)
+    holder: dict[str, ViewReader[Reach]] = {}
+    erasures: asyncio.Queue[str] = asyncio.Queue()
+
+    def reach(partition: int, candidate_id: str) -> Reach | None:
+        return holder["reader"].view.get(partition, candidate_id)
+
+    async def barrier(partitions: set[int]) -> bool:
+        return await holder["reader"].wait_caught_up(partitions, settings.consent_wait_s)
+
+    adapters: dict[Channel, ChannelAdapter] = {Channel.EMAIL: EmailAdapter(settings)}
+    deliveries = {
+        ch: Delivery(settings, ch, ad, store, reach, barrier, renderer, reports, metrics, clock, crash)
+        for ch, ad in adapters.items()
+    }
+    register_handlers(broker, settings, deliveries, store, DeadLetters(broker, settings.group_prefix,
+                                                                        metrics.dead_letter), clock)
+
+    def on_change(partition: int, candidate_id: str, old: Reach | None, new: Reach | None) -> None:
+        if new is None:
+            erasures.put_nowait(candidate_id)
+
+    async def erase_forgotten() -> None:
+        while True:
+            await store.erase(await erasures.get())
+
+    async def watch() -> None:
+        readiness.set("mongodb", await ping(client))
+
+    @asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        await store.ensure_indexes()
+        readiness.set("mongodb")
+        consumer = view_consumer(settings.kafka, "notifier-view")
+        await consumer.start()
+        reader = ViewReader(consumer, preferences_topic(settings.kafka), reach_of, on_change=on_change,
+                            on_live_snapshot=propagation_observer(metrics.propagation, "notifier"))
+        holder["reader"] = reader
+        await reader.assign(await reader.partitions())
+        readiness.set("view")
+        await broker.start()
+        readiness.set("kafka")
+        tasks = [asyncio.create_task(reader.run()), asyncio.create_task(erase_forgotten()),
+                 asyncio.create_task(every(5.0, watch, "watch"))]
+        try:
+            yield
+        finally:
+            await cancel(*tasks)
+            await broker.stop()
+            await consumer.stop()
+            for adapter in adapters.values():
+                await adapter.close()
+            await client.close()
+
+    app = FastAPI(title="Notifier", version="1", lifespan=lifespan)
+    app.state.store = store
+    app.state.deliveries = deliveries
+    mount_probes(app, readiness, registry)
+    return app

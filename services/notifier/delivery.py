@@ -1,0 +1,160 @@
+"""Delivery of dispatch batches: barrier, claim, last-mile check, render, send with retries, record, report.
+
+Exactly once as far as providers allow: a notification is claimed in MongoDB before the provider
+call and marked sent right after it. A crash between the provider accepting and our record being
+written (the one window no SMTP server or SMS API lets us close) makes a redelivery send again;
+those resends are counted (`notifier_window_resends_total`) and carry the same Message-ID or
+provider reference, so a duplicate is identifiable.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from schemas.common import Channel, NotificationStatus
+from schemas.dispatch import DeliverMessage, DeliverMessageCommand
+from services.common.failpoints import CrashPoints
+from services.common.kafka import Record
+from services.common.links import sign
+from services.notifier.channels.base import ChannelAdapter, Outcome, Outgoing, SendResult
+from services.notifier.metrics import NotifierMetrics
+from services.notifier.reach import Reach, last_mile_block
+from services.notifier.reports import Reports
+from services.notifier.rendering import Renderer, RenderError
+from services.notifier.settings import NotifierSettings
+from services.notifier.store import NotifierStore, SendRecord, TimelineEntry
+
+log = logging.getLogger(__name__)
+Clock = Callable[[], datetime]
+ReachLookup = Callable[[int, str], Reach | None]
+_FINAL_STATE = {Outcome.ACCEPTED: "sent", Outcome.PERMANENT: "failed", Outcome.BOUNCED: "bounced",
+                Outcome.TRANSIENT: "failed"}
+
+
+class ViewBehind(RuntimeError):
+    """The preference view did not reach the acknowledged offsets in time; retry the batch."""
+
+
+@dataclass(frozen=True)
+class Job:
+    """One message to try, with where it lives."""
+
+    msg: DeliverMessage
+    partition: int
+
+
+class Delivery:
+    """Delivers dispatch commands of one channel."""
+
+    def __init__(self, settings: NotifierSettings, channel: Channel, adapter: ChannelAdapter, store: NotifierStore,
+                 reach: ReachLookup, barrier: Callable[[set[int]], Awaitable[bool]], renderer: Renderer, reports: Reports,
+                 metrics: NotifierMetrics, clock: Clock, crash: CrashPoints | None = None) -> None:
+        self._s = settings
+        self._channel = channel
+        self._adapter = adapter
+        self._store = store
+        self._reach = reach
+        self._barrier = barrier
+        self._renderer = renderer
+        self._reports = reports
+        self._metrics = metrics
+        self._clock = clock
+        self._crash = crash or CrashPoints(None)
+        self._secret = settings.link_secret.get_secret_value().encode()
+
+    async def on_dispatch(self, batch: Sequence[tuple[Record, DeliverMessageCommand]]) -> None:
+        """Handle one batch of commands; returns once every outcome is recorded and reported."""
+        jobs = list({cmd.data.notification_id: Job(cmd.data, rec.partition) for rec, cmd in batch}.values())
+        # The acknowledgement barrier: whatever a candidate changed before now is in the view first.
+        if not await self._barrier({j.partition for j in jobs}):
+            raise ViewBehind("preference view behind the acknowledged offsets")
+        now = self._clock()
+        existing = await self._store.claim(
+            [SendRecord(j.msg.notification_id, "claimed", j.msg.channel.value, j.msg.candidate_id) for j in jobs], now
+        )
+        self._crash.reached("after_claim")
+        wave = self._reports.wave()
+        todo = []
+        for j in jobs:
+            prior = existing.get(j.msg.notification_id)
+            if prior is None:
+                todo.append(j)
+            elif prior.state == "claimed":
+                self._metrics.window_resends.labels(channel=self._channel.value).inc()
+                todo.append(j)  # crashed mid-send before: the documented window; same Message-ID / reference
+            else:
+                await wave.state(j.msg, NotificationStatus(prior.state), prior.reason, prior.provider,
+                                 prior.provider_ref, now)
+        results = await asyncio.gather(*(self._deliver(j, now) for j in todo))
+        self._crash.reached("after_send")
+        records = [r for r, _ in results]
+        await self._store.finish(records, self._clock())
+        await self._store.save_content([e for _, e in results if e is not None])
+        self._crash.reached("after_record")
+        for (record, _), j in zip(results, todo, strict=True):
+            await wave.state(j.msg, NotificationStatus(record.state), record.reason, record.provider,
+                             record.provider_ref, self._clock())
+        await wave.flush()
+
+    async def _deliver(self, job: Job, now: datetime) -> tuple[SendRecord, TimelineEntry | None]:
+        msg = job.msg
+        reach = self._reach(job.partition, msg.candidate_id)
+        to = (reach.address(msg.channel) if reach else None) or msg.to
+        blocked = last_mile_block(reach, msg.channel, msg.purpose_class) if reach else None
+        if blocked is None and not to:
+            blocked = "no address known for this channel"
+        if blocked is not None:
+            self._metrics.blocked.labels(channel=self._channel.value).inc()
+            return self._record(msg, "failed", blocked), None
+        link = self.self_service_link(msg.candidate_id, now)
+        try:
+            rendered = self._renderer.render(msg, link)
+        except RenderError as exc:
+            return self._record(msg, "failed", str(exc)), None
+        out = Outgoing(msg=msg, to=to or "", rendered=rendered, link=link,
+                       unsubscribe_url=f"{link.replace('/s/', '/u/', 1)}?channel={msg.channel.value}")
+        result = await self._send_with_retries(out)
+        entry = TimelineEntry(
+            notification_id=msg.notification_id, candidate_id=msg.candidate_id, application_id=msg.application_id,
+            ats_event_id=msg.ats_event_id, channel=msg.channel.value, stage=msg.stage.value, attempt=msg.attempt,
+            template=rendered.template, template_version=rendered.version, language=rendered.language,
+            reasons=msg.reasons, subject=rendered.subject,
+            body=rendered.body if msg.channel in (Channel.EMAIL, Channel.PORTAL) else rendered.short, at=now,
+        )
+        if result.outcome is Outcome.ACCEPTED:
+            self._metrics.end_to_end.observe(max(0.0, (self._clock() - msg.event_time).total_seconds()))
+        return self._record(msg, _FINAL_STATE[result.outcome], result.reason, result.provider,
+                            result.provider_ref), entry
+
+    def _record(self, msg: DeliverMessage, state: str, reason: str, provider: str | None = None,
+                ref: str | None = None) -> SendRecord:
+        self._metrics.deliveries.labels(channel=self._channel.value, provider=provider or "none", status=state).inc()
+        return SendRecord(msg.notification_id, state, msg.channel.value, msg.candidate_id, provider, ref, reason)
+
+    def self_service_link(self, candidate_id: str, now: datetime) -> str:
+        """The candidate's signed link to their preferences (reusable until it expires)."""
+        token = sign(self._secret, candidate_id, now + timedelta(days=self._s.link_ttl_days))
+        return f"{self._s.preference_url}/s/{token}"
+
+    async def _send_with_retries(self, out: Outgoing) -> SendResult:
+        result = SendResult(Outcome.TRANSIENT, self._adapter.provider, reason="not tried")
+        for attempt in range(1, self._s.send_attempts + 1):
+            started = self._clock()
+            result = await self._adapter.send(out)
+            self._metrics.provider_latency.labels(provider=result.provider).observe(
+                (self._clock() - started).total_seconds())
+            if result.outcome is not Outcome.TRANSIENT:
+                return result
+            if attempt < self._s.send_attempts:
+                self._metrics.retries.labels(channel=self._channel.value).inc()
+                backoff = min(self._s.retry_max_s, self._s.retry_base_s * 2 ** (attempt - 1))
+                wait = min(self._s.retry_max_s, result.retry_after_s) if result.retry_after_s else \
+                    backoff * random.uniform(0.5, 1.0)
+                await asyncio.sleep(wait)
+        return SendResult(Outcome.TRANSIENT, result.provider, result.provider_ref,
+                          f"{result.reason}; gave up after {self._s.send_attempts} tries")

@@ -1,0 +1,59 @@
+"""The notifier's subscribers: one consumer group per channel (a slow provider never blocks another),
+and one for notification states (the recruiter timeline is a projection of notifications.status)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from datetime import datetime
+
+from faststream.kafka import KafkaBroker
+
+from schemas.common import Channel, NotificationStatus
+from schemas.dispatch import DISPATCH_ADAPTER, DISPATCH_TYPES
+from schemas.envelope import EventDecoder
+from schemas.status import STATUS_ADAPTER, STATUS_TYPES, NotificationStatusEvent
+from schemas.topics import NOTIFICATIONS_STATUS, dispatch_topic
+from services.common.consuming import subscribe_batch
+from services.common.kafka import DeadLetters, Record
+from services.notifier.delivery import Delivery
+from services.notifier.settings import NotifierSettings
+from services.notifier.store import NotifierStore
+
+
+def work_items(changes: Sequence[NotificationStatusEvent], now: datetime) -> list[dict[str, object]]:
+    """Worklist items for states that need a human."""
+    items: list[dict[str, object]] = []
+    for ev in changes:
+        c = ev.data
+        if c.status is NotificationStatus.NEEDS_RECRUITER:
+            items.append({"_id": f"needs_recruiter:{c.notification_id}", "kind": "needs_recruiter",
+                          "candidate_id": c.candidate_id, "application_id": c.application_id,
+                          "notification_id": c.notification_id, "stage": c.stage.value, "reason": c.reason,
+                          "created_at": now, "handled_at": None})
+    return items
+
+
+def register_handlers(broker: KafkaBroker, settings: NotifierSettings, deliveries: Mapping[Channel, Delivery],
+                      store: NotifierStore, dead_letters: DeadLetters, clock: object) -> None:
+    """Subscribe the notifier to its dispatch topics and to notification states."""
+    dispatch_decoder = EventDecoder(DISPATCH_ADAPTER, DISPATCH_TYPES, settings.max_event_bytes)
+    for channel, delivery in deliveries.items():
+        subscribe_batch(
+            broker, [settings.kafka.topic(dispatch_topic(channel))], group_id=f"{settings.group_prefix}.{channel.value}",
+            decoder=dispatch_decoder, dead_letters=dead_letters, handle=delivery.on_dispatch,
+            title=f"notifier:on_dispatch_{channel.value}", description=f"Deliver {channel.value} messages.",
+        )
+
+    async def on_status_events(batch: list[tuple[Record, NotificationStatusEvent]]) -> None:
+        """Project every state change onto the timeline; hand what needs a human to the worklist."""
+        applied = await store.apply_statuses([e.data for _, e in batch])
+        moved = {c.notification_id + c.status.value for c in applied}
+        fresh = [e for _, e in batch if e.data.notification_id + e.data.status.value in moved]
+        await store.add_work(work_items(fresh, clock()))  # type: ignore[operator]
+
+    subscribe_batch(
+        broker, [settings.kafka.topic(NOTIFICATIONS_STATUS)], group_id=f"{settings.group_prefix}.status",
+        decoder=EventDecoder(STATUS_ADAPTER, STATUS_TYPES, settings.max_event_bytes), dead_letters=dead_letters,
+        handle=on_status_events, title="notifier:on_status_events",
+        description="Recruiter timeline and worklist from notification states.",
+    )

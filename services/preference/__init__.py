@@ -1,0 +1,1 @@
+"""Preference service: captures candidates' choices and consent, publishes every change as a snapshot."""

@@ -1,0 +1,80 @@
+"""Composition root of the preference service: create_app(settings) wires everything."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from datetime import timedelta
+
+from fastapi import FastAPI
+from prometheus_client import CollectorRegistry
+
+from schemas.envelope import utcnow
+from services.common.failpoints import CrashPoints
+from services.common.http import Readiness, mount_probes
+from services.common.kafka import DeadLetters, make_broker
+from services.common.mongo import make_client, ping
+from services.common.runtime import cancel, every
+from services.preference.api import api_routes
+from services.preference.handlers import register_handlers
+from services.preference.metrics import PreferenceMetrics
+from services.preference.publisher import KafkaSnapshotPublisher
+from services.preference.service import Clock, PreferenceService
+from services.preference.settings import PreferenceSettings
+from services.preference.store import MongoPreferenceStore
+
+
+def create_app(settings: PreferenceSettings, clock: Clock = utcnow) -> FastAPI:
+    """Build the preference service: broker, store, publisher, handlers, API, probes."""
+    registry = CollectorRegistry()
+    metrics = PreferenceMetrics(registry)
+    readiness = Readiness("kafka", "mongodb")
+    broker = make_broker(settings.kafka, registry, "preference")
+    client = make_client(settings.mongo, "preference")
+    store = MongoPreferenceStore(client, settings.mongo.database)
+    publisher = KafkaSnapshotPublisher(settings.kafka)
+    service = PreferenceService(
+        store,
+        publisher,
+        metrics,
+        clock,
+        settings.suppression_secret.get_secret_value().encode(),
+        CrashPoints(settings.crash_at),
+    )
+    register_handlers(broker, settings, service, DeadLetters(broker, settings.group_id, metrics.dead_letter))
+
+    async def watch_mongo() -> None:
+        readiness.set("mongodb", await ping(client))
+
+    @asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        await store.ensure_indexes()
+        readiness.set("mongodb")
+        await publisher.start()
+        await broker.start()
+        readiness.set("kafka")
+        tasks = [
+            asyncio.create_task(
+                every(
+                    settings.outbox_interval_s,
+                    lambda: service.relay_once(timedelta(seconds=settings.outbox_grace_s)),
+                    "outbox-relay",
+                )
+            ),
+            asyncio.create_task(every(5.0, watch_mongo, "mongo-health")),
+        ]
+        try:
+            yield
+        finally:
+            await cancel(*tasks)
+            await broker.stop()
+            await publisher.stop()
+            await client.close()
+
+    app = FastAPI(title="Candidate preferences", version="1", lifespan=lifespan)
+    app.state.service = service
+    app.state.broker = broker
+    mount_probes(app, readiness, registry)
+    app.include_router(api_routes(service))
+    return app

@@ -1,0 +1,150 @@
+"""Use cases of the preference service: change, import from the ATS, publish, relay, erase."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import hmac
+import logging
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from schemas.ats import CandidateContact
+from schemas.preferences import PreferenceSnapshot
+from services.common.failpoints import CrashPoints
+from services.preference.domain import Proposed, first_version, merge_ats_contact
+from services.preference.metrics import PreferenceMetrics
+from services.preference.publisher import SnapshotPublisher
+from services.preference.store import HistoryEntry, PreferenceStore
+
+log = logging.getLogger(__name__)
+
+Clock = Callable[[], datetime]
+Change = Callable[[PreferenceSnapshot], Proposed | None]
+
+
+class UnknownCandidate(LookupError):
+    """No preferences stored for this candidate."""
+
+
+class ConcurrentChanges(RuntimeError):
+    """Too many concurrent writers kept winning; the caller may retry."""
+
+
+@dataclass(frozen=True)
+class Acknowledged:
+    """A change that is stored and on the topic at (partition, offset)."""
+
+    snapshot: PreferenceSnapshot
+    partition: int
+    offset: int
+
+
+class PreferenceService:
+    """Stores every change as one versioned document update, then publishes it before acknowledging."""
+
+    def __init__(
+        self,
+        store: PreferenceStore,
+        publisher: SnapshotPublisher,
+        metrics: PreferenceMetrics,
+        clock: Clock,
+        suppression_secret: bytes,
+        crash: CrashPoints | None = None,
+        max_attempts: int = 50,
+    ) -> None:
+        self._store = store
+        self._publisher = publisher
+        self._metrics = metrics
+        self._clock = clock
+        self._secret = suppression_secret
+        self._crash = crash or CrashPoints(None)
+        self._max_attempts = max_attempts
+
+    def suppression_key(self, candidate_id: str) -> str:
+        """Keyed hash of a candidate id: identifies an erased candidate without storing who they were."""
+        return hmac.new(self._secret, candidate_id.encode(), hashlib.sha256).hexdigest()
+
+    async def get(self, candidate_id: str) -> PreferenceSnapshot:
+        """The current snapshot or UnknownCandidate."""
+        snapshot = await self._store.get(candidate_id)
+        if snapshot is None:
+            raise UnknownCandidate(candidate_id)
+        return snapshot
+
+    async def history(self, candidate_id: str) -> list[HistoryEntry]:
+        """Every stored change of a candidate, oldest first."""
+        return await self._store.history(candidate_id)
+
+    async def change(self, candidate_id: str, change: Change) -> Acknowledged | None:
+        """Apply `change` with optimistic concurrency; None when it changes nothing."""
+        for _ in range(self._max_attempts):
+            current = await self.get(candidate_id)
+            proposed = change(current)
+            if proposed is None:
+                return None
+            if await self._store.replace_if_version(current.version, proposed):
+                return await self._after_store(proposed)
+        raise ConcurrentChanges(candidate_id)
+
+    async def import_from_ats(self, candidates: Iterable[CandidateContact]) -> list[Acknowledged]:
+        """Create or refresh profiles from ATS contact data (one entry per candidate, latest last)."""
+        latest = {c.id: c for c in candidates}
+        keys = {self.suppression_key(cid): cid for cid in latest}
+        for key in await self._store.suppressed(keys):
+            self._metrics.suppressed.inc()
+            latest.pop(keys[key])
+        existing = await self._store.get_many(latest)
+        results = await asyncio.gather(*(self._import_one(c, existing.get(c.id)) for c in latest.values()))
+        return [r for r in results if r is not None]
+
+    async def _import_one(self, candidate: CandidateContact, current: PreferenceSnapshot | None) -> Acknowledged | None:
+        now = self._clock()
+        if current is None:
+            proposed = first_version(candidate, now)
+            if await self._store.insert_new(proposed):
+                return await self._after_store(proposed)
+        try:
+            return await self.change(candidate.id, lambda cur: merge_ats_contact(cur, candidate, self._clock()))
+        except UnknownCandidate:
+            return None  # erased between the two reads: the suppression wins next time
+
+    async def _after_store(self, proposed: Proposed) -> Acknowledged:
+        self._crash.reached("after_write")
+        self._metrics.changes.labels(source=proposed.source.value).inc()
+        return await self.publish(proposed.snapshot)
+
+    async def publish(self, snapshot: PreferenceSnapshot) -> Acknowledged:
+        """Put a stored snapshot on the topic, then write its history and clear its outbox entries."""
+        started = time.perf_counter()
+        partition, offset = await self._publisher.publish(snapshot)
+        self._metrics.publish_seconds.observe(time.perf_counter() - started)
+        self._crash.reached("after_publish")
+        if not await self._store.finish_publication(snapshot.candidate_id, snapshot.version):
+            # A newer version reached the topic first; make sure the newest is also the last.
+            self._metrics.republished.labels(cause="reordered").inc()
+            current = await self._store.get(snapshot.candidate_id)
+            if current is not None:
+                p2, o2 = await self._publisher.publish(current)
+                await self._store.finish_publication(current.candidate_id, current.version)
+                return Acknowledged(current, p2, o2)
+        return Acknowledged(snapshot, partition, offset)
+
+    async def relay_once(self, grace: timedelta, limit: int = 500) -> int:
+        """Publish changes a crash left unpublished (the backstop of the inline publish)."""
+        pending = await self._store.pending_outbox(self._clock() - grace, limit)
+        self._metrics.outbox_backlog.set(len(pending))
+        for candidate_id in pending:
+            snapshot = await self._store.get(candidate_id)
+            if snapshot is not None:
+                self._metrics.republished.labels(cause="outbox").inc()
+                await self.publish(snapshot)
+        return len(pending)
+
+    async def erase(self, candidate_id: str) -> bool:
+        """Forget a candidate: document, history, and a tombstone on the topic; keep a suppression key."""
+        existed = await self._store.erase(candidate_id, self.suppression_key(candidate_id), self._clock())
+        await self._publisher.tombstone(candidate_id)
+        return existed

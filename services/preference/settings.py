@@ -1,0 +1,33 @@
+"""Preference service settings (env prefix PREFERENCE_; Kafka and MongoDB under KAFKA_ and MONGODB_)."""
+
+from __future__ import annotations
+
+from pydantic import Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from services.common.settings import KafkaSettings, MongoSettings
+
+
+class PreferenceSettings(BaseSettings):
+    """Everything the preference service reads from the environment."""
+
+    model_config = SettingsConfigDict(env_prefix="PREFERENCE_", extra="ignore")
+
+    host: str = "127.0.0.1"
+    port: int = Field(8001, description="HTTP port (API, self-service page, probes, metrics).")
+    public_url: str = Field("http://127.0.0.1:8001", description="Base URL candidates reach the page at.")
+    group_id: str = Field("preference", description="Consumer group of the service.")
+    max_event_bytes: int = Field(256 * 1024, description="Larger input records are dead-lettered.")
+    outbox_interval_s: float = Field(1.0, gt=0, description="How often the outbox relay looks for unpublished changes.")
+    outbox_grace_s: float = Field(2.0, ge=0, description="Age after which the relay republishes a pending change.")
+    link_secret: SecretStr = Field(
+        SecretStr("dev-only-self-service-secret-change-me"),
+        description="Signs self-service links (shared with notifier).",
+    )
+    suppression_secret: SecretStr = Field(
+        SecretStr("dev-only-suppression-secret-change-me"), description="Keys the hash kept after an erasure."
+    )
+    log_level: str = "INFO"
+    crash_at: str | None = Field(None, description="Test only: SIGKILL the process at this crash point.")
+    kafka: KafkaSettings = Field(default_factory=KafkaSettings)
+    mongo: MongoSettings = Field(default_factory=MongoSettings)

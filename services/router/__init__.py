@@ -1,0 +1,1 @@
+"""Router: decides channel, timing, language and fallback for every ATS event, in real time."""

@@ -1,0 +1,98 @@
+"""Composition root of the router: create_app(settings) wires view, policy, store, scheduler, broker."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+from prometheus_client import CollectorRegistry
+
+from schemas.envelope import utcnow
+from services.common.http import Readiness, mount_probes
+from services.common.kafka import DeadLetters, make_broker
+from services.common.mongo import make_client, ping
+from services.common.runtime import cancel, every
+from services.common.view import ViewReader
+from services.common.viewing import preferences_topic, propagation_observer, view_consumer
+from services.router.handlers import register_handlers
+from services.router.metrics import RouterMetrics
+from services.router.outputs import Outputs
+from services.router.prefs import RoutingPrefs, compact
+from services.router.scheduler import Scheduler
+from services.router.service import Clock, RouterService
+from services.router.settings import RouterSettings
+from services.router.store import MongoRouterStore
+
+
+def create_app(settings: RouterSettings, clock: Clock = utcnow) -> FastAPI:
+    """Build the router service."""
+    registry = CollectorRegistry()
+    metrics = RouterMetrics(registry)
+    readiness = Readiness("kafka", "mongodb", "view")
+    broker = make_broker(settings.kafka, registry, "router")
+    client = make_client(settings.mongo, "router")
+    store = MongoRouterStore(client, settings.mongo.database)
+    cfg = settings.routing()
+    holder: dict[str, ViewReader[RoutingPrefs]] = {}
+
+    def prefs(partition: int, candidate_id: str) -> RoutingPrefs | None:
+        return holder["reader"].view.get(partition, candidate_id)
+
+    outputs = Outputs(broker, settings.kafka)
+    service = RouterService(store, outputs, prefs, cfg, clock, metrics)
+    scheduler = Scheduler(service, store, outputs, prefs, lambda: holder["reader"].assigned, cfg, clock, metrics)
+
+    async def on_assigned(partitions: set[int]) -> None:
+        readiness.set("view", False)
+        reader = holder["reader"]
+        await reader.assign(partitions)
+        await scheduler.load_pending()
+        metrics.view_candidates.set(len(reader.view))
+        metrics.view_rebuild_seconds.set(reader.last_rebuild_s)
+        readiness.set("view", True)
+
+    register_handlers(
+        broker, settings, service, DeadLetters(broker, settings.group_id, metrics.dead_letter), on_assigned
+    )
+
+    async def watch() -> None:
+        readiness.set("mongodb", await ping(client))
+        metrics.view_candidates.set(len(holder["reader"].view))
+
+    @asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        await store.ensure_indexes()
+        readiness.set("mongodb")
+        consumer = view_consumer(settings.kafka, "router-view")
+        await consumer.start()
+        holder["reader"] = ViewReader(
+            consumer,
+            preferences_topic(settings.kafka),
+            compact,
+            on_change=scheduler.preference_changed,
+            on_live_snapshot=propagation_observer(metrics.propagation, "router"),
+        )
+        await broker.start()
+        readiness.set("kafka")
+        tasks = [
+            asyncio.create_task(holder["reader"].run()),
+            asyncio.create_task(every(settings.scheduler_interval_s, scheduler.tick, "scheduler")),
+            asyncio.create_task(scheduler.run_redecisions()),
+            asyncio.create_task(every(5.0, watch, "watch")),
+        ]
+        try:
+            yield
+        finally:
+            await cancel(*tasks)
+            await broker.stop()
+            await consumer.stop()
+            await client.close()
+
+    app = FastAPI(title="Router", version="1", lifespan=lifespan)
+    app.state.service = service
+    app.state.scheduler = scheduler
+    app.state.holder = holder
+    mount_probes(app, readiness, registry)
+    return app

@@ -1,0 +1,131 @@
+"""What the router publishes: dispatch commands per channel and its own notification states."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable
+from datetime import datetime
+from typing import Any
+
+from faststream.kafka import KafkaBroker
+
+from schemas.common import NotificationStatus
+from schemas.dispatch import DeliverMessage, DeliverMessageCommand
+from schemas.status import NotificationStatusEvent, StatusChange
+from schemas.topics import NOTIFICATIONS_STATUS, dispatch_topic
+from services.common.settings import KafkaSettings
+from services.router.store import Routed
+
+SOURCE = "urn:candidate-comms:router"
+
+
+def _reason(reasons: tuple[str, ...]) -> str:
+    text = "; ".join(reasons)
+    return text if len(text) <= 500 else text[:497] + "..."
+
+
+def deliver_command(r: Routed, now: datetime) -> DeliverMessageCommand:
+    """The notifier's command for a queued message."""
+    p = r.planned
+    assert p.channel is not None, "only messages with a channel are dispatched"
+    msg = DeliverMessage(
+        notification_id=p.notification_id,
+        ats_event_id=p.ats_event_id,
+        candidate_id=p.candidate_id,
+        application_id=p.application_id,
+        channel=p.channel,
+        attempt=p.attempt,
+        stage=p.stage,
+        purpose_class=p.purpose_class,
+        template=p.template,
+        language=p.language,
+        mode=p.mode,
+        essential=p.essential,
+        reply_expected=p.reply_expected,
+        voicemail=p.voicemail,
+        to=r.to,
+        context=p.context,
+        reasons=p.reasons,
+        event_time=p.event_time,
+        decided_at=now,
+        preference_version=r.preference_version,
+    )
+    return DeliverMessageCommand(id=p.notification_id, time=now, subject=p.candidate_id, data=msg)
+
+
+def status_event(
+    r: Routed, status: NotificationStatus, now: datetime, reason: str | None = None
+) -> NotificationStatusEvent:
+    """A router-owned state change of a message."""
+    p = r.planned
+    change = StatusChange(
+        notification_id=p.notification_id,
+        ats_event_id=p.ats_event_id,
+        candidate_id=p.candidate_id,
+        application_id=p.application_id,
+        status=status,
+        channel=p.channel,
+        stage=p.stage,
+        attempt=p.attempt,
+        reason=reason if reason is not None else _reason(p.reasons),
+        occurred_at=now,
+        event_time=p.event_time,
+    )
+    return NotificationStatusEvent(
+        id=f"{p.notification_id}:{status.value}", source=SOURCE, time=now, subject=p.candidate_id, data=change
+    )
+
+
+class Wave:
+    """A group of publications; `flush` waits until the broker acknowledged all of them.
+
+    Records are sent without waiting one by one (the producer batches them); a consumer commits
+    its input only after the wave that answers it is flushed, so a crash loses nothing.
+    """
+
+    def __init__(self, broker: KafkaBroker, kafka: KafkaSettings) -> None:
+        self._broker = broker
+        self._kafka = kafka
+        self._pending: list[Awaitable[Any]] = []
+
+    async def _send(self, body: bytes, topic: str, key: str, correlation_id: str) -> None:
+        fut = await self._broker.publish(
+            body,
+            topic,
+            key=key.encode(),
+            correlation_id=correlation_id,
+            headers={"content-type": "application/cloudevents+json"},
+            no_confirm=True,
+        )
+        self._pending.append(fut)
+
+    async def dispatch(self, r: Routed, now: datetime) -> None:
+        """Command the notifier to deliver a queued message."""
+        cmd = deliver_command(r, now)
+        assert r.planned.channel is not None
+        topic = self._kafka.topic(dispatch_topic(r.planned.channel))
+        await self._send(cmd.model_dump_json().encode(), topic, r.planned.candidate_id, cmd.id)
+
+    async def status(self, r: Routed, status: NotificationStatus, now: datetime, reason: str | None = None) -> None:
+        """Publish a router-owned state of a message."""
+        ev = status_event(r, status, now, reason)
+        topic = self._kafka.topic(NOTIFICATIONS_STATUS)
+        await self._send(ev.model_dump_json().encode(), topic, r.planned.candidate_id, ev.id)
+
+    async def flush(self) -> None:
+        """Wait for the broker's acknowledgement of everything in this wave."""
+        pending, self._pending = self._pending, []
+        if pending:
+            await asyncio.gather(*pending)
+
+
+class Outputs:
+    """Starts waves of publications on the service's broker."""
+
+    def __init__(self, broker: KafkaBroker, kafka: KafkaSettings) -> None:
+        self._broker = broker
+        self._kafka = kafka
+
+    def wave(self) -> Wave:
+        """A new, empty wave."""
+        return Wave(self._broker, self._kafka)

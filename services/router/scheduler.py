@@ -1,0 +1,205 @@
+"""Time and change driven work of the router: release held messages, follow up silence, re-decide pending.
+
+A release is three steps so that a crash never sends twice or loses a message:
+(1) record on the held message what it becomes, (2) dispatch and wait for the broker,
+(3) mark it done. A restart finds step-1 records and replays the same decision.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable
+from dataclasses import replace
+from datetime import datetime
+
+from schemas.common import NotificationStatus
+from services.router.metrics import RouterMetrics
+from services.router.outputs import Outputs, Wave
+from services.router.policy import Recent, RoutingConfig, decide
+from services.router.prefs import RoutingPrefs
+from services.router.service import Clock, PrefsLookup, RouterService, intent_of
+from services.router.store import OPEN_STATES, Routed, RouterStore
+
+log = logging.getLogger(__name__)
+
+
+class Scheduler:
+    """Releases due messages and re-decides pending ones of the partitions this instance owns."""
+
+    def __init__(
+        self,
+        service: RouterService,
+        store: RouterStore,
+        outputs: Outputs,
+        prefs: PrefsLookup,
+        partitions: Callable[[], frozenset[int]],
+        cfg: RoutingConfig,
+        clock: Clock,
+        metrics: RouterMetrics,
+        batch_limit: int = 500,
+    ) -> None:
+        self._service = service
+        self._store = store
+        self._outputs = outputs
+        self._prefs = prefs
+        self._partitions = partitions
+        self._cfg = cfg
+        self._clock = clock
+        self._metrics = metrics
+        self._limit = batch_limit
+        self._changed: asyncio.Queue[tuple[int, str]] = asyncio.Queue()
+
+    async def load_pending(self) -> None:
+        """Which candidates of the owned partitions have held messages (after every assignment)."""
+        found = await self._store.candidates_with_pending(self._partitions())
+        self._service.with_pending.clear()
+        self._service.with_pending.update(found)
+        self._metrics.pending.set(len(found))
+
+    def preference_changed(
+        self, partition: int, candidate_id: str, old: RoutingPrefs | None, new: RoutingPrefs | None
+    ) -> None:
+        """View callback: queue a re-decision when the candidate has pending messages."""
+        if candidate_id in self._service.with_pending:
+            self._changed.put_nowait((partition, candidate_id))
+
+    async def tick(self) -> int:
+        """Release everything due now; return how many messages were handled."""
+        parts = self._partitions()
+        if not parts:
+            return 0
+        now = self._clock()
+        due = await self._store.due(parts, now, self._limit)
+        wave = self._outputs.wave()
+        finish: list[tuple[Routed, Routed]] = []
+        for r in due:
+            if r.planned.state is NotificationStatus.HELD:
+                done = await self._release(wave, r, now, "due")
+                if done:
+                    finish.append(done)
+            else:
+                await self._silence(wave, r, now)
+        await wave.flush()
+        for held, target in finish:
+            await self._store.finish_release(held, target)
+        return len(due)
+
+    async def run_redecisions(self) -> None:
+        """Forever: re-decide the pending messages of candidates whose preferences changed."""
+        while True:
+            partition, candidate_id = await self._changed.get()
+            try:
+                await self.redecide(partition, candidate_id)
+            except Exception:
+                log.exception("re-decision failed; the timer will release with fresh preferences")
+
+    async def redecide(self, partition: int, candidate_id: str) -> None:
+        """Decide every held or scheduled message of a candidate again, with their current preferences."""
+        now = self._clock()
+        wave = self._outputs.wave()
+        finish = []
+        for r in await self._store.pending_of(candidate_id):
+            if r.next_id is None:
+                done = await self._release(wave, r, now, "preference_changed")
+                if done:
+                    finish.append(done)
+        await wave.flush()
+        for held, target in finish:
+            await self._store.finish_release(held, target)
+        if not await self._store.pending_of(candidate_id):
+            self._service.with_pending.discard(candidate_id)
+
+    async def _release(self, wave: Wave, r: Routed, now: datetime, why: str) -> tuple[Routed, Routed] | None:
+        if r.next_id is not None:
+            return await self._replay(wave, r, now)
+        prefs = self._prefs(r.partition, r.planned.candidate_id)
+        if prefs is None:
+            reason = "cancelled: the candidate's data was erased"
+            await self._store.set_state([r.id], NotificationStatus.CANCELLED, reason)
+            await wave.status(r, NotificationStatus.CANCELLED, now, reason)
+            return None
+        scheduled = r.planned.hold_kind == "scheduled" and r.planned.due_at and r.planned.due_at > now
+        planned = decide(
+            intent_of(r),
+            prefs,
+            now,
+            self._cfg,
+            Recent(),
+            exclude=frozenset(r.tried),
+            due_at=r.planned.due_at if scheduled else None,
+        )
+        if planned.notification_id != r.id and planned.channel is not None:
+            # Re-routed: a new identity per preference version keeps ids deterministic and unique.
+            key = f"{r.planned.purpose_key}~v{prefs.version}"
+            planned = decide(
+                replace(intent_of(r), purpose_key=key),
+                prefs,
+                now,
+                self._cfg,
+                Recent(),
+                exclude=frozenset(r.tried),
+                due_at=r.planned.due_at if scheduled else None,
+            )
+        target = self._service.routed(
+            planned,
+            r.partition,
+            r.to if planned.channel == r.planned.channel else None,
+            prefs,
+            now,
+            tried=r.tried,
+            follow_ups=r.follow_ups,
+        )
+        if target.id == r.id and planned.state is NotificationStatus.HELD:
+            await self._store.update_hold(target)
+            return None
+        if not await self._store.record_release(r, target):
+            return None
+        self._metrics.releases.labels(kind=r.planned.hold_kind or "held").inc()
+        if why == "preference_changed":
+            self._metrics.redecisions.labels(outcome="rerouted" if target.id != r.id else "released").inc()
+        return await self._execute(wave, r, target, now, fresh=True)
+
+    async def _replay(self, wave: Wave, r: Routed, now: datetime) -> tuple[Routed, Routed] | None:
+        if r.next_id == r.id:
+            target = replace(r, planned=replace(r.planned, state=NotificationStatus.QUEUED))
+        else:
+            stored = await self._store.get_many([r.next_id or ""])
+            if r.next_id not in stored:
+                return None
+            target = stored[r.next_id or ""]
+        return await self._execute(wave, r, target, now, fresh=False)
+
+    async def _execute(
+        self, wave: Wave, r: Routed, target: Routed, now: datetime, fresh: bool
+    ) -> tuple[Routed, Routed]:
+        if target.id == r.id:
+            await wave.dispatch(target, now)
+            await wave.status(target, NotificationStatus.QUEUED, now)
+            return r, target
+        if fresh:
+            await self._store.insert([target])
+            await wave.status(
+                r, NotificationStatus.CANCELLED, now, "re-routed: " + "; ".join(target.planned.reasons)[:480]
+            )
+            await self._service.announce(wave, target, now)
+        elif target.planned.state is NotificationStatus.QUEUED:
+            await wave.dispatch(target, now)
+        return r, target
+
+    async def _silence(self, wave: Wave, r: Routed, now: datetime) -> None:
+        window = self._cfg.reply_windows.get(r.planned.stage)
+        hours = int(window.total_seconds() // 3600) if window else 0
+        if r.follow_ups >= self._cfg.max_follow_ups:
+            if await self._store.record_next(r.id, list(OPEN_STATES), "needs_recruiter", r.planned.state.value):
+                self._metrics.needs_recruiter.labels(cause="silence").inc()
+                await wave.status(
+                    r,
+                    NotificationStatus.NEEDS_RECRUITER,
+                    now,
+                    f"no reply within {hours} h, also after a follow-up; a recruiter should reach out",
+                )
+            return
+        await self._service.fall_back(
+            wave, r, f"no reply within {hours} h", now, r.partition, template_override="follow_up"
+        )

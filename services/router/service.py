@@ -1,0 +1,229 @@
+"""Router use cases on batches: ATS events -> decisions -> dispatches; notifier states -> fallbacks."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Sequence
+from dataclasses import replace
+from datetime import datetime
+
+from schemas.ats import AtsEvent, InterviewCancelled, InterviewRescheduled, InterviewScheduled
+from schemas.common import STATUS_RANK, Channel, NotificationStatus
+from schemas.defaults import default_snapshot
+from schemas.status import NotificationStatusEvent
+from services.common.kafka import Record
+from services.router.metrics import RouterMetrics
+from services.router.outputs import Outputs, Wave
+from services.router.policy import Intent, Planned, Recent, RoutingConfig, decide, plan_event
+from services.router.prefs import RoutingPrefs, compact
+from services.router.store import Routed, RouterStore
+
+log = logging.getLogger(__name__)
+Clock = Callable[[], datetime]
+PrefsLookup = Callable[[int, str], RoutingPrefs | None]
+_FALLBACK_ON = frozenset({NotificationStatus.FAILED, NotificationStatus.BOUNCED})
+_NOTIFIER_STATES = (
+    frozenset(
+        {NotificationStatus.SENT, NotificationStatus.DELIVERED, NotificationStatus.READ, NotificationStatus.REPLIED}
+    )
+    | _FALLBACK_ON
+)
+
+
+def address_for(event: AtsEvent, channel: Channel | None) -> str | None:
+    """The address an ATS event carries for a channel (the notifier prefers its own view)."""
+    c = event.data.candidate
+    if channel is Channel.EMAIL:
+        return c.email
+    if channel in (Channel.SMS, Channel.VOICE, Channel.WHATSAPP):
+        return c.phone
+    return None
+
+
+def intent_of(r: Routed) -> Intent:
+    """The intent behind a stored message (to decide it again)."""
+    p = r.planned
+    return Intent(
+        ats_event_id=p.ats_event_id,
+        purpose_key=p.purpose_key,
+        candidate_id=p.candidate_id,
+        application_id=p.application_id,
+        interview_id=p.interview_id,
+        stage=p.stage,
+        purpose_class=p.purpose_class,
+        template=p.template,
+        essential=p.essential,
+        reply_expected=p.reply_expected,
+        context=p.context,
+        event_time=p.event_time,
+        attempt=p.attempt,
+    )
+
+
+class RouterService:
+    """Decides, records and dispatches; every batch is answered by one wave of publications."""
+
+    def __init__(
+        self,
+        store: RouterStore,
+        outputs: Outputs,
+        prefs: PrefsLookup,
+        cfg: RoutingConfig,
+        clock: Clock,
+        metrics: RouterMetrics,
+    ) -> None:
+        self._store = store
+        self._outputs = outputs
+        self._prefs = prefs
+        self._cfg = cfg
+        self._clock = clock
+        self._metrics = metrics
+        self.with_pending: set[str] = set()  # candidates with held messages (re-decided on change)
+
+    def routed(
+        self,
+        planned: Planned,
+        partition: int,
+        to: str | None,
+        prefs: RoutingPrefs,
+        now: datetime,
+        tried: tuple[Channel, ...] = (),
+        follow_ups: int = 0,
+    ) -> Routed:
+        """Wrap a decision with the bookkeeping the store keeps."""
+        window = self._cfg.reply_windows.get(planned.stage)
+        reply_by = (
+            now + window if planned.reply_expected and window and planned.state is NotificationStatus.QUEUED else None
+        )
+        return Routed(
+            planned=planned,
+            partition=partition,
+            to=to,
+            preference_version=prefs.version,
+            created_at=now,
+            reply_by=reply_by,
+            tried=tried,
+            follow_ups=follow_ups,
+        )
+
+    async def announce(self, wave: Wave, r: Routed, now: datetime) -> None:
+        """Publish what a new decision means: a dispatch and/or the router's state."""
+        p = r.planned
+        if p.state is NotificationStatus.QUEUED:
+            await wave.dispatch(r, now)
+        elif p.state is NotificationStatus.HELD:
+            self.with_pending.add(p.candidate_id)
+        await wave.status(r, p.state, now)
+        self._metrics.decided(p)
+
+    async def on_ats_events(self, batch: Sequence[tuple[Record, AtsEvent]]) -> None:
+        """Decide every event of a batch, record the intents, dispatch, publish states."""
+        now = self._clock()
+        sequences = await self._store.interview_sequences(
+            e.data.interview.id
+            for _, e in batch
+            if isinstance(e, InterviewScheduled | InterviewRescheduled | InterviewCancelled)
+        )
+        capped = [
+            e.subject
+            for r, e in batch
+            if (p := self._prefs(r.partition, e.subject)) and (p.cap_per_day or p.cap_per_week)
+        ]
+        recent = await self._store.recent(capped, now) if capped else {}
+        new: list[Routed] = []
+        cancels: list[tuple[str, str]] = []
+        for record, event in batch:
+            if isinstance(event, InterviewScheduled | InterviewRescheduled | InterviewCancelled):
+                iv = event.data.interview
+                known = sequences.get(iv.id)
+                if known is not None and iv.sequence < known:
+                    self._metrics.stale_events.inc()
+                    log.info("stale interview event ignored", extra={"event_id": event.id, "sequence": iv.sequence})
+                    continue
+                sequences[iv.id] = iv.sequence
+            prefs = self._prefs(record.partition, event.subject) or compact(default_snapshot(event.data.candidate, now))
+            plan = plan_event(event, prefs, now, self._cfg, recent.get(event.subject, Recent()))
+            if plan.cancel_reminders_of is not None:
+                cancels.append((event.subject, plan.cancel_reminders_of))
+            for planned in plan.messages:
+                new.append(self.routed(planned, record.partition, address_for(event, planned.channel), prefs, now))
+        wave = self._outputs.wave()
+        fresh_ids = {r.id for r in new}
+        for candidate_id, interview_id in cancels:
+            await self._cancel_reminders(wave, candidate_id, interview_id, fresh_ids, now)
+        existing = await self._store.insert(new)
+        for r in new:
+            if r.id not in existing:
+                await self.announce(wave, r, now)
+            elif existing[r.id].planned.state is NotificationStatus.QUEUED and existing[r.id].next_id is None:
+                await wave.dispatch(existing[r.id], now)  # redelivered event: the notifier deduplicates
+        await wave.flush()
+        for interview_id, seq in sequences.items():
+            await self._store.save_interview_sequence(interview_id, seq)
+
+    async def _cancel_reminders(
+        self, wave: Wave, candidate_id: str, interview_id: str, keep: set[str], now: datetime
+    ) -> None:
+        stale = [r for r in await self._store.reminders_of(candidate_id, interview_id) if r.id not in keep]
+        if stale:
+            reason = "cancelled: the interview was moved or cancelled"
+            await self._store.set_state([r.id for r in stale], NotificationStatus.CANCELLED, reason)
+            for r in stale:
+                await wave.status(r, NotificationStatus.CANCELLED, now, reason)
+
+    async def on_status_events(self, batch: Sequence[tuple[Record, NotificationStatusEvent]]) -> None:
+        """Track the notifier's states; a failure or bounce falls back to the next channel at once."""
+        changes = [e.data for _, e in batch if e.data.status in _NOTIFIER_STATES]
+        if not changes:
+            return
+        now = self._clock()
+        stored = await self._store.get_many(c.notification_id for c in changes)
+        forward: list[tuple[str, NotificationStatus]] = []
+        fallbacks: list[tuple[Routed, str]] = []
+        for c in changes:
+            r = stored.get(c.notification_id)
+            if r is None or STATUS_RANK[c.status] <= STATUS_RANK[r.planned.state]:
+                continue
+            stored[c.notification_id] = replace(r, planned=replace(r.planned, state=c.status))
+            forward.append((c.notification_id, c.status))
+            if c.status in _FALLBACK_ON:
+                fallbacks.append((stored[c.notification_id], c.reason))
+        await self._store.apply_statuses(forward)
+        wave = self._outputs.wave()
+        for r, why in fallbacks:
+            await self.fall_back(wave, r, f"{r.planned.state.value} on {r.planned.channel}: {why}", now, r.partition)
+        await wave.flush()
+
+    async def fall_back(
+        self, wave: Wave, r: Routed, cause: str, now: datetime, partition: int, template_override: str | None = None
+    ) -> None:
+        """Try the next eligible channel (or raise needs_recruiter when none is left)."""
+        prefs = self._prefs(partition, r.planned.candidate_id)
+        if prefs is None:
+            return  # erased: nothing more to send
+        tried = (*r.tried, r.planned.channel) if r.planned.channel else r.tried
+        intent = replace(intent_of(r), attempt=r.planned.attempt + 1)
+        if template_override:
+            intent = replace(intent, template=template_override, purpose_key=f"{r.planned.purpose_key}:follow_up")
+        planned = decide(intent, prefs, now, self._cfg, Recent(), exclude=frozenset(tried))
+        planned = replace(planned, reasons=(f"fallback after {cause}", *planned.reasons))
+        nxt = self.routed(
+            planned,
+            partition,
+            r.to if planned.channel == r.planned.channel else None,
+            prefs,
+            now,
+            tried=tried,
+            follow_ups=r.follow_ups + (1 if template_override else 0),
+        )
+        if not await self._store.record_next(r.id, [r.planned.state.value], nxt.id, r.planned.state.value):
+            existing = (await self._store.get_many([r.id])).get(r.id)
+            if existing is None or existing.next_id != nxt.id:
+                return  # another decision was recorded already
+        self._metrics.fallbacks.labels(cause=r.planned.state.value if not template_override else "silence").inc()
+        existing_next = await self._store.insert([nxt])
+        if nxt.id in existing_next:
+            if existing_next[nxt.id].planned.state is NotificationStatus.QUEUED:
+                await wave.dispatch(existing_next[nxt.id], now)
+            return
+        await self.announce(wave, nxt, now)
