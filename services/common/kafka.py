@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import ssl
 from collections.abc import Iterable, Sequence
@@ -94,6 +95,19 @@ def make_broker(k: KafkaSettings, registry: CollectorRegistry, app_name: str) ->
     )
 
 
+async def _wait_for_leaders(admin: AIOKafkaAdminClient, names: list[str], timeout_s: float = 15.0) -> None:
+    """New topics are usable once every partition has a leader; before that produce/fetch fail."""
+    deadline = asyncio.get_running_loop().time() + timeout_s
+    while True:
+        described = await admin.describe_topics(names)
+        if all(t["error_code"] == 0 and t["partitions"] and all(p["leader"] >= 0 for p in t["partitions"])
+               for t in described):
+            return
+        if asyncio.get_running_loop().time() > deadline:
+            raise RuntimeError(f"topics without leaders after {timeout_s:.0f}s: {names}")
+        await asyncio.sleep(0.05)
+
+
 async def create_topics(k: KafkaSettings, specs: Iterable[TopicSpec] = TOPICS) -> list[str]:
     """Create the contract's topics (idempotent); return the names created now."""
     admin = AIOKafkaAdminClient(**aiokafka_kwargs(k), request_timeout_ms=15000)
@@ -112,10 +126,9 @@ async def create_topics(k: KafkaSettings, specs: Iterable[TopicSpec] = TOPICS) -
             )
             for s in wanted
         ]
-        try:
+        with contextlib.suppress(TopicAlreadyExistsError):  # created concurrently by another instance
             await admin.create_topics(new, timeout_ms=15000)
-        except TopicAlreadyExistsError:
-            pass  # created concurrently by another instance: fine
+        await _wait_for_leaders(admin, [t.name for t in new])
         return [t.name for t in new]
     finally:
         await admin.close()

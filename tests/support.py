@@ -1,0 +1,130 @@
+"""Helpers for tests: ATS event factories, raw Kafka I/O, polling with a deadline, running apps in-process."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any, TypeVar
+
+import httpx
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
+from fastapi import FastAPI
+
+from deploy.local.smtp_sink import read_index, serve
+from services.common.settings import KafkaSettings
+
+T = TypeVar("T")
+
+
+async def eventually(check: Callable[[], Awaitable[T | None]], timeout: float = 20.0, interval: float = 0.05,
+                     what: str = "condition") -> T:
+    """Poll `check` until it returns something truthy; fail with `what` after `timeout` seconds."""
+    deadline = time.monotonic() + timeout
+    last: T | None = None
+    while time.monotonic() < deadline:
+        last = await check()
+        if last:
+            return last
+        await asyncio.sleep(interval)
+    raise AssertionError(f"timed out after {timeout:.0f}s waiting for {what} (last: {last!r})")
+
+
+def ats_event(kind: str, candidate_id: str = "cand-1", *, event_id: str | None = None, email: str | None = "sanne@example.org",
+              phone: str | None = None, locale: str = "nl-NL", timezone: str = "Europe/Amsterdam",
+              opt_ins: tuple[str, ...] = (), stage: str = "interview", start: datetime | None = None,
+              sequence: int = 0, interview_id: str = "iv-1", time_: datetime | None = None,
+              options: tuple[datetime, ...] = (), **extra: Any) -> dict[str, Any]:
+    """A valid ATS event as the ATS would send it (a dict, serialised by the caller)."""
+    now = time_ or datetime.now(UTC)
+    start = start or (now + timedelta(days=3)).replace(hour=9, minute=0, second=0, microsecond=0)
+    data: dict[str, Any] = {
+        "candidate": {"id": candidate_id, "name": "Sanne de Vries", "email": email, "phone": phone,
+                      "locale": locale, "timezone": timezone, "opt_ins": list(opt_ins)},
+        "application": {"id": "app-1", "job_title": "Data engineer", "stage": stage},
+    }
+    if kind.startswith("ats.interview"):
+        data["interview"] = {"id": interview_id, "start": start.isoformat(),
+                             "end": (start + timedelta(hours=1)).isoformat(), "location": "Utrecht",
+                             "sequence": sequence, "options": [o.isoformat() for o in options]}
+    if kind == "ats.offer.extended":
+        data["offer"] = {"deadline": (now + timedelta(days=5)).isoformat()}
+    if kind == "ats.message.requested":
+        data["message"] = {"subject": "Even bijpraten", "body": "Heb je tijd?"}
+    data.update(extra)
+    return {"specversion": "1.0", "id": event_id or str(uuid.uuid4()), "source": "urn:test:ats", "type": kind,
+            "time": now.isoformat(), "subject": candidate_id, "datacontenttype": "application/json", "data": data}
+
+
+async def produce(kafka: KafkaSettings, topic: str, values: list[bytes | dict[str, Any]], key: str | None = None,
+                  max_request_size: int = 1024 * 1024) -> list[tuple[int, int]]:
+    """Produce raw records to a contract topic (prefix applied); returns (partition, offset) per record."""
+    producer = AIOKafkaProducer(bootstrap_servers=kafka.bootstrap_servers, acks="all",
+                                max_request_size=max_request_size)
+    await producer.start()
+    try:
+        out = []
+        for v in values:
+            raw = v if isinstance(v, bytes) else json.dumps(v).encode()
+            k = key if key is not None else (v.get("subject") if isinstance(v, dict) else "unknown")
+            md = await producer.send_and_wait(kafka.topic(topic), raw, key=k.encode() if k else None)
+            out.append((md.partition, md.offset))
+        return out
+    finally:
+        await producer.stop()
+
+
+async def read_topic(kafka: KafkaSettings, topic: str, timeout: float = 2.0) -> list[ConsumerRecord[bytes, bytes]]:
+    """Every record currently on a topic (all partitions), read from the beginning."""
+    consumer = AIOKafkaConsumer(bootstrap_servers=kafka.bootstrap_servers, group_id=None,
+                                enable_auto_commit=False, auto_offset_reset="earliest")
+    await consumer.start()
+    try:
+        name = kafka.topic(topic)
+        parts = [TopicPartition(name, p) for p in range(kafka.partitions)]
+        consumer.assign(parts)
+        await consumer.seek_to_beginning(*parts)
+        ends = await consumer.end_offsets(parts)
+        records: list[ConsumerRecord[bytes, bytes]] = []
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            positions = {tp: await consumer.position(tp) for tp in parts}
+            if all(positions[tp] >= ends[tp] for tp in parts):
+                break
+            batch = await consumer.getmany(timeout_ms=200)
+            for recs in batch.values():
+                records.extend(recs)
+        return records
+    finally:
+        await consumer.stop()
+
+
+async def read_json(kafka: KafkaSettings, topic: str) -> list[dict[str, Any]]:
+    """The JSON values of every record on a topic."""
+    return [json.loads(r.value) for r in await read_topic(kafka, topic) if r.value]
+
+
+@asynccontextmanager
+async def running(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
+    """Run an app's lifespan in this loop and give an HTTP client talking to it in-process."""
+    async with app.router.lifespan_context(app):
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://app") as client:
+            yield client
+
+
+@asynccontextmanager
+async def smtp_sink(directory: Path) -> AsyncIterator[tuple[int, Callable[[], list[dict[str, Any]]]]]:
+    """The project's SMTP sink on a free port; yields (port, read index)."""
+    server = await serve("127.0.0.1", 0, directory)
+    port = server.sockets[0].getsockname()[1]
+    try:
+        yield port, lambda: read_index(directory)
+    finally:
+        server.close()
+        await server.wait_closed()
