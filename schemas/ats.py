@@ -83,22 +83,32 @@ class AtsData(_Input):
 
 
 class StageChangedData(AtsData):
+    """Payload of ats.stage.changed."""
+
     previous_stage: str | None = Field(None, max_length=100, description="The ATS stage before the change.")
 
 
 class InterviewData(AtsData):
+    """Payload of the interview events."""
+
     interview: Interview
 
 
 class OfferData(AtsData):
+    """Payload of ats.offer.extended."""
+
     offer: Offer = Field(default_factory=Offer)
 
 
 class RejectedData(AtsData):
+    """Payload of ats.candidate.rejected."""
+
     talent_pool_invite: bool = Field(False, description="Invite the candidate to stay in the talent pool.")
 
 
 class MessageRequestedData(AtsData):
+    """Payload of ats.message.requested."""
+
     message: FreeMessage
 
 

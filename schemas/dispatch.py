@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Final, Literal
 
 from pydantic import AnyHttpUrl, AwareDatetime, BaseModel, ConfigDict, Field, TypeAdapter
 
 from schemas.common import CandidateId, Channel, Language, PurposeClass, Stage, TimeZoneName
 
-DELIVER_TYPE = "command.deliver_message"
+DELIVER_TYPE: Final = "command.deliver_message"
 
 TemplateName = Literal[
     "application_received",

@@ -5,13 +5,13 @@ from __future__ import annotations
 import json
 import uuid
 from datetime import UTC, datetime
-from typing import Any, Generic, Literal, TypeVar
+from typing import Any, Final, Generic, Literal, TypeVar
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
 
 from schemas.common import CandidateId
 
-SPEC_VERSION = "1.0"
+SPEC_VERSION: Final = "1.0"
 
 
 class CloudEvent(BaseModel):
@@ -57,14 +57,14 @@ def _classify(raw: bytes, known_types: frozenset[str], exc: ValidationError) -> 
     """Explain why `raw` is not a valid event of `known_types` (only after fast decoding failed)."""
     try:
         obj = json.loads(raw)
-    except (ValueError, UnicodeDecodeError) as exc:
-        return DecodeError("malformed_json", f"not valid JSON ({type(exc).__name__})")
+    except (ValueError, UnicodeDecodeError) as json_error:
+        return DecodeError("malformed_json", f"not valid JSON ({type(json_error).__name__})")
     if not isinstance(obj, dict):
         return DecodeError("invalid_envelope", "the value is not a JSON object")
     try:
         env = _GENERIC.validate_python(obj)
-    except ValidationError as exc:
-        return DecodeError("invalid_envelope", render_errors(exc))
+    except ValidationError as envelope_error:
+        return DecodeError("invalid_envelope", render_errors(envelope_error))
     if env.type not in known_types:
         return DecodeError("unknown_type", f"unknown event type (expected one of {len(known_types)} known types)")
     return DecodeError("invalid_data", render_errors(exc))

@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Final, Literal
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, TypeAdapter
 
 from schemas.common import CandidateId, Channel
 from schemas.envelope import CloudEvent
 
-INBOUND_TYPE = "candidate.reply.received"
+INBOUND_TYPE: Final = "candidate.reply.received"
 
 
 class InboundReply(BaseModel):

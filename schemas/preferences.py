@@ -7,7 +7,7 @@ compacted topic ends with every candidate's latest state. A tombstone (null valu
 from __future__ import annotations
 
 from datetime import time
-from typing import Literal
+from typing import Final, Literal
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, TypeAdapter, field_validator
 
@@ -162,7 +162,7 @@ class PreferenceSnapshot(_Model):
 SNAPSHOT_ADAPTER: TypeAdapter[PreferenceSnapshot] = TypeAdapter(PreferenceSnapshot)
 
 
-PREFERENCES_CHANGED_TYPE = "preferences.changed"
+PREFERENCES_CHANGED_TYPE: Final = "preferences.changed"
 
 
 class PreferencesChangedEvent(BaseModel):

@@ -7,14 +7,14 @@ notifier writes sent, delivered, read, replied, failed and bounced. States only 
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Final, Literal
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, TypeAdapter
 
 from schemas.common import CandidateId, Channel, NotificationStatus, Stage
 from schemas.envelope import CloudEvent
 
-STATUS_EVENT_TYPE = "notification.status.changed"
+STATUS_EVENT_TYPE: Final = "notification.status.changed"
 
 
 class StatusChange(BaseModel):

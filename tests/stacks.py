@@ -33,22 +33,35 @@ class Running:
     settings: dict[str, Any]
 
 
-def service_settings(kafka: KafkaSettings, mongo: MongoSettings, unique: str, smtp_port: int,
-                     **overrides: Any) -> dict[str, Any]:
+def service_settings(
+    kafka: KafkaSettings, mongo: MongoSettings, unique: str, smtp_port: int, **overrides: Any
+) -> dict[str, Any]:
     """Settings of the three services for one test (own groups, topics and database)."""
     common = {"kafka": kafka, "mongo": mongo}
     return {
         "preference": PreferenceSettings(group_id=f"{unique}.preference", **common, **overrides.get("preference", {})),
-        "router": RouterSettings(group_id=f"{unique}.router", scheduler_interval_s=0.2, **common,
-                                 **overrides.get("router", {})),
-        "notifier": NotifierSettings(group_prefix=f"{unique}.notifier", smtp_port=smtp_port, retry_base_s=0.05,
-                                     **common, **overrides.get("notifier", {})),
+        "router": RouterSettings(
+            group_id=f"{unique}.router", scheduler_interval_s=0.2, **common, **overrides.get("router", {})
+        ),
+        "notifier": NotifierSettings(
+            group_prefix=f"{unique}.notifier",
+            smtp_port=smtp_port,
+            retry_base_s=0.05,
+            **common,
+            **overrides.get("notifier", {}),
+        ),
     }
 
 
 @asynccontextmanager
-async def services_running(kafka: KafkaSettings, mongo: MongoSettings, tmp_path: Path, unique: str,
-                           clock: Callable[[], datetime] = utcnow, **overrides: Any) -> AsyncIterator[Running]:
+async def services_running(
+    kafka: KafkaSettings,
+    mongo: MongoSettings,
+    tmp_path: Path,
+    unique: str,
+    clock: Callable[[], datetime] = utcnow,
+    **overrides: Any,
+) -> AsyncIterator[Running]:
     """Start preference, router and notifier (in that order) with an SMTP sink; stop them afterwards."""
     async with AsyncExitStack() as stack:
         port, mails = await stack.enter_async_context(smtp_sink(tmp_path / "mail"))

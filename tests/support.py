@@ -22,8 +22,9 @@ from services.common.settings import KafkaSettings
 T = TypeVar("T")
 
 
-async def eventually(check: Callable[[], Awaitable[T | None]], timeout: float = 20.0, interval: float = 0.05,
-                     what: str = "condition") -> T:
+async def eventually(
+    check: Callable[[], Awaitable[T | None]], timeout: float = 20.0, interval: float = 0.05, what: str = "condition"
+) -> T:
     """Poll `check` until it returns something truthy; fail with `what` after `timeout` seconds."""
     deadline = time.monotonic() + timeout
     last: T | None = None
@@ -35,37 +36,76 @@ async def eventually(check: Callable[[], Awaitable[T | None]], timeout: float = 
     raise AssertionError(f"timed out after {timeout:.0f}s waiting for {what} (last: {last!r})")
 
 
-def ats_event(kind: str, candidate_id: str = "cand-1", *, event_id: str | None = None, email: str | None = "sanne@example.org",
-              phone: str | None = None, locale: str = "nl-NL", timezone: str = "Europe/Amsterdam",
-              opt_ins: tuple[str, ...] = (), stage: str = "interview", start: datetime | None = None,
-              sequence: int = 0, interview_id: str = "iv-1", time_: datetime | None = None,
-              options: tuple[datetime, ...] = (), **extra: Any) -> dict[str, Any]:
+def ats_event(
+    kind: str,
+    candidate_id: str = "cand-1",
+    *,
+    event_id: str | None = None,
+    email: str | None = "sanne@example.org",
+    phone: str | None = None,
+    locale: str = "nl-NL",
+    timezone: str = "Europe/Amsterdam",
+    opt_ins: tuple[str, ...] = (),
+    stage: str = "interview",
+    start: datetime | None = None,
+    sequence: int = 0,
+    interview_id: str = "iv-1",
+    time_: datetime | None = None,
+    options: tuple[datetime, ...] = (),
+    **extra: Any,
+) -> dict[str, Any]:
     """A valid ATS event as the ATS would send it (a dict, serialised by the caller)."""
     now = time_ or datetime.now(UTC)
     start = start or (now + timedelta(days=3)).replace(hour=9, minute=0, second=0, microsecond=0)
     data: dict[str, Any] = {
-        "candidate": {"id": candidate_id, "name": "Sanne de Vries", "email": email, "phone": phone,
-                      "locale": locale, "timezone": timezone, "opt_ins": list(opt_ins)},
+        "candidate": {
+            "id": candidate_id,
+            "name": "Sanne de Vries",
+            "email": email,
+            "phone": phone,
+            "locale": locale,
+            "timezone": timezone,
+            "opt_ins": list(opt_ins),
+        },
         "application": {"id": "app-1", "job_title": "Data engineer", "stage": stage},
     }
     if kind.startswith("ats.interview"):
-        data["interview"] = {"id": interview_id, "start": start.isoformat(),
-                             "end": (start + timedelta(hours=1)).isoformat(), "location": "Utrecht",
-                             "sequence": sequence, "options": [o.isoformat() for o in options]}
+        data["interview"] = {
+            "id": interview_id,
+            "start": start.isoformat(),
+            "end": (start + timedelta(hours=1)).isoformat(),
+            "location": "Utrecht",
+            "sequence": sequence,
+            "options": [o.isoformat() for o in options],
+        }
     if kind == "ats.offer.extended":
         data["offer"] = {"deadline": (now + timedelta(days=5)).isoformat()}
     if kind == "ats.message.requested":
         data["message"] = {"subject": "Even bijpraten", "body": "Heb je tijd?"}
     data.update(extra)
-    return {"specversion": "1.0", "id": event_id or str(uuid.uuid4()), "source": "urn:test:ats", "type": kind,
-            "time": now.isoformat(), "subject": candidate_id, "datacontenttype": "application/json", "data": data}
+    return {
+        "specversion": "1.0",
+        "id": event_id or str(uuid.uuid4()),
+        "source": "urn:test:ats",
+        "type": kind,
+        "time": now.isoformat(),
+        "subject": candidate_id,
+        "datacontenttype": "application/json",
+        "data": data,
+    }
 
 
-async def produce(kafka: KafkaSettings, topic: str, values: list[bytes | dict[str, Any]], key: str | None = None,
-                  max_request_size: int = 1024 * 1024) -> list[tuple[int, int]]:
+async def produce(
+    kafka: KafkaSettings,
+    topic: str,
+    values: list[bytes | dict[str, Any]],
+    key: str | None = None,
+    max_request_size: int = 1024 * 1024,
+) -> list[tuple[int, int]]:
     """Produce raw records to a contract topic (prefix applied); returns (partition, offset) per record."""
-    producer = AIOKafkaProducer(bootstrap_servers=kafka.bootstrap_servers, acks="all",
-                                max_request_size=max_request_size)
+    producer = AIOKafkaProducer(
+        bootstrap_servers=kafka.bootstrap_servers, acks="all", max_request_size=max_request_size
+    )
     await producer.start()
     try:
         out = []
@@ -81,8 +121,9 @@ async def produce(kafka: KafkaSettings, topic: str, values: list[bytes | dict[st
 
 async def read_topic(kafka: KafkaSettings, topic: str, timeout: float = 2.0) -> list[ConsumerRecord[bytes, bytes]]:
     """Every record currently on a topic (all partitions), read from the beginning."""
-    consumer = AIOKafkaConsumer(bootstrap_servers=kafka.bootstrap_servers, group_id=None,
-                                enable_auto_commit=False, auto_offset_reset="earliest")
+    consumer = AIOKafkaConsumer(
+        bootstrap_servers=kafka.bootstrap_servers, group_id=None, enable_auto_commit=False, auto_offset_reset="earliest"
+    )
     await consumer.start()
     try:
         name = kafka.topic(topic)

@@ -1,8 +1,8 @@
 """Play the ATS by hand: produce one CloudEvent to ats.events (key = candidate id).
 
-    python -m deploy.local.ats_cli interview-scheduled --candidate cand-1 --email sanne@example.org
-    python -m deploy.local.ats_cli application-received --candidate cand-2 --phone +31612345678 --locale en
-    python -m deploy.local.ats_cli --print interview-scheduled ...   # print the JSON, produce nothing
+python -m deploy.local.ats_cli interview-scheduled --candidate cand-1 --email sanne@example.org
+python -m deploy.local.ats_cli application-received --candidate cand-2 --phone +31612345678 --locale en
+python -m deploy.local.ats_cli --print interview-scheduled ...   # print the JSON, produce nothing
 """
 
 from __future__ import annotations
@@ -39,21 +39,39 @@ def build_event(kind: str, args: argparse.Namespace, now: datetime) -> dict[str,
     start = now + timedelta(days=args.in_days)
     start = start.replace(hour=args.hour, minute=0, second=0, microsecond=0)
     data: dict[str, Any] = {
-        "candidate": {"id": args.candidate, "name": args.name, "email": args.email, "phone": args.phone,
-                      "locale": args.locale, "timezone": args.timezone, "opt_ins": args.opt_in},
+        "candidate": {
+            "id": args.candidate,
+            "name": args.name,
+            "email": args.email,
+            "phone": args.phone,
+            "locale": args.locale,
+            "timezone": args.timezone,
+            "opt_ins": args.opt_in,
+        },
         "application": {"id": args.application, "job_title": args.job, "stage": args.stage},
     }
     if kind.startswith("interview"):
-        data["interview"] = {"id": args.interview, "start": start.isoformat(),
-                             "end": (start + timedelta(hours=1)).isoformat(), "location": args.location,
-                             "sequence": args.sequence}
+        data["interview"] = {
+            "id": args.interview,
+            "start": start.isoformat(),
+            "end": (start + timedelta(hours=1)).isoformat(),
+            "location": args.location,
+            "sequence": args.sequence,
+        }
     if kind == "offer-extended":
         data["offer"] = {"deadline": (now + timedelta(days=5)).isoformat()}
     if kind == "message-requested":
         data["message"] = {"subject": args.subject, "body": args.body}
-    event = {"specversion": "1.0", "id": args.event_id or str(uuid.uuid4()), "source": "urn:ats:cli",
-             "type": KINDS[kind], "time": now.isoformat(), "subject": args.candidate,
-             "datacontenttype": "application/json", "data": data}
+    event = {
+        "specversion": "1.0",
+        "id": args.event_id or str(uuid.uuid4()),
+        "source": "urn:ats:cli",
+        "type": KINDS[kind],
+        "time": now.isoformat(),
+        "subject": args.candidate,
+        "datacontenttype": "application/json",
+        "data": data,
+    }
     ATS_EVENT_ADAPTER.validate_python(event)  # fail here, not in the services
     return event
 
@@ -63,8 +81,9 @@ async def produce(kafka: KafkaSettings, event: dict[str, Any]) -> tuple[int, int
     producer = AIOKafkaProducer(**aiokafka_kwargs(kafka), acks="all")
     await producer.start()
     try:
-        md = await producer.send_and_wait(kafka.topic(ATS_EVENTS), json.dumps(event).encode(),
-                                          key=event["subject"].encode())
+        md = await producer.send_and_wait(
+            kafka.topic(ATS_EVENTS), json.dumps(event).encode(), key=event["subject"].encode()
+        )
     finally:
         await producer.stop()
     return md.partition, md.offset

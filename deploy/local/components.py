@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import contextlib
+import shutil
 import sys
 import uuid
 from collections.abc import Awaitable, Callable
@@ -154,18 +155,38 @@ def _kafka_prepare(s: LocalStackSettings) -> None:
     import subprocess
 
     subprocess.run(  # noqa: S603 - fixed command line
-        ["java", "-cp", f"{kdir}/libs/*", f"-Dlog4j2.configurationFile={ROOT}/deploy/local/kafka/log4j2.yaml",
-         "kafka.tools.StorageTool", "format", "--standalone", "-t", cluster_id, "-c", str(kdir / "server.properties")],
-        check=True, stdout=subprocess.DEVNULL,
+        [
+            shutil.which("java") or "java",
+            "-cp",
+            f"{kdir}/libs/*",
+            f"-Dlog4j2.configurationFile={ROOT}/deploy/local/kafka/log4j2.yaml",
+            "kafka.tools.StorageTool",
+            "format",
+            "--standalone",
+            "-t",
+            cluster_id,
+            "-c",
+            str(kdir / "server.properties"),
+        ],
+        check=True,
+        stdout=subprocess.DEVNULL,
     )
 
 
 def _kafka_command(s: LocalStackSettings) -> list[str]:
     kdir = s.state_dir / "kafka"
     return [
-        "java", f"-Xmx{s.kafka_heap}", f"-Xms{s.kafka_heap}", "-XX:+UseG1GC", "-XX:MaxGCPauseMillis=20",
-        "-Djava.awt.headless=true", f"-Dlog4j2.configurationFile={ROOT}/deploy/local/kafka/log4j2.yaml",
-        "-cp", f"{kdir}/libs/*", "kafka.Kafka", str(kdir / "server.properties"),
+        "java",
+        f"-Xmx{s.kafka_heap}",
+        f"-Xms{s.kafka_heap}",
+        "-XX:+UseG1GC",
+        "-XX:MaxGCPauseMillis=20",
+        "-Djava.awt.headless=true",
+        f"-Dlog4j2.configurationFile={ROOT}/deploy/local/kafka/log4j2.yaml",
+        "-cp",
+        f"{kdir}/libs/*",
+        "kafka.Kafka",
+        str(kdir / "server.properties"),
     ]
 
 
@@ -217,16 +238,28 @@ COMPONENTS: tuple[Component, ...] = (
     ),
     Component(
         name="ferretdb",
-        command=lambda s: [str(s.state_dir / "bin/ferretdb-local"), "-listen", f"127.0.0.1:{s.ferretdb_port}",
-                           "-data-dir", str(s.state_dir / "data/ferretdb")],
+        command=lambda s: [
+            str(s.state_dir / "bin/ferretdb-local"),
+            "-listen",
+            f"127.0.0.1:{s.ferretdb_port}",
+            "-data-dir",
+            str(s.state_dir / "data/ferretdb"),
+        ],
         probe=ferretdb_ready,
         describe=lambda s: s.mongodb_url,
         start_timeout_s=30.0,
     ),
     Component(
         name="smtp-sink",
-        command=lambda s: [sys.executable, "-m", "deploy.local.smtp_sink", "--port", str(s.smtp_sink_port),
-                           "--dir", str(s.state_dir / "mail")],
+        command=lambda s: [
+            sys.executable,
+            "-m",
+            "deploy.local.smtp_sink",
+            "--port",
+            str(s.smtp_sink_port),
+            "--dir",
+            str(s.state_dir / "mail"),
+        ],
         probe=smtp_ready,
         describe=lambda s: f"SMTP 127.0.0.1:{s.smtp_sink_port}, mail in {s.state_dir / 'mail'}",
         start_timeout_s=20.0,

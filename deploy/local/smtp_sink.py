@@ -34,8 +34,9 @@ class Recorder:
         self._seq = sum(1 for _ in index.open()) if index.exists() else 0
         self._lock = threading.Lock()
 
-    async def handle_RCPT(self, server: SMTP, session: Session, envelope: Envelope, address: str,  # noqa: N802
-                          rcpt_options: list[str]) -> str:
+    async def handle_RCPT(  # noqa: N802 - the name aiosmtpd calls
+        self, server: SMTP, session: Session, envelope: Envelope, address: str, rcpt_options: list[str]
+    ) -> str:
         """Refuse the test addresses, accept everything else."""
         local = address.split("@", 1)[0].lower()
         if local.startswith("bounce"):
@@ -84,7 +85,8 @@ async def serve(host: str, port: int, directory: Path) -> asyncio.Server:
     loop = asyncio.get_running_loop()
     return await loop.create_server(
         lambda: SMTP(recorder, data_size_limit=10 * 1024 * 1024, enable_SMTPUTF8=True, hostname="smtp-sink"),
-        host=host, port=port,
+        host=host,
+        port=port,
     )
 
 

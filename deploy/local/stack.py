@@ -69,7 +69,7 @@ def install_kafka(settings: LocalStackSettings) -> None:
         f"-DoutputDirectory={libs}",
         "-DincludeScope=runtime",
     ]
-    if subprocess.run(cmd, check=False).returncode != 0:
+    if subprocess.run(cmd, check=False).returncode != 0:  # noqa: S603 - fixed command line
         raise StackError("mvn could not fetch the Kafka jars (see its output above)")
     stamp.write_text(want)
 
@@ -86,7 +86,8 @@ def install_ferretdb(settings: LocalStackSettings) -> None:
     print("stack: building FerretDB v1.24.2 (SQLite backend) with Go ...", flush=True)
     binary.parent.mkdir(parents=True, exist_ok=True)
     env = {**os.environ, "CGO_ENABLED": "0"}
-    if subprocess.run([go, "build", "-o", str(binary), "."], cwd=src, env=env, check=False).returncode:
+    build = [go, "build", "-o", str(binary), "."]
+    if subprocess.run(build, cwd=src, env=env, check=False).returncode:  # noqa: S603 - fixed command line
         raise StackError("go build of deploy/local/ferretdb failed (see its output above)")
     stamp.write_text(want)
 
@@ -160,7 +161,7 @@ async def start(settings: LocalStackSettings, comp: Component) -> bool:
     _pid_file(settings, comp.name).parent.mkdir(parents=True, exist_ok=True)
     env = {**os.environ, **component_env(settings), **comp.env(settings)}
     with log.open("ab") as out:
-        proc = subprocess.Popen(  # noqa: ASYNC220 - a detached daemon, not awaited
+        proc = subprocess.Popen(  # noqa: ASYNC220, S603 - a detached daemon with a fixed command line
             comp.command(settings),
             cwd=ROOT,
             env=env,
@@ -235,7 +236,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     sub.add_parser("install")
     for cmd in ("up", "down"):
         p = sub.add_parser(cmd)
-        p.add_argument("names", nargs="*", metavar="NAME", help="kafka, ferretdb, smtp-sink, preference, router, notifier or infra")
+        p.add_argument("names", nargs="*", metavar="NAME", help="a component name, or infra")
     sub.add_parser("status")
     sub.add_parser("topics")
     args = parser.parse_args(argv)

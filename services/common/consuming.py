@@ -71,9 +71,9 @@ def subscribe_batch(
     """Register one batch subscriber for `topics` in `group_id`: decode, dead-letter, handle, commit."""
 
     async def on_batch(body: list[bytes], message: KafkaMessage) -> None:
-        records: Sequence[Record] = message.raw_message  # type: ignore[assignment]
-        if not isinstance(records, tuple):
-            records = (records,)  # type: ignore[assignment]
+        raw = message.raw_message
+        # A tuple from aiokafka's getmany, a list from TestKafkaBroker, one record if not batched.
+        records: Sequence[Record] = raw if isinstance(raw, tuple | list) else (raw,)
         good, bad = decode_batch(records, decoder)
         await dead_letters.send_all(bad)
         if not good:

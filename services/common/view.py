@@ -181,8 +181,9 @@ class ViewReader(Generic[V]):
         return self._positions.get(partition, 0)
 
     async def wait_caught_up(self, partitions: Iterable[int], timeout_s: float) -> bool:
-        """Wait until the view has applied everything on these partitions as of now (the acknowledgement
-        barrier of the last-mile consent check). False on timeout.
+        """Wait until the view has applied everything on these partitions as of now; False on timeout.
+
+        This is the acknowledgement barrier of the last-mile consent check.
         """
         tps = [TopicPartition(self._topic, p) for p in set(partitions)]
         targets = await self._consumer.end_offsets(tps)

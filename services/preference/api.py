@@ -7,7 +7,7 @@ from typing import Any
 from fastapi import APIRouter, HTTPException
 
 from schemas.preferences import PreferenceSnapshot
-from services.preference.service import PreferenceService, UnknownCandidate
+from services.preference.service import PreferenceService, UnknownCandidateError
 
 
 def api_routes(service: PreferenceService) -> APIRouter:
@@ -19,7 +19,7 @@ def api_routes(service: PreferenceService) -> APIRouter:
         """The candidate's current preferences."""
         try:
             return await service.get(candidate_id)
-        except UnknownCandidate:
+        except UnknownCandidateError:
             raise HTTPException(404, "unknown candidate") from None
 
     @router.get("/{candidate_id}/preferences/history")

@@ -30,7 +30,10 @@ class KafkaSnapshotPublisher:
     async def start(self) -> None:
         """Connect (aiokafka clients must be created inside the running loop)."""
         self._producer = AIOKafkaProducer(
-            **aiokafka_kwargs(self._kafka), acks="all", enable_idempotence=True, linger_ms=0,
+            **aiokafka_kwargs(self._kafka),
+            acks="all",
+            enable_idempotence=True,
+            linger_ms=0,
             client_id="preference-snapshots",
         )
         await self._producer.start()

@@ -25,11 +25,11 @@ Clock = Callable[[], datetime]
 Change = Callable[[PreferenceSnapshot], Proposed | None]
 
 
-class UnknownCandidate(LookupError):
+class UnknownCandidateError(LookupError):
     """No preferences stored for this candidate."""
 
 
-class ConcurrentChanges(RuntimeError):
+class ConcurrentChangesError(RuntimeError):
     """Too many concurrent writers kept winning; the caller may retry."""
 
 
@@ -68,10 +68,10 @@ class PreferenceService:
         return hmac.new(self._secret, candidate_id.encode(), hashlib.sha256).hexdigest()
 
     async def get(self, candidate_id: str) -> PreferenceSnapshot:
-        """The current snapshot or UnknownCandidate."""
+        """The current snapshot or UnknownCandidateError."""
         snapshot = await self._store.get(candidate_id)
         if snapshot is None:
-            raise UnknownCandidate(candidate_id)
+            raise UnknownCandidateError(candidate_id)
         return snapshot
 
     async def history(self, candidate_id: str) -> list[HistoryEntry]:
@@ -87,7 +87,7 @@ class PreferenceService:
                 return None
             if await self._store.replace_if_version(current.version, proposed):
                 return await self._after_store(proposed)
-        raise ConcurrentChanges(candidate_id)
+        raise ConcurrentChangesError(candidate_id)
 
     async def import_from_ats(self, candidates: Iterable[CandidateContact]) -> list[Acknowledged]:
         """Create or refresh profiles from ATS contact data (one entry per candidate, latest last)."""
@@ -108,7 +108,7 @@ class PreferenceService:
                 return await self._after_store(proposed)
         try:
             return await self.change(candidate.id, lambda cur: merge_ats_contact(cur, candidate, self._clock()))
-        except UnknownCandidate:
+        except UnknownCandidateError:
             return None  # erased between the two reads: the suppression wins next time
 
     async def _after_store(self, proposed: Proposed) -> Acknowledged:

@@ -5,8 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from schemas.common import ChangeSource, Channel, PurposeClass, Stage
-from schemas.consent import CHANNEL_NAME, consent_block
-from services.router.prefs import CHANNELS, Choice, RoutingPrefs
+from schemas.consent import CHANNEL_NAME, CHANNELS, consent_block
+from services.router.prefs import Choice, RoutingPrefs
 
 _CONTACT_NAME = {
     Channel.EMAIL: "e-mail address",

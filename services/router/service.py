@@ -10,6 +10,7 @@ from datetime import datetime
 from schemas.ats import AtsEvent, InterviewCancelled, InterviewRescheduled, InterviewScheduled
 from schemas.common import STATUS_RANK, Channel, NotificationStatus
 from schemas.defaults import default_snapshot
+from schemas.dispatch import TemplateName
 from schemas.status import NotificationStatusEvent
 from services.common.kafka import Record
 from services.router.metrics import RouterMetrics
@@ -191,11 +192,18 @@ class RouterService:
         await self._store.apply_statuses(forward)
         wave = self._outputs.wave()
         for r, why in fallbacks:
-            await self.fall_back(wave, r, f"{r.planned.state.value} on {r.planned.channel}: {why}", now, r.partition)
+            cause = f"{r.planned.state.value} on {r.planned.channel}: {why}"
+            await self.fall_back(wave, r, cause, now, r.partition)
         await wave.flush()
 
     async def fall_back(
-        self, wave: Wave, r: Routed, cause: str, now: datetime, partition: int, template_override: str | None = None
+        self,
+        wave: Wave,
+        r: Routed,
+        cause: str,
+        now: datetime,
+        partition: int,
+        template_override: TemplateName | None = None,
     ) -> None:
         """Try the next eligible channel (or raise needs_recruiter when none is left)."""
         prefs = self._prefs(partition, r.planned.candidate_id)

@@ -35,7 +35,7 @@ class RouterSettings(BaseSettings):
             "hired": Stage.OFFER,
             "talent pool": Stage.TALENT_POOL,
         },
-        description='JSON: the ATS\'s stage names (lower case) -> our stages, e.g. {"gesprek": "interview_scheduling"}.',
+        description='JSON: ATS stage names (lower case) -> our stages, e.g. {"gesprek": "interview_scheduling"}.',
     )
     default_order: tuple[Channel, ...] = Field((Channel.EMAIL,), description="Order when nothing is known.")
     reminder_hours: tuple[float, ...] = Field((24.0, 2.0), description="Interview reminders, hours before start.")

@@ -24,8 +24,14 @@ async def test_interview_invitation_reaches_the_candidate_by_email(
     kafka: KafkaSettings, mongo: MongoSettings, tmp_path: Path, unique: str
 ) -> None:
     start = datetime(2026, 12, 1, 9, 0, tzinfo=UTC)  # 10:00 in Amsterdam
-    event = ats_event("ats.interview.scheduled", f"{unique}-c1", email="sanne@example.org", locale="nl-NL",
-                      timezone="Europe/Amsterdam", start=start)
+    event = ats_event(
+        "ats.interview.scheduled",
+        f"{unique}-c1",
+        email="sanne@example.org",
+        locale="nl-NL",
+        timezone="Europe/Amsterdam",
+        start=start,
+    )
     async with services_running(kafka, mongo, tmp_path, unique) as stack:
         await produce(kafka, "ats.events", [event])
 
@@ -42,9 +48,7 @@ async def test_interview_invitation_reaches_the_candidate_by_email(
         vevent = Calendar.from_ical(ics.get_content()).walk("VEVENT")[0]
         assert vevent.decoded("dtstart") == start
 
-        statuses = await eventually(
-            lambda: _statuses(kafka, "sent"), what="a `sent` status on notifications.status"
-        )
+        statuses = await eventually(lambda: _statuses(kafka, "sent"), what="a `sent` status on notifications.status")
         sent = statuses[0]["data"]
         assert sent["candidate_id"] == f"{unique}-c1"
         assert sent["channel"] == "email"
@@ -62,4 +66,3 @@ async def _mails(read: Any) -> list[dict[str, Any]]:
 
 async def _statuses(kafka: KafkaSettings, status: str) -> list[dict[str, Any]]:
     return [s for s in await read_json(kafka, NOTIFICATIONS_STATUS) if s["data"]["status"] == status]
-

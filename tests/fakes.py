@@ -1,0 +1,86 @@
+"""In-memory fakes that satisfy the stores' and publishers' Protocols (for unit and handler tests)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import datetime
+
+from schemas.preferences import PreferenceSnapshot
+from services.preference.domain import Proposed
+from services.preference.store import HistoryEntry
+
+
+class FakePreferenceStore:
+    """PreferenceStore in memory, with the same single-document semantics."""
+
+    def __init__(self) -> None:
+        self.docs: dict[str, dict[str, object]] = {}
+        self.history_rows: dict[tuple[str, int], HistoryEntry] = {}
+        self.suppressions: set[str] = set()
+
+    async def get(self, candidate_id: str) -> PreferenceSnapshot | None:
+        doc = self.docs.get(candidate_id)
+        return doc["snapshot"] if doc else None  # type: ignore[return-value]
+
+    async def get_many(self, candidate_ids: Iterable[str]) -> dict[str, PreferenceSnapshot]:
+        return {c: s for c in candidate_ids if (s := await self.get(c)) is not None}
+
+    async def insert_new(self, proposed: Proposed) -> bool:
+        cid = proposed.snapshot.candidate_id
+        if cid in self.docs:
+            return False
+        self.docs[cid] = {"snapshot": proposed.snapshot, "outbox": [proposed], "published": 0}
+        return True
+
+    async def replace_if_version(self, expected_version: int, proposed: Proposed) -> bool:
+        doc = self.docs.get(proposed.snapshot.candidate_id)
+        if doc is None or doc["snapshot"].version != expected_version:  # type: ignore[attr-defined]
+            return False
+        doc["snapshot"] = proposed.snapshot
+        doc["outbox"].append(proposed)  # type: ignore[attr-defined]
+        return True
+
+    async def finish_publication(self, candidate_id: str, version: int) -> bool:
+        doc = self.docs.get(candidate_id)
+        if doc is None:
+            return True
+        done = [p for p in doc["outbox"] if p.snapshot.version <= version]  # type: ignore[attr-defined]
+        for p in done:
+            self.history_rows.setdefault(
+                (candidate_id, p.snapshot.version),
+                HistoryEntry(candidate_id, p.snapshot.version, p.snapshot.updated_at, p.source, p.summary, p.changes),
+            )
+        doc["outbox"] = [p for p in doc["outbox"] if p not in done]  # type: ignore[attr-defined]
+        if doc["published"] < version:  # type: ignore[operator]
+            doc["published"] = version
+            return True
+        return doc["published"] == version
+
+    async def pending_outbox(self, older_than: datetime, limit: int) -> list[str]:
+        return [c for c, d in self.docs.items() if d["outbox"]][:limit]
+
+    async def history(self, candidate_id: str) -> list[HistoryEntry]:
+        return [h for (c, _), h in sorted(self.history_rows.items()) if c == candidate_id]
+
+    async def erase(self, candidate_id: str, suppression_key: str, at: datetime) -> bool:
+        self.suppressions.add(suppression_key)
+        self.history_rows = {k: v for k, v in self.history_rows.items() if k[0] != candidate_id}
+        return self.docs.pop(candidate_id, None) is not None
+
+    async def suppressed(self, suppression_keys: Iterable[str]) -> set[str]:
+        return set(suppression_keys) & self.suppressions
+
+
+class FakeSnapshotPublisher:
+    """Records what would go to preferences.changed."""
+
+    def __init__(self) -> None:
+        self.published: list[PreferenceSnapshot | str] = []
+
+    async def publish(self, snapshot: PreferenceSnapshot) -> tuple[int, int]:
+        self.published.append(snapshot)
+        return 0, len(self.published) - 1
+
+    async def tombstone(self, candidate_id: str) -> tuple[int, int]:
+        self.published.append(candidate_id)
+        return 0, len(self.published) - 1
