@@ -25,14 +25,14 @@ class LocalStackSettings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="LOCAL_", extra="ignore")
 
     state_dir: Path = Field(ROOT / ".local", description="Jars, binaries, data, logs and pid files.")
-    kafka_port: int = 9092
-    kafka_controller_port: int = 9093
-    kafka_heap: str = "1g"
-    ferretdb_port: int = 27017
-    smtp_sink_port: int = 2525
-    preference_port: int = 8001
-    router_port: int = 8002
-    notifier_port: int = 8003
+    kafka_port: int = Field(9092, description="Local Kafka listener.")
+    kafka_controller_port: int = Field(9093, description="Local KRaft controller listener.")
+    kafka_heap: str = Field("1g", description="JVM heap of the local broker.")
+    ferretdb_port: int = Field(27017, description="Local FerretDB (MongoDB wire protocol).")
+    smtp_sink_port: int = Field(2525, description="Local SMTP sink.")
+    preference_port: int = Field(8001, description="Preference service HTTP port in `make run`.")
+    router_port: int = Field(8002, description="Router HTTP port in `make run`.")
+    notifier_port: int = Field(8003, description="Notifier HTTP port in `make run`.")
     partitions: int = Field(6, description="Partitions of every co-partitioned topic.")
 
     @property

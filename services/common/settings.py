@@ -17,10 +17,14 @@ class KafkaSettings(BaseSettings):
     topic_prefix: str = Field("", description="Prepended to every topic name (tests isolate with it).")
     partitions: int = Field(6, ge=1, description="Partition count of every co-partitioned topic at creation.")
     replication_factor: int = Field(1, ge=1, description="Replication factor at topic creation.")
-    security_protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = "PLAINTEXT"
-    sasl_mechanism: Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"] | None = None
-    sasl_username: str | None = None
-    sasl_password: SecretStr | None = None
+    security_protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = Field(
+        "PLAINTEXT", description="PLAINTEXT locally; SASL_SSL in production."
+    )
+    sasl_mechanism: Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"] | None = Field(
+        None, description="SASL mechanism (SCRAM-SHA-512 when unset and SASL is on)."
+    )
+    sasl_username: str | None = Field(None, description="SASL user.")
+    sasl_password: SecretStr | None = Field(None, description="SASL password (from a secret).")
     ssl_cafile: str | None = Field(None, description="CA bundle for SSL/SASL_SSL.")
     linger_ms: int = Field(1, ge=0, description="Producer linger: small batches, low latency.")
 

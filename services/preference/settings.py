@@ -13,7 +13,7 @@ class PreferenceSettings(BaseSettings):
 
     model_config = SettingsConfigDict(env_prefix="PREFERENCE_", extra="ignore")
 
-    host: str = "127.0.0.1"
+    host: str = Field("127.0.0.1", description="Interface to listen on (0.0.0.0 in containers).")
     port: int = Field(8001, description="HTTP port (API, self-service page, probes, metrics).")
     public_url: str = Field("http://127.0.0.1:8001", description="Base URL candidates reach the page at.")
     group_id: str = Field("preference", description="Consumer group of the service.")
@@ -27,7 +27,7 @@ class PreferenceSettings(BaseSettings):
     suppression_secret: SecretStr = Field(
         SecretStr("dev-only-suppression-secret-change-me"), description="Keys the hash kept after an erasure."
     )
-    log_level: str = "INFO"
+    log_level: str = Field("INFO", description="DEBUG, INFO, WARNING or ERROR.")
     crash_at: str | None = Field(None, description="Test only: SIGKILL the process at this crash point.")
     kafka: KafkaSettings = Field(default_factory=KafkaSettings)
     mongo: MongoSettings = Field(default_factory=MongoSettings)

@@ -17,9 +17,9 @@ class RouterSettings(BaseSettings):
 
     model_config = SettingsConfigDict(env_prefix="ROUTER_", extra="ignore")
 
-    host: str = "127.0.0.1"
+    host: str = Field("127.0.0.1", description="Interface to listen on (0.0.0.0 in containers).")
     port: int = Field(8002, description="HTTP port (probes, metrics).")
-    group_id: str = "router"
+    group_id: str = Field("router", description="Consumer group of the router instances.")
     max_event_bytes: int = Field(256 * 1024, description="Larger input records are dead-lettered.")
     stage_map: dict[str, Stage] = Field(
         default_factory=lambda: {
@@ -46,7 +46,7 @@ class RouterSettings(BaseSettings):
     max_follow_ups: int = Field(1, ge=0, description="Follow-ups before needs_recruiter.")
     essential_window_hours: float = Field(48.0, description="Reschedule/cancellation this close is essential.")
     scheduler_interval_s: float = Field(1.0, gt=0, description="How often due messages are released.")
-    log_level: str = "INFO"
+    log_level: str = Field("INFO", description="DEBUG, INFO, WARNING or ERROR.")
     kafka: KafkaSettings = Field(default_factory=KafkaSettings)
     mongo: MongoSettings = Field(default_factory=MongoSettings)
 
