@@ -16,6 +16,8 @@ from schemas.common import (
     ChangeSource,
     Channel,
     ConsentState,
+    E164Phone,
+    EmailAddress,
     Language,
     PurposeClass,
     Stage,
@@ -191,3 +193,54 @@ class PreferencesChangedEvent(BaseModel):
 
 
 PREFERENCES_EVENT_ADAPTER: TypeAdapter[PreferencesChangedEvent] = TypeAdapter(PreferencesChangedEvent)
+
+
+class ContactUpdate(_Model):
+    """Contact points a candidate or recruiter may set (validated like the ATS's)."""
+
+    email: EmailAddress | None = None
+    phone: E164Phone | None = None
+    whatsapp: E164Phone | None = None
+    portal: str | None = Field(None, min_length=1, max_length=128, description="Candidate-portal account id.")
+
+
+class PreferenceUpdate(_Model):
+    """A change of explicit choices; fields left out stay as they are (PATCH) or reset (PUT)."""
+
+    channel_order: tuple[Channel, ...] | None = Field(None, min_length=1, description="Global order.")
+    stage_overrides: dict[Stage, tuple[Channel, ...]] | None = Field(None, description="Per-stage orders.")
+    interview_scheduling_mode: InterviewSchedulingMode | None = None
+    documents_mode: DocumentsMode | None = None
+    voicemail: bool | None = None
+    preferred_call_times: str | None = Field(None, max_length=200)
+    language: Language | None = None
+    timezone: TimeZoneName | None = None
+    quiet_hours: QuietHours | None = None
+    frequency_cap: FrequencyCap | None = None
+    paused_until: AwareDatetime | None = Field(None, description="Pause non-essential messages until then.")
+    contacts: ContactUpdate | None = None
+
+    @field_validator("channel_order")
+    @classmethod
+    def _unique(cls, v: tuple[Channel, ...] | None) -> tuple[Channel, ...] | None:
+        if v is not None and len(set(v)) != len(v):
+            raise ValueError("channels in an order must be unique")
+        return v
+
+    @field_validator("stage_overrides")
+    @classmethod
+    def _unique_stages(cls, v: dict[Stage, tuple[Channel, ...]] | None) -> dict[Stage, tuple[Channel, ...]] | None:
+        for order in (v or {}).values():
+            if not order or len(set(order)) != len(order):
+                raise ValueError("a stage order needs unique channels")
+        return v
+
+
+class ConsentChange(_Model):
+    """Grant or revoke consent for a channel, with where the decision came from."""
+
+    channel: Channel
+    purpose_class: PurposeClass = PurposeClass.APPLICATION
+    state: Literal["granted", "revoked"]
+    source: ChangeSource
+    evidence: str | None = Field(None, max_length=500, description="Reply text, page version, import reference.")

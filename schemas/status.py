@@ -33,6 +33,7 @@ class StatusChange(BaseModel):
     reason: str = Field("", max_length=500, description="Why, in plain words (no contact data).")
     provider: str | None = Field(None, max_length=50, description="smtp, twilio-sms, ... for notifier states.")
     provider_ref: str | None = Field(None, max_length=200, description="Message-ID or provider message id.")
+    contact_invalid: bool = Field(False, description="The address does not exist (hard bounce, invalid number).")
     occurred_at: AwareDatetime
     event_time: AwareDatetime | None = Field(None, description="Time of the causing ATS event (for latency).")
 

@@ -1,36 +1,158 @@
-"""HTTP API of the preference service (recruiter and integrator side)."""
+"""HTTP API of the preference service for recruiters and integrators (API key required).
+
+Every change answers only after the new snapshot is on `preferences.changed`, and says where:
+version, partition and offset. Unknown candidates are 404, invalid bodies 422 with field reasons.
+"""
 
 from __future__ import annotations
 
-from typing import Any
+from datetime import datetime
+from typing import Any, Literal
 
-from fastapi import APIRouter, HTTPException
+from fastapi import APIRouter, Depends, HTTPException, Query
+from pydantic import BaseModel, Field
 
-from schemas.preferences import PreferenceSnapshot
-from services.preference.service import PreferenceService, UnknownCandidateError
+from schemas.common import ChangeSource
+from schemas.preferences import ConsentChange, PreferenceSnapshot, PreferenceUpdate
+from services.common.auth import require_api_key
+from services.preference.domain import apply_update, set_consent
+from services.preference.service import (
+    Acknowledged,
+    ConcurrentChangesError,
+    PreferenceService,
+    UnknownCandidateError,
+)
+from services.preference.settings import PreferenceSettings
 
 
-def api_routes(service: PreferenceService) -> APIRouter:
+class ChangeAck(BaseModel):
+    """The answer to a change: the snapshot now in force and where it is on the topic."""
+
+    candidate_id: str
+    version: int
+    changed: bool = Field(description="False when the request changed nothing (no new version).")
+    partition: int | None = Field(None, description="Partition of preferences.changed holding this version.")
+    offset: int | None = Field(None, description="Offset of the snapshot in that partition.")
+    preferences: PreferenceSnapshot
+
+
+class HistoryItem(BaseModel):
+    """One stored change."""
+
+    version: int
+    at: datetime
+    source: ChangeSource
+    summary: str
+    changes: dict[str, Any]
+
+
+class ErasureAck(BaseModel):
+    """An erasure: the tombstone is on the topic, a keyed hash suppresses re-creation."""
+
+    candidate_id: str
+    erased: bool
+
+
+ApiSource = Literal["recruiter", "ats_import"]
+
+
+def _ack(candidate_id: str, result: Acknowledged | None, current: PreferenceSnapshot) -> ChangeAck:
+    if result is None:
+        return ChangeAck(candidate_id=candidate_id, version=current.version, changed=False, preferences=current)
+    return ChangeAck(
+        candidate_id=candidate_id,
+        version=result.snapshot.version,
+        changed=True,
+        partition=result.partition,
+        offset=result.offset,
+        preferences=result.snapshot,
+    )
+
+
+def api_routes(service: PreferenceService, settings: PreferenceSettings) -> APIRouter:
     """Routes under /v1/candidates."""
-    router = APIRouter(prefix="/v1/candidates", tags=["preferences"])
+    router = APIRouter(
+        prefix="/v1/candidates", tags=["preferences"], dependencies=[Depends(require_api_key(settings.api_keys))]
+    )
+    clock = service.clock
 
-    @router.get("/{candidate_id}/preferences", response_model=PreferenceSnapshot)
-    async def read_preferences(candidate_id: str) -> PreferenceSnapshot:
-        """The candidate's current preferences."""
+    async def current(candidate_id: str) -> PreferenceSnapshot:
         try:
             return await service.get(candidate_id)
         except UnknownCandidateError:
             raise HTTPException(404, "unknown candidate") from None
 
+    async def change(candidate_id: str, fn: Any) -> ChangeAck:
+        await current(candidate_id)
+        try:
+            result = await service.change(candidate_id, fn)
+        except UnknownCandidateError:
+            raise HTTPException(404, "unknown candidate") from None
+        except ConcurrentChangesError:
+            raise HTTPException(409, "too many concurrent changes; try again") from None
+        return _ack(candidate_id, result, await current(candidate_id) if result is None else result.snapshot)
+
+    @router.get("/{candidate_id}/preferences")
+    async def read_preferences(candidate_id: str) -> PreferenceSnapshot:
+        """The candidate's current preferences, consent with provenance and learned affinity."""
+        return await current(candidate_id)
+
+    @router.put("/{candidate_id}/preferences")
+    async def replace_preferences(
+        candidate_id: str,
+        body: PreferenceUpdate,
+        source: ApiSource = "recruiter",
+        evidence: str = Query("", max_length=500),
+    ) -> ChangeAck:
+        """Replace the explicit choices (omitted ones return to their defaults; contacts are kept)."""
+        return await change(
+            candidate_id, lambda cur: apply_update(cur, body, ChangeSource(source), clock(), evidence, replace_all=True)
+        )
+
+    @router.patch("/{candidate_id}/preferences")
+    async def patch_preferences(
+        candidate_id: str,
+        body: PreferenceUpdate,
+        source: ApiSource = "recruiter",
+        evidence: str = Query("", max_length=500),
+    ) -> ChangeAck:
+        """Change only the given choices."""
+        return await change(candidate_id, lambda cur: apply_update(cur, body, ChangeSource(source), clock(), evidence))
+
+    @router.post("/{candidate_id}/consent")
+    async def record_consent(candidate_id: str, body: ConsentChange) -> ChangeAck:
+        """Grant or revoke consent for one channel and purpose class, with its provenance."""
+        return await change(candidate_id, lambda cur: set_consent(cur, body, clock()))
+
     @router.get("/{candidate_id}/preferences/history")
-    async def read_history(candidate_id: str) -> list[dict[str, Any]]:
+    async def read_history(candidate_id: str) -> list[HistoryItem]:
         """Every change, oldest first: how the standard order was learned."""
-        entries = await service.history(candidate_id)
-        if not entries:
-            raise HTTPException(404, "unknown candidate")
+        await current(candidate_id)
         return [
-            {"version": e.version, "at": e.at, "source": e.source, "summary": e.summary, "changes": e.changes}
-            for e in entries
+            HistoryItem(version=e.version, at=e.at, source=e.source, summary=e.summary, changes=e.changes)
+            for e in await service.history(candidate_id)
         ]
+
+    @router.get("/{candidate_id}/export")
+    async def export(candidate_id: str) -> dict[str, Any]:
+        """Everything stored about a candidate, as JSON (right of access)."""
+        snapshot = await current(candidate_id)
+        history = await service.history(candidate_id)
+        return {
+            "candidate_id": candidate_id,
+            "exported_at": clock().isoformat(),
+            "preferences": snapshot.model_dump(mode="json"),
+            "history": [
+                HistoryItem(
+                    version=e.version, at=e.at, source=e.source, summary=e.summary, changes=e.changes
+                ).model_dump(mode="json")
+                for e in history
+            ],
+        }
+
+    @router.delete("/{candidate_id}")
+    async def erase(candidate_id: str) -> ErasureAck:
+        """Forget a candidate everywhere: document, history, and a tombstone for every view."""
+        return ErasureAck(candidate_id=candidate_id, erased=await service.erase(candidate_id))
 
     return router

@@ -10,7 +10,9 @@ from datetime import timedelta
 from fastapi import FastAPI
 from prometheus_client import CollectorRegistry
 
+from schemas.candidate_events import ReplyNeedsRecruiterEvent, SlotChosenEvent
 from schemas.envelope import utcnow
+from schemas.topics import CANDIDATE_EVENTS
 from services.common.failpoints import CrashPoints
 from services.common.http import Readiness, mount_probes
 from services.common.kafka import DeadLetters, make_broker
@@ -20,6 +22,7 @@ from services.preference.api import api_routes
 from services.preference.handlers import register_handlers
 from services.preference.metrics import PreferenceMetrics
 from services.preference.publisher import KafkaSnapshotPublisher
+from services.preference.reactions import Reactions
 from services.preference.service import Clock, PreferenceService
 from services.preference.settings import PreferenceSettings
 from services.preference.store import MongoPreferenceStore
@@ -42,7 +45,18 @@ def create_app(settings: PreferenceSettings, clock: Clock = utcnow) -> FastAPI:
         settings.suppression_secret.get_secret_value().encode(),
         CrashPoints(settings.crash_at),
     )
-    register_handlers(broker, settings, service, DeadLetters(broker, settings.group_id, metrics.dead_letter))
+
+    async def publish_candidate_event(event: SlotChosenEvent | ReplyNeedsRecruiterEvent) -> None:
+        await broker.publish(
+            event.model_dump_json().encode(),
+            settings.kafka.topic(CANDIDATE_EVENTS),
+            key=event.subject.encode(),
+            correlation_id=event.id,
+            headers={"content-type": "application/cloudevents+json"},
+        )
+
+    reactions = Reactions(service, publish_candidate_event, metrics, clock)
+    register_handlers(broker, settings, service, reactions, DeadLetters(broker, settings.group_id, metrics.dead_letter))
 
     async def watch_mongo() -> None:
         readiness.set("mongodb", await ping(client))
@@ -76,5 +90,5 @@ def create_app(settings: PreferenceSettings, clock: Clock = utcnow) -> FastAPI:
     app.state.service = service
     app.state.broker = broker
     mount_probes(app, readiness, registry)
-    app.include_router(api_routes(service))
+    app.include_router(api_routes(service, settings))
     return app

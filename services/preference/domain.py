@@ -7,9 +7,19 @@ from datetime import datetime
 from typing import Any
 
 from schemas.ats import CandidateContact
-from schemas.common import ChangeSource, ConsentState
+from schemas.common import ChangeSource, Channel, ConsentState, PurposeClass
 from schemas.defaults import ats_opt_in_consent, default_snapshot
-from schemas.preferences import ContactPoint, PreferenceSnapshot
+from schemas.preferences import (
+    ChannelConsent,
+    ConsentChange,
+    ConsentRecord,
+    ContactPoint,
+    Contacts,
+    ContactUpdate,
+    PreferenceSnapshot,
+    PreferenceUpdate,
+    Provenance,
+)
 
 
 @dataclass(frozen=True)
@@ -80,3 +90,110 @@ def merge_ats_contact(current: PreferenceSnapshot, candidate: CandidateContact, 
     if "timezone" not in current.provenance:
         updates["timezone"] = candidate.timezone
     return propose(current, updates, ChangeSource.ATS_IMPORT, now, "contact data updated from the ATS")
+
+
+_EXPLICIT = (ChangeSource.SELF_SERVICE, ChangeSource.REPLY, ChangeSource.RECRUITER)
+
+
+def _grant(
+    consent: dict[Channel, ChannelConsent], channel: Channel, source: ChangeSource, now: datetime, evidence: str
+) -> None:
+    """Choosing a channel explicitly is consent to be contacted on it about one's own application."""
+    entry = consent.get(channel) or ChannelConsent()
+    record = ConsentRecord(state=ConsentState.GRANTED, source=source, at=now, evidence=evidence)
+    consent[channel] = entry.model_copy(update={"application": record})
+
+
+def apply_update(
+    current: PreferenceSnapshot,
+    update: PreferenceUpdate,
+    source: ChangeSource,
+    now: datetime,
+    evidence: str,
+    replace_all: bool = False,
+) -> Proposed | None:
+    """Apply explicit choices; each changed choice records where it came from (for the reasons)."""
+    given = update.model_dump(exclude_unset=not replace_all, exclude_none=not replace_all)
+    given.pop("contacts", None)
+    if replace_all:  # PUT: unset choices return to their defaults; contacts stay (the ATS owns them)
+        defaults = PreferenceSnapshot(candidate_id=current.candidate_id, version=0, updated_at=now)
+        given = {k: (v if v is not None else getattr(defaults, k)) for k, v in given.items()}
+    updates: dict[str, Any] = dict(given)
+    if update.contacts is not None:
+        updates["contacts"] = _contacts_from(current.contacts, update.contacts)
+    after = PreferenceSnapshot.model_validate({**current.model_dump(), **updates})
+    provenance = dict(current.provenance)
+    stamp = Provenance(source=source, at=now, evidence=evidence[:500] or None)
+    for key in given:
+        if key == "stage_overrides":
+            for stage in set(current.stage_overrides) | set(after.stage_overrides):
+                if current.stage_overrides.get(stage) != after.stage_overrides.get(stage):
+                    provenance[f"stage:{stage.value}"] = stamp
+        elif getattr(current, key) != getattr(after, key):
+            provenance[_PROVENANCE_KEY.get(key, key)] = stamp
+    updates["provenance"] = provenance
+    if source in _EXPLICIT:
+        consent = dict(current.consent)
+        chosen = set(after.channel_order) | {c for o in after.stage_overrides.values() for c in o}
+        newly = chosen - set(current.channel_order) - {c for o in current.stage_overrides.values() for c in o}
+        for channel in newly:
+            if current.consent_for(channel, PurposeClass.APPLICATION).state is not ConsentState.GRANTED:
+                _grant(consent, channel, source, now, evidence or "chosen as a channel")
+        updates["consent"] = consent
+    return propose(current, updates, source, now, _summary(updates, source))
+
+
+_PROVENANCE_KEY = {
+    "paused_until": "pause",
+    "interview_scheduling_mode": "mode:interview_scheduling",
+    "documents_mode": "mode:documents",
+}
+
+
+def _summary(updates: dict[str, Any], source: ChangeSource) -> str:
+    fields = sorted(k for k in updates if k not in ("provenance", "consent"))
+    return f"{', '.join(fields) or 'consent'} changed ({source.value})"
+
+
+def _contacts_from(current: Contacts, update: ContactUpdate) -> Contacts:
+    fields = update.model_dump(exclude_none=True)
+    return current.model_copy(update={k: _contact(getattr(current, k), v) for k, v in fields.items()})
+
+
+def set_consent(current: PreferenceSnapshot, change: ConsentChange, now: datetime) -> Proposed | None:
+    """Record a consent decision; revoking for applications revokes talent-pool messages too."""
+    consent = dict(current.consent)
+    entry = consent.get(change.channel) or ChannelConsent()
+    record = ConsentRecord(state=ConsentState(change.state), source=change.source, at=now, evidence=change.evidence)
+    if change.purpose_class is PurposeClass.TALENT_POOL:
+        entry = entry.model_copy(update={"talent_pool": record})
+    elif record.state is ConsentState.REVOKED:
+        entry = ChannelConsent(application=record, talent_pool=record)
+    else:
+        entry = entry.model_copy(update={"application": record})
+    consent[change.channel] = entry
+    verb = "granted" if change.state == "granted" else "revoked"
+    summary = f"consent {verb} for {change.channel.value} ({change.purpose_class.value}) via {change.source.value}"
+    return propose(current, {"consent": consent}, change.source, now, summary)
+
+
+def mark_contact_invalid(current: PreferenceSnapshot, channel: Channel, reason: str, now: datetime) -> Proposed | None:
+    """A hard bounce or an invalid number: the contact point stays, marked unusable."""
+    field = {
+        Channel.EMAIL: "email",
+        Channel.SMS: "phone",
+        Channel.VOICE: "phone",
+        Channel.WHATSAPP: "whatsapp",
+        Channel.PORTAL: "portal",
+    }[channel]
+    point = getattr(current.contacts, field)
+    if field == "whatsapp" and point is None:
+        field, point = "phone", current.contacts.phone
+    if point is None or not point.valid:
+        return None
+    contacts = current.contacts.model_copy(
+        update={field: point.model_copy(update={"valid": False, "invalid_reason": f"{reason[:150]} ({now.date()})"})}
+    )
+    return propose(
+        current, {"contacts": contacts}, ChangeSource.DELIVERY, now, f"{field} marked invalid: {reason[:100]}"
+    )

@@ -2,35 +2,68 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from faststream.kafka import KafkaBroker
 
 from schemas.ats import ATS_EVENT_ADAPTER, ATS_EVENT_TYPES, AtsEvent
 from schemas.envelope import EventDecoder
-from schemas.topics import ATS_EVENTS
+from schemas.inbound import INBOUND_ADAPTER, INBOUND_TYPES, InboundReplyEvent
+from schemas.status import STATUS_ADAPTER, STATUS_TYPES, NotificationStatusEvent
+from schemas.topics import ATS_EVENTS, CANDIDATE_INBOUND, NOTIFICATIONS_STATUS
 from services.common.consuming import subscribe_batch
 from services.common.kafka import DeadLetters, Record
+from services.preference.reactions import Reactions
 from services.preference.service import PreferenceService
 from services.preference.settings import PreferenceSettings
 
 
 def register_handlers(
-    broker: KafkaBroker, settings: PreferenceSettings, service: PreferenceService, dead_letters: DeadLetters
+    broker: KafkaBroker,
+    settings: PreferenceSettings,
+    service: PreferenceService,
+    reactions: Reactions,
+    dead_letters: DeadLetters,
 ) -> None:
-    """Subscribe the preference service to its input topics."""
-    ats_decoder = EventDecoder(ATS_EVENT_ADAPTER, ATS_EVENT_TYPES, settings.max_event_bytes)
+    """Subscribe the preference service to its input topics (one consumer group per topic)."""
+    limit = settings.max_event_bytes
 
     async def on_ats_events(batch: list[tuple[Record, AtsEvent]]) -> None:
         """The first event of a candidate creates their profile; later ones refresh contact data."""
         ordered = sorted((event for _, event in batch), key=lambda e: e.time)
         await service.import_from_ats(e.data.candidate for e in ordered)
 
-    subscribe_batch(
-        broker,
-        [settings.kafka.topic(ATS_EVENTS)],
-        group_id=settings.group_id,
-        decoder=ats_decoder,
-        dead_letters=dead_letters,
-        handle=on_ats_events,
-        title="preference:on_ats_events",
-        description="Create or refresh candidate profiles from ATS contact data.",
+    async def on_inbound_replies(batch: list[tuple[Record, InboundReplyEvent]]) -> None:
+        """Replies: STOP/START, channel statements, slot choices; anything else goes to a recruiter."""
+        await reactions.handle_replies([event.data for _, event in batch])
+
+    async def on_status_events(batch: list[tuple[Record, NotificationStatusEvent]]) -> None:
+        """Engagement and delivery outcomes: learned affinity, invalid contact points."""
+        await reactions.handle_outcomes([event.data for _, event in batch])
+
+    inputs: tuple[tuple[str, EventDecoder[Any], Any, str], ...] = (
+        (ATS_EVENTS, EventDecoder(ATS_EVENT_ADAPTER, ATS_EVENT_TYPES, limit), on_ats_events, settings.group_id),
+        (
+            CANDIDATE_INBOUND,
+            EventDecoder(INBOUND_ADAPTER, INBOUND_TYPES, limit),
+            on_inbound_replies,
+            f"{settings.group_id}.replies",
+        ),
+        (
+            NOTIFICATIONS_STATUS,
+            EventDecoder(STATUS_ADAPTER, STATUS_TYPES, limit),
+            on_status_events,
+            f"{settings.group_id}.engagement",
+        ),
     )
+    for topic, decoder, handle, group in inputs:
+        subscribe_batch(
+            broker,
+            [settings.kafka.topic(topic)],
+            group_id=group,
+            decoder=decoder,
+            dead_letters=dead_letters,
+            handle=handle,
+            title=f"preference:{handle.__name__}",
+            description=handle.__doc__,
+        )

@@ -33,6 +33,9 @@ class PreferenceMetrics:
             ["cause"],
             registry=registry,
         )
+        self.reply_intents = Counter(
+            "preference_reply_intents_total", "Candidate replies by recognised intent.", ["intent"], registry=registry
+        )
         self.outbox_backlog = Gauge(
             "preference_outbox_backlog", "Changes stored but not yet confirmed on the topic.", registry=registry
         )

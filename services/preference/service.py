@@ -62,6 +62,7 @@ class PreferenceService:
         self._secret = suppression_secret
         self._crash = crash or CrashPoints(None)
         self._max_attempts = max_attempts
+        self.clock = clock
 
     def suppression_key(self, candidate_id: str) -> str:
         """Keyed hash of a candidate id: identifies an erased candidate without storing who they were."""

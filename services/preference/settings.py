@@ -27,6 +27,14 @@ class PreferenceSettings(BaseSettings):
     suppression_secret: SecretStr = Field(
         SecretStr("dev-only-suppression-secret-change-me"), description="Keys the hash kept after an erasure."
     )
+    api_keys: list[SecretStr] = Field(
+        default_factory=lambda: [SecretStr("dev-only-api-key")],
+        description="JSON list of keys recruiters and integrators send as X-API-Key (set real ones in production).",
+    )
+    max_body_bytes: int = Field(64 * 1024, description="Larger request bodies are refused with 413.")
+    retention_days: int = Field(180, ge=1, description="Days after the last procedure ends before data is deleted.")
+    talent_pool_days: int = Field(365, ge=1, description="How long a talent-pool consent keeps data beyond that.")
+    retention_interval_s: float = Field(3600.0, gt=0, description="How often the retention job runs.")
     log_level: str = Field("INFO", description="DEBUG, INFO, WARNING or ERROR.")
     crash_at: str | None = Field(None, description="Test only: SIGKILL the process at this crash point.")
     kafka: KafkaSettings = Field(default_factory=KafkaSettings)

@@ -39,9 +39,10 @@ async def test_interview_invitation_reaches_the_candidate_by_email(
         assert len(mails) == 1
         msg = message_from_bytes((tmp_path / "mail" / mails[0]["file"]).read_bytes(), policy=policy.default)
         assert msg["To"] == "sanne@example.org"
-        assert msg["Subject"] == "Uitnodiging voor je gesprek: Data engineer"
+        assert msg["Subject"] == "Uitnodiging voor een gesprek: Data engineer"
         text = msg.get_body(preferencelist=("plain",)).get_content()  # type: ignore[union-attr]
-        assert "dinsdag 1 december 2026 om 10:00 tot 11:00 (Europe/Amsterdam)" in text
+        assert "dinsdag 1 december 2026 om 10:00 tot 11:00" in text
+        assert "Europe/Amsterdam" in text
         assert "/s/" in text  # the signed self-service link
         assert msg["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
         ics = next(p for p in msg.iter_attachments() if p.get_content_type() == "text/calendar")

@@ -15,6 +15,7 @@ from services.common.kafka import DLQ_ERROR_KIND, DeadLetters, make_broker
 from services.common.settings import KafkaSettings
 from services.preference.handlers import register_handlers
 from services.preference.metrics import PreferenceMetrics
+from services.preference.reactions import Reactions
 from services.preference.service import PreferenceService
 from services.preference.settings import PreferenceSettings
 from tests.fakes import FakePreferenceStore, FakeSnapshotPublisher
@@ -30,7 +31,13 @@ def build() -> tuple[Any, FakePreferenceStore, FakeSnapshotPublisher, list[dict[
     broker = make_broker(settings.kafka, registry, "preference")
     store, publisher = FakePreferenceStore(), FakeSnapshotPublisher()
     service = PreferenceService(store, publisher, metrics, lambda: NOW, b"k")
-    register_handlers(broker, settings, service, DeadLetters(broker, "preference", metrics.dead_letter))
+
+    async def publish(event: Any) -> None:
+        events.append(event)
+
+    events: list[Any] = []
+    reactions = Reactions(service, publish, metrics, lambda: NOW)
+    register_handlers(broker, settings, service, reactions, DeadLetters(broker, "preference", metrics.dead_letter))
     dead: list[dict[str, Any]] = []
 
     @broker.subscriber("h.ats.events.dlq")
