@@ -70,6 +70,23 @@ class FakePreferenceStore:
     async def suppressed(self, suppression_keys: Iterable[str]) -> set[str]:
         return set(suppression_keys) & self.suppressions
 
+    async def open_applications(self, candidate_ids: Iterable[str]) -> dict[str, set[str]]:
+        return {c: set(self.docs[c].get("apps", set())) for c in candidate_ids if c in self.docs}  # type: ignore[arg-type]
+
+    async def track_applications(self, candidate_id: str, opened: set[str], closed: set[str], now: datetime) -> None:
+        doc = self.docs[candidate_id]
+        apps = set(doc.get("apps", set())) | opened  # type: ignore[arg-type]
+        apps -= closed
+        doc["apps"] = apps
+        doc["ended_at"] = now if closed and not apps else (None if opened else doc.get("ended_at"))
+
+    async def ended_before(self, cutoff: datetime, limit: int) -> list[tuple[str, datetime]]:
+        return [
+            (c, d["ended_at"])
+            for c, d in self.docs.items()  # type: ignore[misc]
+            if d.get("ended_at") is not None and d["ended_at"] < cutoff
+        ][:limit]  # type: ignore[operator]
+
 
 class FakeSnapshotPublisher:
     """Records what would go to preferences.changed."""

@@ -14,7 +14,7 @@ from schemas.candidate_events import ReplyNeedsRecruiterEvent, SlotChosenEvent
 from schemas.envelope import utcnow
 from schemas.topics import CANDIDATE_EVENTS
 from services.common.failpoints import CrashPoints
-from services.common.http import Readiness, mount_probes
+from services.common.http import BodyLimit, Readiness, mount_probes
 from services.common.kafka import DeadLetters, make_broker
 from services.common.mongo import make_client, ping
 from services.common.runtime import cancel, every
@@ -58,6 +58,9 @@ def create_app(settings: PreferenceSettings, clock: Clock = utcnow) -> FastAPI:
     reactions = Reactions(service, publish_candidate_event, metrics, clock)
     register_handlers(broker, settings, service, reactions, DeadLetters(broker, settings.group_id, metrics.dead_letter))
 
+    async def retention() -> None:
+        await service.retention_once(timedelta(days=settings.retention_days), timedelta(days=settings.talent_pool_days))
+
     async def watch_mongo() -> None:
         readiness.set("mongodb", await ping(client))
 
@@ -77,6 +80,7 @@ def create_app(settings: PreferenceSettings, clock: Clock = utcnow) -> FastAPI:
                 )
             ),
             asyncio.create_task(every(5.0, watch_mongo, "mongo-health")),
+            asyncio.create_task(every(settings.retention_interval_s, retention, "retention")),
         ]
         try:
             yield
@@ -89,6 +93,7 @@ def create_app(settings: PreferenceSettings, clock: Clock = utcnow) -> FastAPI:
     app = FastAPI(title="Candidate preferences", version="1", lifespan=lifespan)
     app.state.service = service
     app.state.broker = broker
+    app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
     mount_probes(app, readiness, registry)
     app.include_router(api_routes(service, settings))
     return app

@@ -30,8 +30,7 @@ def register_handlers(
 
     async def on_ats_events(batch: list[tuple[Record, AtsEvent]]) -> None:
         """The first event of a candidate creates their profile; later ones refresh contact data."""
-        ordered = sorted((event for _, event in batch), key=lambda e: e.time)
-        await service.import_from_ats(e.data.candidate for e in ordered)
+        await service.import_from_ats(sorted((event for _, event in batch), key=lambda e: e.time))
 
     async def on_inbound_replies(batch: list[tuple[Record, InboundReplyEvent]]) -> None:
         """Replies: STOP/START, channel statements, slot choices; anything else goes to a recruiter."""

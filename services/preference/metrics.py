@@ -33,6 +33,9 @@ class PreferenceMetrics:
             ["cause"],
             registry=registry,
         )
+        self.retention_erasures = Counter(
+            "preference_retention_erasures_total", "Candidates erased by the retention job.", registry=registry
+        )
         self.reply_intents = Counter(
             "preference_reply_intents_total", "Candidate replies by recognised intent.", ["intent"], registry=registry
         )

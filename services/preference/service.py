@@ -7,14 +7,15 @@ import hashlib
 import hmac
 import logging
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from schemas.ats import CandidateContact
+from schemas.ats import AtsEvent, CandidateContact
 from schemas.preferences import PreferenceSnapshot
 from services.common.failpoints import CrashPoints
 from services.preference.domain import Proposed, first_version, merge_ats_contact
+from services.preference.lifecycle import application_changes, may_delete
 from services.preference.metrics import PreferenceMetrics
 from services.preference.publisher import SnapshotPublisher
 from services.preference.store import HistoryEntry, PreferenceStore
@@ -90,16 +91,37 @@ class PreferenceService:
                 return await self._after_store(proposed)
         raise ConcurrentChangesError(candidate_id)
 
-    async def import_from_ats(self, candidates: Iterable[CandidateContact]) -> list[Acknowledged]:
-        """Create or refresh profiles from ATS contact data (one entry per candidate, latest last)."""
-        latest = {c.id: c for c in candidates}
+    async def import_from_ats(self, events: Sequence[AtsEvent]) -> list[Acknowledged]:
+        """Create or refresh profiles from ATS events (in event-time order), and track open applications."""
+        latest = {e.data.candidate.id: e.data.candidate for e in events}
         keys = {self.suppression_key(cid): cid for cid in latest}
         for key in await self._store.suppressed(keys):
             self._metrics.suppressed.inc()
             latest.pop(keys[key])
         existing = await self._store.get_many(latest)
         results = await asyncio.gather(*(self._import_one(c, existing.get(c.id)) for c in latest.values()))
+        await self._track(e for e in events if e.subject in latest)
         return [r for r in results if r is not None]
+
+    async def _track(self, events: Iterable[AtsEvent]) -> None:
+        changes = application_changes(events)
+        known = await self._store.open_applications(changes)
+        for candidate_id, (opened, closed) in changes.items():
+            have = known.get(candidate_id, set())
+            if opened - have or closed & have:
+                await self._store.track_applications(candidate_id, opened - have, closed & have, self._clock())
+
+    async def retention_once(self, retention: timedelta, talent_pool: timedelta, limit: int = 500) -> int:
+        """Erase candidates whose last procedure ended long enough ago (talent-pool consent extends it)."""
+        now = self._clock()
+        erased = 0
+        for candidate_id, ended_at in await self._store.ended_before(now - retention, limit):
+            snapshot = await self._store.get(candidate_id)
+            if snapshot is not None and may_delete(snapshot, ended_at, now, retention, talent_pool):
+                await self.erase(candidate_id)
+                self._metrics.retention_erasures.inc()
+                erased += 1
+        return erased
 
     async def _import_one(self, candidate: CandidateContact, current: PreferenceSnapshot | None) -> Acknowledged | None:
         now = self._clock()
