@@ -20,8 +20,11 @@ def require_api_key(keys: Sequence[SecretStr]) -> Callable[..., None]:
     def check(x_api_key: str | None = Header(None), authorization: str | None = Header(None)) -> None:
         offered = x_api_key or (authorization[7:] if authorization and authorization.startswith("Bearer ") else None)
         if offered is None:
-            raise HTTPException(401, "an API key is required (X-API-Key or Authorization: Bearer)",
-                                headers={"WWW-Authenticate": "Bearer"})
+            raise HTTPException(
+                401,
+                "an API key is required (X-API-Key or Authorization: Bearer)",
+                headers={"WWW-Authenticate": "Bearer"},
+            )
         if not any(hmac.compare_digest(offered.encode(), s) for s in secrets):
             raise HTTPException(403, "this API key is not accepted")
 

@@ -64,6 +64,7 @@ def subscribe_batch(
     handle: BatchHandler[T],
     max_records: int = 500,
     retry_backoff_s: float = 1.0,
+    session_timeout_ms: int = 10_000,
     listener: Any = None,
     title: str | None = None,
     description: str | None = None,
@@ -96,6 +97,8 @@ def subscribe_batch(
         ack_policy=AckPolicy.NACK_ON_ERROR,
         decoder=_raw_body,
         listener=listener,
+        session_timeout_ms=session_timeout_ms,
+        heartbeat_interval_ms=max(300, session_timeout_ms // 3),
         # Range assignment gives an instance the same partition numbers of every topic it reads,
         # which is what co-partitioning with preferences.changed relies on.
         partition_assignment_strategy=(RangePartitionAssignor,),

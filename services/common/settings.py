@@ -27,6 +27,9 @@ class KafkaSettings(BaseSettings):
     sasl_password: SecretStr | None = Field(None, description="SASL password (from a secret).")
     ssl_cafile: str | None = Field(None, description="CA bundle for SSL/SASL_SSL.")
     linger_ms: int = Field(1, ge=0, description="Producer linger: small batches, low latency.")
+    session_timeout_ms: int = Field(
+        10_000, ge=1000, description="Consumer group session timeout: how fast a dead instance's partitions move."
+    )
 
     def topic(self, name: str) -> str:
         """The physical topic name of a contract topic."""

@@ -62,6 +62,7 @@ def register_handlers(
             group_id=group,
             decoder=decoder,
             dead_letters=dead_letters,
+            session_timeout_ms=settings.kafka.session_timeout_ms,
             handle=handle,
             title=f"preference:{handle.__name__}",
             description=handle.__doc__,

@@ -71,6 +71,7 @@ def register_handlers(
         group_id=settings.group_id,
         decoder=decoders,
         dead_letters=dead_letters,
+        session_timeout_ms=settings.kafka.session_timeout_ms,
         handle=on_inputs,
         listener=RebuildOnAssign(on_assigned),
         title="router:on_inputs",
