@@ -169,3 +169,17 @@ async def smtp_sink(directory: Path) -> AsyncIterator[tuple[int, Callable[[], li
     finally:
         server.close()
         await server.wait_closed()
+
+
+class Clock:
+    """A clock tests move by hand (the services take time as an injected callable)."""
+
+    def __init__(self, now: datetime) -> None:
+        self.now = now
+
+    def __call__(self) -> datetime:
+        return self.now
+
+    def advance(self, delta: timedelta) -> None:
+        """Move time forward."""
+        self.now += delta

@@ -60,8 +60,8 @@ class Scheduler:
     def preference_changed(
         self, partition: int, candidate_id: str, old: RoutingPrefs | None, new: RoutingPrefs | None
     ) -> None:
-        """View callback: queue a re-decision when the candidate has pending messages."""
-        if candidate_id in self._service.with_pending:
+        """View callback: re-decide pending messages after a change; forget an erased candidate."""
+        if new is None or candidate_id in self._service.with_pending:
             self._changed.put_nowait((partition, candidate_id))
 
     async def tick(self) -> int:
@@ -74,12 +74,13 @@ class Scheduler:
         wave = self._outputs.wave()
         finish: list[tuple[Routed, Routed]] = []
         for r in due:
-            if r.planned.state is NotificationStatus.HELD:
-                done = await self._release(wave, r, now, "due")
-                if done:
-                    finish.append(done)
-            else:
-                await self._silence(wave, r, now)
+            async with self._service.locks.hold(r.planned.candidate_id):
+                if r.planned.state is NotificationStatus.HELD:
+                    done = await self._release(wave, r, now, "due")
+                    if done:
+                        finish.append(done)
+                else:
+                    await self._silence(wave, r, now)
         await wave.flush()
         for held, target in finish:
             await self._store.finish_release(held, target)
@@ -99,16 +100,29 @@ class Scheduler:
         now = self._clock()
         wave = self._outputs.wave()
         finish = []
-        for r in await self._store.pending_of(candidate_id):
-            if r.next_id is None:
-                done = await self._release(wave, r, now, "preference_changed")
-                if done:
-                    finish.append(done)
+        async with self._service.locks.hold(candidate_id):
+            if self._prefs(partition, candidate_id) is None:
+                await self._forget(wave, candidate_id, now)
+            for r in await self._store.pending_of(candidate_id):
+                if r.next_id is None:
+                    done = await self._release(wave, r, now, "preference_changed")
+                    if done:
+                        finish.append(done)
         await wave.flush()
         for held, target in finish:
             await self._store.finish_release(held, target)
         if not await self._store.pending_of(candidate_id):
             self._service.with_pending.discard(candidate_id)
+
+    async def _forget(self, wave: Wave, candidate_id: str, now: datetime) -> None:
+        """The candidate was erased: cancel what is pending, then delete the router's records of them."""
+        reason = "cancelled: the candidate's data was erased"
+        pending = await self._store.pending_of(candidate_id)
+        await self._store.set_state([r.id for r in pending], NotificationStatus.CANCELLED, reason)
+        for r in pending:
+            await wave.status(r, NotificationStatus.CANCELLED, now, reason)
+        await wave.flush()
+        await self._store.erase(candidate_id)
 
     async def _release(self, wave: Wave, r: Routed, now: datetime, why: str) -> tuple[Routed, Routed] | None:
         if r.next_id is not None:

@@ -13,6 +13,7 @@ from schemas.defaults import default_snapshot
 from schemas.dispatch import TemplateName
 from schemas.status import NotificationStatusEvent
 from services.common.kafka import Record
+from services.common.locks import KeyedLocks
 from services.router.metrics import RouterMetrics
 from services.router.outputs import Outputs, Wave
 from services.router.policy import Intent, Planned, Recent, RoutingConfig, decide, plan_event
@@ -80,6 +81,7 @@ class RouterService:
         self._clock = clock
         self._metrics = metrics
         self.with_pending: set[str] = set()  # candidates with held messages (re-decided on change)
+        self.locks = KeyedLocks()  # one candidate's messages are decided by one task at a time
 
     def routed(
         self,
@@ -193,7 +195,8 @@ class RouterService:
         wave = self._outputs.wave()
         for r, why in fallbacks:
             cause = f"{r.planned.state.value} on {r.planned.channel}: {why}"
-            await self.fall_back(wave, r, cause, now, r.partition)
+            async with self.locks.hold(r.planned.candidate_id):
+                await self.fall_back(wave, r, cause, now, r.partition)
         await wave.flush()
 
     async def fall_back(

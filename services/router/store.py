@@ -9,7 +9,7 @@ crash in between replays the same decision instead of deciding twice.
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import asdict, dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, Protocol
 
@@ -124,6 +124,7 @@ class RouterStore(Protocol):
     async def apply_statuses(self, changes: Sequence[tuple[str, NotificationStatus]]) -> None: ...
     async def recent(self, candidate_ids: Iterable[str], now: datetime) -> dict[str, Recent]: ...
     async def interview_sequences(self, interview_ids: Iterable[str]) -> dict[str, int]: ...
+    async def erase(self, candidate_id: str) -> None: ...
     async def save_interview_sequence(self, interview_id: str, sequence: int) -> None: ...
 
 
@@ -300,7 +301,7 @@ class MongoRouterStore:
         """Remember the newest sequence of an interview."""
         await self._interviews.update_one({"_id": interview_id}, {"$max": {"sequence": sequence}}, upsert=True)
 
+    async def erase(self, candidate_id: str) -> None:
+        """Delete every record of a candidate (after the preference service's tombstone)."""
+        await self._routed.delete_many({"candidate_id": candidate_id})
 
-def with_state(r: Routed, state: NotificationStatus) -> Routed:
-    """A copy in another state."""
-    return replace(r, planned=replace(r.planned, state=state))

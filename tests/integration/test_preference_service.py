@@ -24,8 +24,9 @@ KEY = {"X-API-Key": "dev-only-api-key"}
 
 @pytest.fixture
 async def pref(kafka: KafkaSettings, mongo: MongoSettings, unique: str) -> AsyncIterator[httpx.AsyncClient]:
-    settings = PreferenceSettings(kafka=kafka, mongo=mongo, group_id=f"{unique}.preference", outbox_grace_s=0.5,
-                                  outbox_interval_s=0.2)
+    settings = PreferenceSettings(
+        kafka=kafka, mongo=mongo, group_id=f"{unique}.preference", outbox_grace_s=0.5, outbox_interval_s=0.2
+    )
     async with running(create_app(settings)) as client:
         client.app = client._transport.app  # type: ignore[attr-defined]
         yield client
@@ -48,13 +49,19 @@ async def test_api_changes_are_acknowledged_with_their_place_on_the_topic(
     first = await created(pref, kafka, cid, phone="+31612345678")
     assert first["version"] == 1 and first["channel_order"] == ["email"]
 
-    r = await pref.patch(f"/v1/candidates/{cid}/preferences?evidence=phone%20call%2020-11", headers=KEY,
-                         json={"channel_order": ["sms", "email"], "stage_overrides": {"interview_scheduling": ["sms"]}})
+    r = await pref.patch(
+        f"/v1/candidates/{cid}/preferences?evidence=phone%20call%2020-11",
+        headers=KEY,
+        json={"channel_order": ["sms", "email"], "stage_overrides": {"interview_scheduling": ["sms"]}},
+    )
     assert r.status_code == 200, r.text
     ack = r.json()
     assert ack["changed"] and ack["version"] == 2
-    on_topic = [rec for rec in await read_topic(kafka, PREFERENCES_CHANGED)
-                if rec.partition == ack["partition"] and rec.offset == ack["offset"]]
+    on_topic = [
+        rec
+        for rec in await read_topic(kafka, PREFERENCES_CHANGED)
+        if rec.partition == ack["partition"] and rec.offset == ack["offset"]
+    ]
     snapshot = json.loads(on_topic[0].value)["data"]
     assert snapshot["version"] == 2 and snapshot["channel_order"] == ["sms", "email"]
     assert snapshot["consent"]["sms"]["application"]["state"] == "granted"
@@ -64,8 +71,11 @@ async def test_api_changes_are_acknowledged_with_their_place_on_the_topic(
     same = await pref.patch(f"/v1/candidates/{cid}/preferences", headers=KEY, json={"channel_order": ["sms", "email"]})
     assert same.json()["changed"] is False and same.json()["version"] == 2
 
-    revoked = await pref.post(f"/v1/candidates/{cid}/consent", headers=KEY,
-                              json={"channel": "sms", "state": "revoked", "source": "recruiter", "evidence": "asked"})
+    revoked = await pref.post(
+        f"/v1/candidates/{cid}/consent",
+        headers=KEY,
+        json={"channel": "sms", "state": "revoked", "source": "recruiter", "evidence": "asked"},
+    )
     assert revoked.json()["version"] == 3
     assert revoked.json()["preferences"]["consent"]["sms"]["talent_pool"]["state"] == "revoked"
 
@@ -110,19 +120,25 @@ async def test_bad_requests_get_a_clear_4xx_and_change_nothing(
 async def test_recruiter_endpoints_need_an_api_key(pref: httpx.AsyncClient) -> None:
     assert (await pref.get("/v1/candidates/x/preferences")).status_code == 401
     assert (await pref.get("/v1/candidates/x/preferences", headers={"X-API-Key": "guess"})).status_code == 403
-    assert (await pref.get("/v1/candidates/x/preferences",
-                           headers={"Authorization": "Bearer dev-only-api-key"})).status_code == 404
+    assert (
+        await pref.get("/v1/candidates/x/preferences", headers={"Authorization": "Bearer dev-only-api-key"})
+    ).status_code == 404
 
 
-async def test_concurrent_writers_never_lose_each_other(pref: httpx.AsyncClient, kafka: KafkaSettings,
-                                                        unique: str) -> None:
+async def test_concurrent_writers_never_lose_each_other(
+    pref: httpx.AsyncClient, kafka: KafkaSettings, unique: str
+) -> None:
     cid = f"{unique}-c"
     await created(pref, kafka, cid)
     service = pref.app.state.service  # type: ignore[attr-defined]
     now = datetime.now(UTC)
     writers = 30
-    await asyncio.gather(*(service.change(cid, lambda cur: learn(cur, Channel.EMAIL, NotificationStatus.REPLIED, now))
-                           for _ in range(writers)))
+    await asyncio.gather(
+        *(
+            service.change(cid, lambda cur: learn(cur, Channel.EMAIL, NotificationStatus.REPLIED, now))
+            for _ in range(writers)
+        )
+    )
     final = await service.get(cid)
     assert final.version == writers + 1
     assert final.affinity[Channel.EMAIL].samples == writers
@@ -139,13 +155,26 @@ async def test_replies_change_preferences_or_reach_the_ats_and_recruiters(
     slots = [(now + timedelta(days=d)).isoformat() for d in (1, 2, 3)]
 
     def reply(text: str, channel: str = "sms", **kw: Any) -> dict[str, Any]:
-        return {"specversion": "1.0", "id": f"r-{text}", "source": "urn:test", "type": "candidate.reply.received",
-                "time": now.isoformat(), "subject": cid,
-                "data": {"candidate_id": cid, "channel": channel, "text": text, "received_at": now.isoformat(), **kw}}
+        return {
+            "specversion": "1.0",
+            "id": f"r-{text}",
+            "source": "urn:test",
+            "type": "candidate.reply.received",
+            "time": now.isoformat(),
+            "subject": cid,
+            "data": {"candidate_id": cid, "channel": channel, "text": text, "received_at": now.isoformat(), **kw},
+        }
 
-    await produce(kafka, CANDIDATE_INBOUND, [reply("stop met bellen, sms mag wel"), reply("STOP"),
-                                             reply("optie 2", slot_options=slots, interview_id="iv-9"),
-                                             reply("Is de functie nog open?")])
+    await produce(
+        kafka,
+        CANDIDATE_INBOUND,
+        [
+            reply("stop met bellen, sms mag wel"),
+            reply("STOP"),
+            reply("optie 2", slot_options=slots, interview_id="iv-9"),
+            reply("Is de functie nog open?"),
+        ],
+    )
 
     async def settled() -> dict[str, Any] | None:
         prefs = (await pref.get(f"/v1/candidates/{cid}/preferences", headers=KEY)).json()
@@ -169,21 +198,43 @@ async def _events(kafka: KafkaSettings, n: int) -> list[dict[str, Any]] | None:
     return events if len(events) >= n else None
 
 
-async def test_outcomes_teach_affinity_and_invalidate_addresses(pref: httpx.AsyncClient, kafka: KafkaSettings,
-                                                                unique: str) -> None:
+async def test_outcomes_teach_affinity_and_invalidate_addresses(
+    pref: httpx.AsyncClient, kafka: KafkaSettings, unique: str
+) -> None:
     cid = f"{unique}-o"
     await created(pref, kafka, cid)
     now = datetime.now(UTC).isoformat()
 
     def status(n: str, st: str, channel: str, invalid: bool = False) -> dict[str, Any]:
-        return {"specversion": "1.0", "id": f"{n}:{st}", "source": "urn:test", "type": "notification.status.changed",
-                "time": now, "subject": cid,
-                "data": {"notification_id": n, "ats_event_id": "e", "candidate_id": cid, "status": st,
-                         "channel": channel, "stage": "application", "occurred_at": now, "contact_invalid": invalid,
-                         "reason": "mailbox does not exist" if invalid else ""}}
+        return {
+            "specversion": "1.0",
+            "id": f"{n}:{st}",
+            "source": "urn:test",
+            "type": "notification.status.changed",
+            "time": now,
+            "subject": cid,
+            "data": {
+                "notification_id": n,
+                "ats_event_id": "e",
+                "candidate_id": cid,
+                "status": st,
+                "channel": channel,
+                "stage": "application",
+                "occurred_at": now,
+                "contact_invalid": invalid,
+                "reason": "mailbox does not exist" if invalid else "",
+            },
+        }
 
-    await produce(kafka, NOTIFICATIONS_STATUS, [status("n1", "replied", "whatsapp"), status("n2", "sent", "email"),
-                                               status("n3", "bounced", "email", invalid=True)])
+    await produce(
+        kafka,
+        NOTIFICATIONS_STATUS,
+        [
+            status("n1", "replied", "whatsapp"),
+            status("n2", "sent", "email"),
+            status("n3", "bounced", "email", invalid=True),
+        ],
+    )
 
     async def settled() -> dict[str, Any] | None:
         p = (await pref.get(f"/v1/candidates/{cid}/preferences", headers=KEY)).json()
@@ -209,8 +260,11 @@ async def test_erasure_forgets_everywhere_and_is_not_undone_by_the_next_ats_even
     records = [r for r in await read_topic(kafka, PREFERENCES_CHANGED) if r.key == cid.encode()]
     assert records[-1].value is None  # the tombstone every view applies
 
-    await produce(kafka, ATS_EVENTS, [ats_event("ats.stage.changed", cid), ats_event("ats.application.received",
-                                                                                      f"{unique}-after")])
+    await produce(
+        kafka,
+        ATS_EVENTS,
+        [ats_event("ats.stage.changed", cid), ats_event("ats.application.received", f"{unique}-after")],
+    )
     await created(pref, kafka, f"{unique}-after")  # the later event in the same partition order was processed
     assert (await pref.get(f"/v1/candidates/{cid}/preferences", headers=KEY)).status_code == 404
     metrics = (await pref.get("/metrics")).text
