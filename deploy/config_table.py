@@ -1,7 +1,7 @@
 """The README's configuration table, generated from the settings classes (a test keeps it in sync).
 
-    python -m deploy.config_table           # print the markdown table
-    python -m deploy.config_table --write   # refresh it in README.md
+python -m deploy.config_table           # print the markdown table
+python -m deploy.config_table --write   # refresh it in README.md
 """
 
 from __future__ import annotations

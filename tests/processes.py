@@ -39,7 +39,7 @@ class ServiceProcess:
         env = {**os.environ, **self.env, f"{self.name.upper()}_PORT": str(self.port), "PYTHONUNBUFFERED": "1"}
         self.log.parent.mkdir(parents=True, exist_ok=True)
         with self.log.open("ab") as out:  # the child keeps its own copy of the descriptor
-            self.proc = subprocess.Popen(  # noqa: S603 - fixed command line
+            self.proc = subprocess.Popen(
                 [sys.executable, "-m", f"services.{self.name}"], cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT
             )
         return self

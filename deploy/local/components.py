@@ -33,6 +33,7 @@ class LocalStackSettings(BaseSettings):
     preference_port: int = Field(8001, description="Preference service HTTP port in `make run`.")
     router_port: int = Field(8002, description="Router HTTP port in `make run`.")
     notifier_port: int = Field(8003, description="Notifier HTTP port in `make run`.")
+    provider_port: int = Field(8025, description="Local provider emulator (Twilio-style SMS/WhatsApp/voice API).")
     partitions: int = Field(6, description="Partitions of every co-partitioned topic.")
 
     @property
@@ -142,6 +143,15 @@ def http_ready(port_of: Callable[[LocalStackSettings], int]) -> Probe:
     return probe
 
 
+async def emulator_ready(s: LocalStackSettings) -> bool:
+    """The provider emulator answers its health probe."""
+    try:
+        async with httpx.AsyncClient(timeout=1.0) as client:
+            return (await client.get(f"http://127.0.0.1:{s.provider_port}/_emulator/health")).status_code == 200
+    except httpx.HTTPError:
+        return False
+
+
 def _kafka_prepare(s: LocalStackSettings) -> None:
     kdir = s.state_dir / "kafka"
     data = s.state_dir / "data/kafka"
@@ -214,6 +224,8 @@ def _service(name: str, port_of: Callable[[LocalStackSettings], int]) -> Compone
             "NOTIFIER_PREFERENCE_URL": f"http://127.0.0.1:{s.preference_port}",
             "NOTIFIER_PUBLIC_URL": f"http://127.0.0.1:{s.notifier_port}",
             "PREFERENCE_PUBLIC_URL": f"http://127.0.0.1:{s.preference_port}",
+            "NOTIFIER_PROVIDER_BASE_URL": f"http://127.0.0.1:{s.provider_port}",
+            "NOTIFIER_PORTAL_WEBHOOK_URL": f"http://127.0.0.1:{s.provider_port}/_emulator/portal",
         }
 
     return Component(
@@ -262,6 +274,25 @@ COMPONENTS: tuple[Component, ...] = (
         ],
         probe=smtp_ready,
         describe=lambda s: f"SMTP 127.0.0.1:{s.smtp_sink_port}, mail in {s.state_dir / 'mail'}",
+        start_timeout_s=20.0,
+    ),
+    Component(
+        name="provider-emulator",
+        command=lambda s: [
+            sys.executable,
+            "-m",
+            "deploy.local.provider_emulator",
+            "--port",
+            str(s.provider_port),
+            "--dir",
+            str(s.state_dir / "provider"),
+            "--inbound-url",
+            f"http://127.0.0.1:{s.notifier_port}/callbacks/twilio/inbound",
+        ],
+        probe=emulator_ready,
+        describe=lambda s: (
+            f"SMS/WhatsApp/voice API http://127.0.0.1:{s.provider_port}, receipts in {s.state_dir / 'provider'}"
+        ),
         start_timeout_s=20.0,
     ),
     _service("preference", lambda s: s.preference_port),

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from fastapi import APIRouter, FastAPI, HTTPException, Response
 from fastapi.responses import JSONResponse, PlainTextResponse
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 
 class Readiness:

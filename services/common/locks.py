@@ -32,3 +32,42 @@ class KeyedLocks:
                 del self._locks[key]
             else:
                 self._locks[key] = (lock, users - 1)
+
+
+class WorkGate:
+    """Lets many tasks work on owned partitions, and a rebalance wait until they are done.
+
+    A consumer group rebalance revokes partitions while batches fetched earlier may still be in
+    flight. The revoke callback closes the gate and waits for running work to finish; the assign
+    callback reopens it once the new partitions' state is rebuilt. Work that starts while the gate
+    is closed waits, then re-checks which partitions it still owns.
+    """
+
+    def __init__(self) -> None:
+        self._active = 0
+        self._open = asyncio.Event()
+        self._open.set()
+        self._idle = asyncio.Event()
+        self._idle.set()
+
+    @asynccontextmanager
+    async def work(self) -> AsyncIterator[None]:
+        """Hold the gate open for one piece of work."""
+        await self._open.wait()
+        self._active += 1
+        self._idle.clear()
+        try:
+            yield
+        finally:
+            self._active -= 1
+            if self._active == 0:
+                self._idle.set()
+
+    async def close(self) -> None:
+        """Stop new work and wait for running work to finish."""
+        self._open.clear()
+        await self._idle.wait()
+
+    def reopen(self) -> None:
+        """Let work run again."""
+        self._open.set()

@@ -18,8 +18,12 @@ from services.common.mongo import make_client, ping
 from services.common.runtime import cancel, every
 from services.common.view import ViewReader
 from services.common.viewing import preferences_topic, propagation_observer, view_consumer
+from services.notifier.callbacks import PhoneBook, callback_routes
 from services.notifier.channels.base import ChannelAdapter
 from services.notifier.channels.email import EmailAdapter
+from services.notifier.channels.portal import PortalAdapter
+from services.notifier.channels.twilio import SmsAdapter, WhatsAppAdapter
+from services.notifier.channels.voice import VoiceAdapter
 from services.notifier.delivery import Clock, Delivery
 from services.notifier.handlers import register_handlers
 from services.notifier.metrics import NotifierMetrics
@@ -50,13 +54,22 @@ def create_app(settings: NotifierSettings, clock: Clock = utcnow) -> FastAPI:
     async def barrier(partitions: set[int]) -> bool:
         return await holder["reader"].wait_caught_up(partitions, settings.consent_wait_s)
 
-    adapters: dict[Channel, ChannelAdapter] = {Channel.EMAIL: EmailAdapter(settings)}
+    phonebook = PhoneBook()  # the preference view, also indexed by number for inbound messages
+    voice = VoiceAdapter(settings, store.add_work, clock)
+    adapters: dict[Channel, ChannelAdapter] = {
+        Channel.EMAIL: EmailAdapter(settings),
+        Channel.SMS: SmsAdapter(settings),
+        Channel.WHATSAPP: WhatsAppAdapter(settings, store.last_inbound, clock),
+        Channel.VOICE: voice,
+        Channel.PORTAL: PortalAdapter(settings, clock),
+    }
     deliveries = {
         ch: Delivery(settings, ch, ad, store, reach, barrier, renderer, reports, metrics, clock, crash)
         for ch, ad in adapters.items()
     }
-    register_handlers(broker, settings, deliveries, store, DeadLetters(broker, settings.group_prefix,
-                                                                        metrics.dead_letter), clock)
+    register_handlers(
+        broker, settings, deliveries, store, DeadLetters(broker, settings.group_prefix, metrics.dead_letter), clock
+    )
 
     def on_change(partition: int, candidate_id: str, old: Reach | None, new: Reach | None) -> None:
         if new is None:
@@ -75,15 +88,24 @@ def create_app(settings: NotifierSettings, clock: Clock = utcnow) -> FastAPI:
         readiness.set("mongodb")
         consumer = view_consumer(settings.kafka, "notifier-view")
         await consumer.start()
-        reader = ViewReader(consumer, preferences_topic(settings.kafka), reach_of, on_change=on_change,
-                            on_live_snapshot=propagation_observer(metrics.propagation, "notifier"))
+        reader = ViewReader(
+            consumer,
+            preferences_topic(settings.kafka),
+            reach_of,
+            on_change=on_change,
+            on_live_snapshot=propagation_observer(metrics.propagation, "notifier"),
+        )
+        reader.view = phonebook
         holder["reader"] = reader
         await reader.assign(await reader.partitions())
         readiness.set("view")
         await broker.start()
         readiness.set("kafka")
-        tasks = [asyncio.create_task(reader.run()), asyncio.create_task(erase_forgotten()),
-                 asyncio.create_task(every(5.0, watch, "watch"))]
+        tasks = [
+            asyncio.create_task(reader.run()),
+            asyncio.create_task(erase_forgotten()),
+            asyncio.create_task(every(5.0, watch, "watch")),
+        ]
         try:
             yield
         finally:
@@ -98,4 +120,7 @@ def create_app(settings: NotifierSettings, clock: Clock = utcnow) -> FastAPI:
     app.state.store = store
     app.state.deliveries = deliveries
     mount_probes(app, readiness, registry)
+    app.include_router(
+        callback_routes(settings, store, reports, metrics, phonebook.candidate_for, voice.hang_up, clock)
+    )
     return app

@@ -13,7 +13,9 @@ def interview_ics(
     ctx: MessageContext, *, cancel: bool, organizer: str, attendee: str, domain: str, summary: str, now: datetime
 ) -> bytes:
     """An iCalendar document for one interview; the UID is stable per interview so clients update it."""
-    assert ctx.interview_id and ctx.interview_start and ctx.interview_end
+    assert ctx.interview_id, "an interview invitation needs the interview id"
+    assert ctx.interview_start, "an interview invitation needs a start"
+    assert ctx.interview_end, "an interview invitation needs an end"
     cal = Calendar()
     cal.add("prodid", "-//candidate-comms//interviews//EN")
     cal.add("version", "2.0")

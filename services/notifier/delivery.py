@@ -24,19 +24,23 @@ from services.common.links import sign
 from services.notifier.channels.base import ChannelAdapter, Outcome, Outgoing, SendResult
 from services.notifier.metrics import NotifierMetrics
 from services.notifier.reach import Reach, last_mile_block
-from services.notifier.reports import Reports
 from services.notifier.rendering import Renderer, RenderError
+from services.notifier.reports import Reports
 from services.notifier.settings import NotifierSettings
 from services.notifier.store import NotifierStore, SendRecord, TimelineEntry
 
 log = logging.getLogger(__name__)
 Clock = Callable[[], datetime]
 ReachLookup = Callable[[int, str], Reach | None]
-_FINAL_STATE = {Outcome.ACCEPTED: "sent", Outcome.PERMANENT: "failed", Outcome.BOUNCED: "bounced",
-                Outcome.TRANSIENT: "failed"}
+_FINAL_STATE = {
+    Outcome.ACCEPTED: "sent",
+    Outcome.PERMANENT: "failed",
+    Outcome.BOUNCED: "bounced",
+    Outcome.TRANSIENT: "failed",
+}
 
 
-class ViewBehind(RuntimeError):
+class ViewBehindError(RuntimeError):
     """The preference view did not reach the acknowledged offsets in time; retry the batch."""
 
 
@@ -51,9 +55,20 @@ class Job:
 class Delivery:
     """Delivers dispatch commands of one channel."""
 
-    def __init__(self, settings: NotifierSettings, channel: Channel, adapter: ChannelAdapter, store: NotifierStore,
-                 reach: ReachLookup, barrier: Callable[[set[int]], Awaitable[bool]], renderer: Renderer, reports: Reports,
-                 metrics: NotifierMetrics, clock: Clock, crash: CrashPoints | None = None) -> None:
+    def __init__(
+        self,
+        settings: NotifierSettings,
+        channel: Channel,
+        adapter: ChannelAdapter,
+        store: NotifierStore,
+        reach: ReachLookup,
+        barrier: Callable[[set[int]], Awaitable[bool]],
+        renderer: Renderer,
+        reports: Reports,
+        metrics: NotifierMetrics,
+        clock: Clock,
+        crash: CrashPoints | None = None,
+    ) -> None:
         self._s = settings
         self._channel = channel
         self._adapter = adapter
@@ -72,7 +87,7 @@ class Delivery:
         jobs = list({cmd.data.notification_id: Job(cmd.data, rec.partition) for rec, cmd in batch}.values())
         # The acknowledgement barrier: whatever a candidate changed before now is in the view first.
         if not await self._barrier({j.partition for j in jobs}):
-            raise ViewBehind("preference view behind the acknowledged offsets")
+            raise ViewBehindError("preference view behind the acknowledged offsets")
         now = self._clock()
         existing = await self._store.claim(
             [SendRecord(j.msg.notification_id, "claimed", j.msg.channel.value, j.msg.candidate_id) for j in jobs], now
@@ -88,8 +103,9 @@ class Delivery:
                 self._metrics.window_resends.labels(channel=self._channel.value).inc()
                 todo.append(j)  # crashed mid-send before: the documented window; same Message-ID / reference
             else:
-                await wave.state(j.msg, NotificationStatus(prior.state), prior.reason, prior.provider,
-                                 prior.provider_ref, now)
+                await wave.state(
+                    j.msg, NotificationStatus(prior.state), prior.reason, prior.provider, prior.provider_ref, now
+                )
         results = await asyncio.gather(*(self._deliver(j, now) for j in todo))
         self._crash.reached("after_send")
         records = [r for r, _ in results]
@@ -97,8 +113,14 @@ class Delivery:
         await self._store.save_content([e for _, e in results if e is not None])
         self._crash.reached("after_record")
         for (record, _), j in zip(results, todo, strict=True):
-            await wave.state(j.msg, NotificationStatus(record.state), record.reason, record.provider,
-                             record.provider_ref, self._clock())
+            await wave.state(
+                j.msg,
+                NotificationStatus(record.state),
+                record.reason,
+                record.provider,
+                record.provider_ref,
+                self._clock(),
+            )
         await wave.flush()
 
     async def _deliver(self, job: Job, now: datetime) -> tuple[SendRecord, TimelineEntry | None]:
@@ -116,23 +138,39 @@ class Delivery:
             rendered = self._renderer.render(msg, link)
         except RenderError as exc:
             return self._record(msg, "failed", str(exc)), None
-        out = Outgoing(msg=msg, to=to or "", rendered=rendered, link=link,
-                       unsubscribe_url=f"{link.replace('/s/', '/u/', 1)}?channel={msg.channel.value}")
+        out = Outgoing(
+            msg=msg,
+            to=to or "",
+            rendered=rendered,
+            link=link,
+            unsubscribe_url=f"{link.replace('/s/', '/u/', 1)}?channel={msg.channel.value}",
+        )
         result = await self._send_with_retries(out)
         entry = TimelineEntry(
-            notification_id=msg.notification_id, candidate_id=msg.candidate_id, application_id=msg.application_id,
-            ats_event_id=msg.ats_event_id, channel=msg.channel.value, stage=msg.stage.value, attempt=msg.attempt,
-            template=rendered.template, template_version=rendered.version, language=rendered.language,
-            reasons=msg.reasons, subject=rendered.subject,
-            body=rendered.body if msg.channel in (Channel.EMAIL, Channel.PORTAL) else rendered.short, at=now,
+            notification_id=msg.notification_id,
+            candidate_id=msg.candidate_id,
+            application_id=msg.application_id,
+            ats_event_id=msg.ats_event_id,
+            channel=msg.channel.value,
+            stage=msg.stage.value,
+            attempt=msg.attempt,
+            template=rendered.template,
+            template_version=rendered.version,
+            language=rendered.language,
+            reasons=msg.reasons,
+            subject=rendered.subject,
+            body=rendered.body if msg.channel in (Channel.EMAIL, Channel.PORTAL) else rendered.short,
+            at=now,
         )
         if result.outcome is Outcome.ACCEPTED:
             self._metrics.end_to_end.observe(max(0.0, (self._clock() - msg.event_time).total_seconds()))
-        return self._record(msg, _FINAL_STATE[result.outcome], result.reason, result.provider,
-                            result.provider_ref), entry
+        return self._record(
+            msg, _FINAL_STATE[result.outcome], result.reason, result.provider, result.provider_ref
+        ), entry
 
-    def _record(self, msg: DeliverMessage, state: str, reason: str, provider: str | None = None,
-                ref: str | None = None) -> SendRecord:
+    def _record(
+        self, msg: DeliverMessage, state: str, reason: str, provider: str | None = None, ref: str | None = None
+    ) -> SendRecord:
         self._metrics.deliveries.labels(channel=self._channel.value, provider=provider or "none", status=state).inc()
         return SendRecord(msg.notification_id, state, msg.channel.value, msg.candidate_id, provider, ref, reason)
 
@@ -147,14 +185,22 @@ class Delivery:
             started = self._clock()
             result = await self._adapter.send(out)
             self._metrics.provider_latency.labels(provider=result.provider).observe(
-                (self._clock() - started).total_seconds())
+                (self._clock() - started).total_seconds()
+            )
             if result.outcome is not Outcome.TRANSIENT:
                 return result
             if attempt < self._s.send_attempts:
                 self._metrics.retries.labels(channel=self._channel.value).inc()
                 backoff = min(self._s.retry_max_s, self._s.retry_base_s * 2 ** (attempt - 1))
-                wait = min(self._s.retry_max_s, result.retry_after_s) if result.retry_after_s else \
-                    backoff * random.uniform(0.5, 1.0)
+                wait = (
+                    min(self._s.retry_max_s, result.retry_after_s)
+                    if result.retry_after_s
+                    else backoff * random.uniform(0.5, 1.0)
+                )
                 await asyncio.sleep(wait)
-        return SendResult(Outcome.TRANSIENT, result.provider, result.provider_ref,
-                          f"{result.reason}; gave up after {self._s.send_attempts} tries")
+        return SendResult(
+            Outcome.TRANSIENT,
+            result.provider,
+            result.provider_ref,
+            f"{result.reason}; gave up after {self._s.send_attempts} tries",
+        )

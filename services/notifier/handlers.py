@@ -1,5 +1,8 @@
-"""The notifier's subscribers: one consumer group per channel (a slow provider never blocks another),
-and one for notification states (the recruiter timeline is a projection of notifications.status)."""
+"""The notifier's subscribers: one consumer group per channel, one for notification states.
+
+A slow provider never blocks another channel; the recruiter timeline is a projection of
+notifications.status.
+"""
 
 from __future__ import annotations
 
@@ -26,22 +29,43 @@ def work_items(changes: Sequence[NotificationStatusEvent], now: datetime) -> lis
     for ev in changes:
         c = ev.data
         if c.status is NotificationStatus.NEEDS_RECRUITER:
-            items.append({"_id": f"needs_recruiter:{c.notification_id}", "kind": "needs_recruiter",
-                          "candidate_id": c.candidate_id, "application_id": c.application_id,
-                          "notification_id": c.notification_id, "stage": c.stage.value, "reason": c.reason,
-                          "created_at": now, "handled_at": None})
+            items.append(
+                {
+                    "_id": f"needs_recruiter:{c.notification_id}",
+                    "kind": "needs_recruiter",
+                    "candidate_id": c.candidate_id,
+                    "application_id": c.application_id,
+                    "notification_id": c.notification_id,
+                    "stage": c.stage.value,
+                    "reason": c.reason,
+                    "created_at": now,
+                    "handled_at": None,
+                }
+            )
     return items
 
 
-def register_handlers(broker: KafkaBroker, settings: NotifierSettings, deliveries: Mapping[Channel, Delivery],
-                      store: NotifierStore, dead_letters: DeadLetters, clock: object) -> None:
+def register_handlers(
+    broker: KafkaBroker,
+    settings: NotifierSettings,
+    deliveries: Mapping[Channel, Delivery],
+    store: NotifierStore,
+    dead_letters: DeadLetters,
+    clock: object,
+) -> None:
     """Subscribe the notifier to its dispatch topics and to notification states."""
     dispatch_decoder = EventDecoder(DISPATCH_ADAPTER, DISPATCH_TYPES, settings.max_event_bytes)
     for channel, delivery in deliveries.items():
         subscribe_batch(
-            broker, [settings.kafka.topic(dispatch_topic(channel))], group_id=f"{settings.group_prefix}.{channel.value}",
-            decoder=dispatch_decoder, dead_letters=dead_letters, handle=delivery.on_dispatch,
-            title=f"notifier:on_dispatch_{channel.value}", description=f"Deliver {channel.value} messages.",
+            broker,
+            [settings.kafka.topic(dispatch_topic(channel))],
+            group_id=f"{settings.group_prefix}.{channel.value}",
+            decoder=dispatch_decoder,
+            dead_letters=dead_letters,
+            session_timeout_ms=settings.kafka.session_timeout_ms,
+            handle=delivery.on_dispatch,
+            title=f"notifier:on_dispatch_{channel.value}",
+            description=f"Deliver {channel.value} messages.",
         )
 
     async def on_status_events(batch: list[tuple[Record, NotificationStatusEvent]]) -> None:
@@ -52,8 +76,13 @@ def register_handlers(broker: KafkaBroker, settings: NotifierSettings, deliverie
         await store.add_work(work_items(fresh, clock()))  # type: ignore[operator]
 
     subscribe_batch(
-        broker, [settings.kafka.topic(NOTIFICATIONS_STATUS)], group_id=f"{settings.group_prefix}.status",
-        decoder=EventDecoder(STATUS_ADAPTER, STATUS_TYPES, settings.max_event_bytes), dead_letters=dead_letters,
-        handle=on_status_events, title="notifier:on_status_events",
+        broker,
+        [settings.kafka.topic(NOTIFICATIONS_STATUS)],
+        group_id=f"{settings.group_prefix}.status",
+        decoder=EventDecoder(STATUS_ADAPTER, STATUS_TYPES, settings.max_event_bytes),
+        dead_letters=dead_letters,
+        session_timeout_ms=settings.kafka.session_timeout_ms,
+        handle=on_status_events,
+        title="notifier:on_status_events",
         description="Recruiter timeline and worklist from notification states.",
     )

@@ -11,32 +11,55 @@ class NotifierMetrics:
     """Counters and histograms the dashboards and alerts read."""
 
     def __init__(self, registry: CollectorRegistry) -> None:
-        self.deliveries = Counter("notifier_deliveries_total", "Send outcomes by channel, provider and status.",
-                                  ["channel", "provider", "status"], registry=registry)
-        self.provider_status = Counter("notifier_provider_callbacks_total", "Provider receipts by channel and status.",
-                                       ["channel", "status"], registry=registry)
-        self.rejected_callbacks = Counter("notifier_rejected_callbacks_total",
-                                          "Provider callbacks refused (bad or missing signature).", ["endpoint"],
-                                          registry=registry)
-        self.retries = Counter("notifier_retries_total", "Retries after transient provider errors.", ["channel"],
-                               registry=registry)
-        self.blocked = Counter("notifier_blocked_total", "Sends stopped by the last-mile consent check.", ["channel"],
-                               registry=registry)
+        self.deliveries = Counter(
+            "notifier_deliveries_total",
+            "Send outcomes by channel, provider and status.",
+            ["channel", "provider", "status"],
+            registry=registry,
+        )
+        self.provider_status = Counter(
+            "notifier_provider_callbacks_total",
+            "Provider receipts by channel and status.",
+            ["channel", "status"],
+            registry=registry,
+        )
+        self.rejected_callbacks = Counter(
+            "notifier_rejected_callbacks_total",
+            "Provider callbacks refused (bad or missing signature).",
+            ["endpoint"],
+            registry=registry,
+        )
+        self.retries = Counter(
+            "notifier_retries_total", "Retries after transient provider errors.", ["channel"], registry=registry
+        )
+        self.blocked = Counter(
+            "notifier_blocked_total", "Sends stopped by the last-mile consent check.", ["channel"], registry=registry
+        )
         self.window_resends = Counter(
             "notifier_window_resends_total",
             "Sends repeated after a crash between provider acceptance and our record (the documented window).",
-            ["channel"], registry=registry)
-        self.replies = Counter("notifier_inbound_replies_total", "Candidate replies received.", ["channel"],
-                               registry=registry)
-        self.dead_letters = Counter("dlq_records_total", "Records sent to a dead-letter topic.", ["topic", "kind"],
-                                    registry=registry)
-        self.provider_latency = Histogram("notifier_provider_seconds", "Provider call duration.", ["provider"],
-                                          buckets=_LATENCY, registry=registry)
-        self.end_to_end = Histogram("notifier_end_to_end_seconds", "ATS event time -> provider accepted.",
-                                    buckets=_LATENCY, registry=registry)
+            ["channel"],
+            registry=registry,
+        )
+        self.replies = Counter(
+            "notifier_inbound_replies_total", "Candidate replies received.", ["channel"], registry=registry
+        )
+        self.dead_letters = Counter(
+            "dlq_records_total", "Records sent to a dead-letter topic.", ["topic", "kind"], registry=registry
+        )
+        self.provider_latency = Histogram(
+            "notifier_provider_seconds", "Provider call duration.", ["provider"], buckets=_LATENCY, registry=registry
+        )
+        self.end_to_end = Histogram(
+            "notifier_end_to_end_seconds", "ATS event time -> provider accepted.", buckets=_LATENCY, registry=registry
+        )
         self.propagation = Histogram(
-            "preference_propagation_seconds", "Preference stored -> applied in this service's view.", ["service"],
-            buckets=(0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.5, 1, 5), registry=registry)
+            "preference_propagation_seconds",
+            "Preference stored -> applied in this service's view.",
+            ["service"],
+            buckets=(0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.5, 1, 5),
+            registry=registry,
+        )
 
     def dead_letter(self, topic: str, kind: str) -> None:
         """Count one dead letter."""

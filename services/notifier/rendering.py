@@ -6,6 +6,7 @@ template uses, and REQUIRED for context fields that must not be empty.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -33,12 +34,18 @@ CATALOGUE: dict[str, int] = {
     "free_message": 1,
     "follow_up": 1,
 }
+# Context fields that must be present and non-empty; checked before rendering so the error names them.
 REQUIRED: dict[str, tuple[str, ...]] = {
-    "interview_invite": ("interview_start", "interview_end"),
-    "interview_slot_options": ("slot_options",),
-    "interview_rescheduled": ("interview_start", "interview_end"),
-    "interview_cancelled": ("interview_start",),
-    "interview_reminder": ("interview_start",),
+    "application_received": ("job_title",),
+    "stage_update": ("job_title",),
+    "interview_invite": ("job_title", "interview_start", "interview_end"),
+    "interview_slot_options": ("job_title", "slot_options"),
+    "interview_rescheduled": ("job_title", "interview_start", "interview_end"),
+    "interview_cancelled": ("job_title", "interview_start"),
+    "interview_reminder": ("job_title", "interview_start"),
+    "offer_extended": ("job_title",),
+    "rejection": ("job_title",),
+    "hired": ("job_title",),
     "free_message": ("subject", "body"),
 }
 
@@ -47,11 +54,38 @@ _DAYS = {
     "en": ["Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday"],
 }
 _MONTHS = {
-    "nl": ["januari", "februari", "maart", "april", "mei", "juni", "juli", "augustus", "september", "oktober",
-           "november", "december"],
-    "en": ["January", "February", "March", "April", "May", "June", "July", "August", "September", "October",
-           "November", "December"],
+    "nl": [
+        "januari",
+        "februari",
+        "maart",
+        "april",
+        "mei",
+        "juni",
+        "juli",
+        "augustus",
+        "september",
+        "oktober",
+        "november",
+        "december",
+    ],
+    "en": [
+        "January",
+        "February",
+        "March",
+        "April",
+        "May",
+        "June",
+        "July",
+        "August",
+        "September",
+        "October",
+        "November",
+        "December",
+    ],
 }
+
+
+_URL = re.compile(r"(?:https?://|www\.)\S+", re.IGNORECASE)
 
 
 class RenderError(ValueError):
@@ -65,6 +99,11 @@ def format_when(moment: datetime, timezone: str, language: str) -> str:
     month = _MONTHS[language][local.month - 1]
     at = "om" if language == "nl" else "at"
     return f"{day} {local.day} {month} {local.year} {at} {local:%H:%M}"
+
+
+def speakable(text: str) -> str:
+    """Text fit for text-to-speech: URLs dropped (nobody can follow a spoken link), whitespace collapsed."""
+    return " ".join(_URL.sub("", text).split())
 
 
 def format_time(moment: datetime, timezone: str) -> str:
@@ -119,6 +158,7 @@ class Renderer:
             lstrip_blocks=True,
             keep_trailing_newline=False,
         )
+        self._env.filters["speakable"] = speakable
 
     def render(self, msg: DeliverMessage, link: str) -> Rendered:
         """Render every part of a message in its language, or raise RenderError."""

@@ -29,31 +29,59 @@ class ReportWave:
 
     async def _send(self, body: bytes, topic: str, key: str, event_id: str) -> None:
         fut = await self._broker.publish(
-            body, self._kafka.topic(topic), key=key.encode(), correlation_id=event_id,
-            headers={"content-type": "application/cloudevents+json"}, no_confirm=True,
+            body,
+            self._kafka.topic(topic),
+            key=key.encode(),
+            correlation_id=event_id,
+            headers={"content-type": "application/cloudevents+json"},
+            no_confirm=True,
         )
         self._pending.append(fut)
 
     async def change(self, change: StatusChange) -> None:
         """Publish one notifier-owned state change."""
-        ev = NotificationStatusEvent(id=f"{change.notification_id}:{change.status.value}", source=SOURCE,
-                                     time=change.occurred_at, subject=change.candidate_id, data=change)
+        ev = NotificationStatusEvent(
+            id=f"{change.notification_id}:{change.status.value}",
+            source=SOURCE,
+            time=change.occurred_at,
+            subject=change.candidate_id,
+            data=change,
+        )
         await self._send(ev.model_dump_json().encode(), NOTIFICATIONS_STATUS, change.candidate_id, ev.id)
 
-    async def state(self, msg: DeliverMessage, status: NotificationStatus, reason: str, provider: str | None,
-                    provider_ref: str | None, now: datetime) -> None:
+    async def state(
+        self,
+        msg: DeliverMessage,
+        status: NotificationStatus,
+        reason: str,
+        provider: str | None,
+        provider_ref: str | None,
+        now: datetime,
+    ) -> None:
         """Publish the state a dispatched message reached."""
-        await self.change(StatusChange(
-            notification_id=msg.notification_id, ats_event_id=msg.ats_event_id, candidate_id=msg.candidate_id,
-            application_id=msg.application_id, status=status, channel=msg.channel, stage=msg.stage,
-            attempt=msg.attempt, reason=reason[:500], provider=provider, provider_ref=provider_ref,
-            occurred_at=now, event_time=msg.event_time,
-        ))
+        await self.change(
+            StatusChange(
+                notification_id=msg.notification_id,
+                ats_event_id=msg.ats_event_id,
+                candidate_id=msg.candidate_id,
+                application_id=msg.application_id,
+                status=status,
+                channel=msg.channel,
+                stage=msg.stage,
+                attempt=msg.attempt,
+                reason=reason[:500],
+                provider=provider,
+                provider_ref=provider_ref,
+                occurred_at=now,
+                event_time=msg.event_time,
+            )
+        )
 
     async def reply(self, reply: InboundReply, event_id: str) -> None:
         """Hand a candidate's reply to the preference service."""
-        ev = InboundReplyEvent(id=event_id, source=SOURCE, time=reply.received_at, subject=reply.candidate_id,
-                               data=reply)
+        ev = InboundReplyEvent(
+            id=event_id, source=SOURCE, time=reply.received_at, subject=reply.candidate_id, data=reply
+        )
         await self._send(ev.model_dump_json().encode(), CANDIDATE_INBOUND, reply.candidate_id, ev.id)
 
     async def flush(self) -> None:

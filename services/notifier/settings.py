@@ -2,10 +2,24 @@
 
 from __future__ import annotations
 
-from pydantic import Field, SecretStr
+from typing import Literal
+
+from pydantic import BaseModel, Field, PositiveInt, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from services.common.settings import KafkaSettings, MongoSettings
+
+# Values an approved WhatsApp template can take for its numbered placeholders ({{1}}, {{2}}, ...).
+TemplateVariable = Literal["name", "job_title", "when", "location", "deadline", "link"]
+
+
+class WhatsAppTemplate(BaseModel):
+    """One approved WhatsApp template (a Twilio Content resource) for one message template and language."""
+
+    content_sid: str = Field(pattern=r"^HX[0-9a-fA-F]{32}$", description="The Content SID (HX...) Meta approved.")
+    variables: tuple[TemplateVariable, ...] = Field(
+        ("name", "job_title"), description="What fills {{1}}, {{2}}, ... in order."
+    )
 
 
 class NotifierSettings(BaseSettings):
@@ -13,18 +27,18 @@ class NotifierSettings(BaseSettings):
 
     model_config = SettingsConfigDict(env_prefix="NOTIFIER_", extra="ignore")
 
-    host: str = "127.0.0.1"
+    host: str = Field("127.0.0.1", description="Interface to listen on (0.0.0.0 in containers).")
     port: int = Field(8003, description="HTTP port (callbacks, timeline, probes, metrics).")
     public_url: str = Field("http://127.0.0.1:8003", description="Base URL providers call back at.")
     group_prefix: str = Field("notifier", description="Consumer groups are <prefix>.<channel>, <prefix>.status.")
     max_event_bytes: int = Field(256 * 1024, description="Larger input records are dead-lettered.")
-    smtp_host: str = "127.0.0.1"
-    smtp_port: int = 2525
-    smtp_username: str | None = None
-    smtp_password: SecretStr | None = None
+    smtp_host: str = Field("127.0.0.1", description="SMTP relay host (the local sink by default).")
+    smtp_port: int = Field(2525, description="SMTP relay port.")
+    smtp_username: str | None = Field(None, description="SMTP login, if the relay needs one.")
+    smtp_password: SecretStr | None = Field(None, description="SMTP password (from a secret).")
     smtp_starttls: bool = Field(False, description="Upgrade with STARTTLS (production relays).")
     smtp_tls: bool = Field(False, description="Implicit TLS (port 465).")
-    smtp_timeout_s: float = 10.0
+    smtp_timeout_s: float = Field(10.0, description="SMTP connect/command timeout.")
     smtp_connections: int = Field(4, ge=1, description="Pooled SMTP connections.")
     mail_from: str = Field("Recruitment <recruitment@example.org>", description="From header of e-mails.")
     bounce_address: str = Field("bounces@example.org", description="Envelope sender; DSNs arrive here.")
@@ -38,7 +52,52 @@ class NotifierSettings(BaseSettings):
     retry_base_s: float = Field(0.2, gt=0, description="First backoff; doubles per try, with jitter.")
     retry_max_s: float = Field(5.0, gt=0, description="Longest single backoff (also caps Retry-After).")
     consent_wait_s: float = Field(2.0, gt=0, description="Longest wait for the view to reach the acknowledged offsets.")
-    log_level: str = "INFO"
+    provider_base_url: str = Field(
+        "http://127.0.0.1:8025",
+        description="Twilio-style REST API base URL (https://api.twilio.com in production, the emulator locally).",
+    )
+    twilio_account_sid: str = Field(
+        "AC" + "0" * 32,
+        pattern=r"^AC[0-9a-fA-F]{32}$",
+        description="Account SID: the API path and the basic-auth user.",
+    )
+    twilio_auth_token: SecretStr = Field(
+        SecretStr("dev-only-twilio-auth-token"), description="Basic-auth password; also keys the callback signatures."
+    )
+    sms_from: str = Field("+3197010000001", description="Sender of SMS (E.164 number or alphanumeric id).")
+    whatsapp_from: str = Field("+3197010000002", description="WhatsApp sender number (without whatsapp:).")
+    voice_from: str = Field("+3197010000003", description="Caller id of automated calls.")
+    sms_max_segments: int = Field(4, ge=1, le=10, description="Longer SMS are refused, not split into a wall.")
+    whatsapp_templates: dict[str, dict[str, WhatsAppTemplate]] = Field(
+        default_factory=dict,
+        description="Approved templates for use outside the 24-hour window: template name -> "
+        'language -> {"content_sid": "HX...", "variables": [...]} (JSON in the environment).',
+    )
+    voice_mode: Literal["call_task", "automated"] = Field(
+        "call_task", description="call_task: a recruiter calls (worklist item); automated: a TwiML call."
+    )
+    voice_voices: dict[str, str] = Field(
+        default_factory=lambda: {"nl": "Polly.Lotte", "en": "Polly.Amy"},
+        description="Text-to-speech voice per language (Twilio's default voice speaks no Dutch).",
+    )
+    portal_webhook_url: str = Field(
+        "http://127.0.0.1:8025/_emulator/portal", description="Where portal messages are POSTed (signed JSON)."
+    )
+    portal_secret: SecretStr = Field(
+        SecretStr("dev-only-portal-webhook-secret"), description="HMAC-SHA256 key of the portal webhook's X-Signature."
+    )
+    provider_timeout_s: float = Field(5.0, gt=0, description="Timeout of one provider or portal HTTP call.")
+    provider_concurrency: dict[str, PositiveInt] = Field(
+        default_factory=lambda: {"twilio-sms": 8, "twilio-whatsapp": 8, "twilio-voice": 2, "portal-webhook": 8},
+        description="Concurrent requests per provider (missing providers get 4).",
+    )
+    callback_match_wait_s: float = Field(
+        2.0,
+        ge=0,
+        description="How long a receipt waits for its send record (providers can call back before "
+        "our record of the send is written).",
+    )
+    log_level: str = Field("INFO", description="DEBUG, INFO, WARNING or ERROR.")
     crash_at: str | None = Field(None, description="Test only: SIGKILL the process at this crash point.")
     kafka: KafkaSettings = Field(default_factory=KafkaSettings)
     mongo: MongoSettings = Field(default_factory=MongoSettings)

@@ -3,6 +3,7 @@
 sends     - one document per notification id: claimed -> sent | failed | bounced (the idempotency record)
 timeline  - one document per notification: rendered content, reasons, forward-only status history
 worklist  - what needs a human: needs_recruiter, unparsed replies, call tasks
+inbound   - one document per candidate and channel: when the candidate last wrote (WhatsApp's 24-hour window)
 """
 
 from __future__ import annotations
@@ -66,12 +67,19 @@ class NotifierStore(Protocol):
     async def worklist(self, include_handled: bool = False) -> list[dict[str, Any]]: ...
     async def mark_handled(self, item_id: str, by: str, now: datetime) -> bool: ...
     async def erase(self, candidate_id: str) -> None: ...
+    async def record_inbound(self, candidate_id: str, channel: str, at: datetime) -> None: ...
+    async def last_inbound(self, candidate_id: str, channel: str) -> datetime | None: ...
 
 
 def _record(d: dict[str, Any]) -> SendRecord:
     return SendRecord(
-        notification_id=d["_id"], state=d["state"], channel=d["channel"], candidate_id=d["candidate_id"],
-        provider=d.get("provider"), provider_ref=d.get("provider_ref"), reason=d.get("reason", ""),
+        notification_id=d["_id"],
+        state=d["state"],
+        channel=d["channel"],
+        candidate_id=d["candidate_id"],
+        provider=d.get("provider"),
+        provider_ref=d.get("provider_ref"),
+        reason=d.get("reason", ""),
     )
 
 
@@ -90,6 +98,7 @@ class MongoNotifierStore:
         self._sends = self._db["sends"]
         self._timeline = self._db["timeline"]
         self._work = self._db["worklist"]
+        self._inbound = self._db["inbound"]
 
     async def ensure_indexes(self) -> None:
         """Indexes for callbacks, timelines and the worklist."""
@@ -102,8 +111,14 @@ class MongoNotifierStore:
         if not records:
             return {}
         docs = [
-            {"_id": r.notification_id, "state": "claimed", "channel": r.channel, "candidate_id": r.candidate_id,
-             "claimed_at": now, "updated_at": now}
+            {
+                "_id": r.notification_id,
+                "state": "claimed",
+                "channel": r.channel,
+                "candidate_id": r.candidate_id,
+                "claimed_at": now,
+                "updated_at": now,
+            }
             for r in records
         ]
         try:
@@ -119,8 +134,15 @@ class MongoNotifierStore:
             ops = [
                 UpdateOne(
                     {"_id": r.notification_id},
-                    {"$set": {"state": r.state, "provider": r.provider, "provider_ref": r.provider_ref,
-                              "reason": r.reason, "updated_at": now}},
+                    {
+                        "$set": {
+                            "state": r.state,
+                            "provider": r.provider,
+                            "provider_ref": r.provider_ref,
+                            "reason": r.reason,
+                            "updated_at": now,
+                        }
+                    },
                 )
                 for r in records
             ]
@@ -138,8 +160,11 @@ class MongoNotifierStore:
             for e in entries:
                 fields = {k: v for k, v in e.__dict__.items() if k not in ("notification_id", "at")}
                 fields["reasons"] = list(e.reasons)
-                ops.append(UpdateOne({"_id": e.notification_id},
-                                     {"$set": fields, "$setOnInsert": {"created_at": e.at}}, upsert=True))
+                ops.append(
+                    UpdateOne(
+                        {"_id": e.notification_id}, {"$set": fields, "$setOnInsert": {"created_at": e.at}}, upsert=True
+                    )
+                )
             await self._timeline.bulk_write(ops, ordered=False)
 
     async def apply_statuses(self, changes: Sequence[StatusChange]) -> list[StatusChange]:
@@ -151,10 +176,17 @@ class MongoNotifierStore:
             result = await self._timeline.update_one(
                 {"_id": c.notification_id, "rank": {"$not": {"$gte": rank}}},
                 {
-                    "$set": {"status": c.status.value, "rank": rank, "candidate_id": c.candidate_id,
-                             "application_id": c.application_id, "channel": c.channel.value if c.channel else None,
-                             "stage": c.stage.value, "attempt": c.attempt, "ats_event_id": c.ats_event_id,
-                             "updated_at": c.occurred_at},
+                    "$set": {
+                        "status": c.status.value,
+                        "rank": rank,
+                        "candidate_id": c.candidate_id,
+                        "application_id": c.application_id,
+                        "channel": c.channel.value if c.channel else None,
+                        "stage": c.stage.value,
+                        "attempt": c.attempt,
+                        "ats_event_id": c.ats_event_id,
+                        "updated_at": c.occurred_at,
+                    },
                     "$push": {"history": entry},
                     "$setOnInsert": {"created_at": c.occurred_at},
                 },
@@ -163,13 +195,22 @@ class MongoNotifierStore:
             if result.matched_count == 0:
                 try:
                     await self._timeline.insert_one(
-                        {"_id": c.notification_id, "status": c.status.value, "rank": rank,
-                         "candidate_id": c.candidate_id, "application_id": c.application_id,
-                         "channel": c.channel.value if c.channel else None, "stage": c.stage.value,
-                         "attempt": c.attempt, "ats_event_id": c.ats_event_id, "history": [entry],
-                         "created_at": c.occurred_at, "updated_at": c.occurred_at}
+                        {
+                            "_id": c.notification_id,
+                            "status": c.status.value,
+                            "rank": rank,
+                            "candidate_id": c.candidate_id,
+                            "application_id": c.application_id,
+                            "channel": c.channel.value if c.channel else None,
+                            "stage": c.stage.value,
+                            "attempt": c.attempt,
+                            "ats_event_id": c.ats_event_id,
+                            "history": [entry],
+                            "created_at": c.occurred_at,
+                            "updated_at": c.occurred_at,
+                        }
                     )
-                except Exception as exc:  # noqa: BLE001 - duplicate key: an equal or newer state is held
+                except Exception as exc:
                     if "E11000" not in str(exc) and "duplicate" not in str(exc).lower():
                         raise
                     continue
@@ -198,14 +239,28 @@ class MongoNotifierStore:
 
     async def mark_handled(self, item_id: str, by: str, now: datetime) -> bool:
         """Close a worklist item."""
-        result = await self._work.update_one({"_id": item_id, "handled_at": None},
-                                             {"$set": {"handled_at": now, "handled_by": by}})
+        result = await self._work.update_one(
+            {"_id": item_id, "handled_at": None}, {"$set": {"handled_at": now, "handled_by": by}}
+        )
         return result.modified_count == 1
 
     async def erase(self, candidate_id: str) -> None:
         """Forget everything about a candidate (after the preference service's tombstone)."""
-        for coll in (self._sends, self._timeline, self._work):
+        for coll in (self._sends, self._timeline, self._work, self._inbound):
             await coll.delete_many({"candidate_id": candidate_id})
+
+    async def record_inbound(self, candidate_id: str, channel: str, at: datetime) -> None:
+        """Remember that the candidate wrote on a channel (only a later time moves it)."""
+        await self._inbound.update_one(
+            {"_id": f"{candidate_id}:{channel}"},
+            {"$max": {"last_at": at}, "$setOnInsert": {"candidate_id": candidate_id, "channel": channel}},
+            upsert=True,
+        )
+
+    async def last_inbound(self, candidate_id: str, channel: str) -> datetime | None:
+        """When the candidate last wrote on a channel, if ever."""
+        d = await self._inbound.find_one({"_id": f"{candidate_id}:{channel}"})
+        return d["last_at"] if d else None
 
     async def known_ids(self, ids: Iterable[str]) -> set[str]:
         """Which notification ids have a timeline."""

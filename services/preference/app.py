@@ -21,6 +21,7 @@ from services.common.runtime import cancel, every
 from services.preference.api import api_routes
 from services.preference.handlers import register_handlers
 from services.preference.metrics import PreferenceMetrics
+from services.preference.pages import page_routes
 from services.preference.publisher import KafkaSnapshotPublisher
 from services.preference.reactions import Reactions
 from services.preference.service import Clock, PreferenceService
@@ -96,4 +97,5 @@ def create_app(settings: PreferenceSettings, clock: Clock = utcnow) -> FastAPI:
     app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
     mount_probes(app, readiness, registry)
     app.include_router(api_routes(service, settings))
+    app.include_router(page_routes(service, settings))
     return app

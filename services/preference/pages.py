@@ -10,7 +10,6 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
-from datetime import datetime
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -18,21 +17,22 @@ from zoneinfo import ZoneInfo
 from fastapi import APIRouter, Request, Response
 from fastapi.responses import HTMLResponse, RedirectResponse
 from jinja2 import Environment, FileSystemLoader, StrictUndefined
+from starlette.datastructures import FormData
+from starlette.exceptions import HTTPException
 
-from schemas.common import Channel, ConsentState, PurposeClass, Stage
-from schemas.preferences import ConsentChange, PreferenceSnapshot
+from schemas.common import Channel, Stage
+from schemas.preferences import PreferenceSnapshot
 from services.common.links import InvalidToken, verify
-from services.preference.domain import Proposed, set_consent
 from services.preference.selfservice import (
     PAGE_VERSION,
     PAUSES,
-    SOURCE,
     FormError,
     FormValues,
     available,
     form_values,
     propose_from_form,
     read_form,
+    unsubscribe,
 )
 from services.preference.service import ConcurrentChangesError, PreferenceService, UnknownCandidateError
 from services.preference.settings import PreferenceSettings
@@ -40,7 +40,7 @@ from services.preference.settings import PreferenceSettings
 TEMPLATES = Path(__file__).with_name("templates")
 TEXTS: dict[str, dict[str, Any]] = json.loads((TEMPLATES / "texts.json").read_text(encoding="utf-8"))
 CSS_PATH = "/s-assets/selfservice.css"
-UNSUBSCRIBE_EVIDENCE = "one-click unsubscribe (RFC 8058)"
+CSS = (TEMPLATES / "selfservice.css").read_text(encoding="utf-8")
 CAP_CHOICES = ("", "1", "2", "3", "5", "10")
 SECURITY_HEADERS = {
     "Content-Security-Policy": (
@@ -70,7 +70,7 @@ def csrf_token(secret: bytes, token: str) -> str:
 
 def _lang(override: str | None, snapshot: PreferenceSnapshot | None) -> str:
     if override in TEXTS:
-        return override  # type: ignore[return-value]
+        return override
     return snapshot.language if snapshot is not None else "nl"
 
 
@@ -80,7 +80,7 @@ def _html(template: str, status: int = 200, **context: Any) -> HTMLResponse:
 
 
 def _error(e: PageError, lang: str) -> HTMLResponse:
-    return _html("message.html", e.status, t=TEXTS[lang], lang=lang, title=TEXTS[lang][e.key], text=None, link=None)
+    return _html("message.html", e.status, t=TEXTS[lang], lang=lang, title=TEXTS[lang][e.key])
 
 
 def _choices(s: PreferenceSnapshot) -> list[Channel]:
@@ -100,7 +100,9 @@ def _form_page(
     saved: str | None = None,
     status: int = 200,
 ) -> HTMLResponse:
-    paused = s.paused_until.astimezone(ZoneInfo(s.timezone)) if values.get("pause") == "keep" and s.paused_until else None
+    paused = (
+        s.paused_until.astimezone(ZoneInfo(s.timezone)) if values.get("pause") == "keep" and s.paused_until else None
+    )
     caps = [*CAP_CHOICES, *([values["cap_per_week"]] if values.get("cap_per_week") not in CAP_CHOICES else [])]
     return _html(
         "selfservice.html",
@@ -141,8 +143,7 @@ def page_routes(service: PreferenceService, settings: PreferenceSettings) -> API
     @router.get(CSS_PATH)
     async def stylesheet() -> Response:
         """The page's style sheet (served from here so the CSP needs no inline styles)."""
-        css = (TEMPLATES / "selfservice.css").read_text(encoding="utf-8")
-        return Response(css, media_type="text/css", headers=SECURITY_HEADERS)
+        return Response(CSS, media_type="text/css", headers=SECURITY_HEADERS)
 
     @router.get("/s/{token}")
     async def show_form(token: str, lang: str | None = None, saved: str | None = None) -> HTMLResponse:
@@ -162,7 +163,7 @@ def page_routes(service: PreferenceService, settings: PreferenceSettings) -> API
         """Store everything the candidate changed as one new version, then show it (303 to the form)."""
         try:
             candidate_id, current = await authorise(token)
-            form = await request.form(max_files=0, max_fields=100)
+            form = await _form(request)
             if not hmac.compare_digest(str(form.get("csrf", "")), csrf_token(secret, token)):
                 raise PageError(403, "err_csrf")
         except PageError as e:
@@ -177,8 +178,7 @@ def page_routes(service: PreferenceService, settings: PreferenceSettings) -> API
             error = TEXTS[language][e.key]
             return _form_page(token, current, values, language, csrf=csrf, error=error, status=400)
         except (UnknownCandidateError, ConcurrentChangesError) as e:
-            key = "err_unknown" if isinstance(e, UnknownCandidateError) else "err_busy"
-            return _error(PageError(404 if key == "err_unknown" else 409, key), language)
+            return _error(_refusal(e), language)
         snapshot = result.snapshot if result else current
         keep = lang in TEXTS and snapshot.language == current.language
         url = f"/s/{token}?saved={snapshot.version}" + (f"&lang={lang}" if keep else "")
@@ -194,28 +194,46 @@ def page_routes(service: PreferenceService, settings: PreferenceSettings) -> API
             return _error(e, _lang(lang, None))
         language = _lang(lang, snapshot)
         t = TEXTS[language]
-        return _html("unsubscribe.html", t=t, lang=language, channel=t["channel"][target], token=token,
-                     action=f"/u/{token}?channel={target.value}", done=False)
+        return _html(
+            "unsubscribe.html",
+            t=t,
+            lang=language,
+            channel=t["channel"][target],
+            token=token,
+            action=f"/u/{token}?channel={target.value}",
+            done=False,
+        )
 
     @router.post("/u/{token}")
-    async def unsubscribe(token: str, channel: str | None = None, lang: str | None = None) -> HTMLResponse:
+    async def one_click_unsubscribe(token: str, channel: str | None = None, lang: str | None = None) -> HTMLResponse:
         """RFC 8058 one-click unsubscribe: revoke consent for that channel (token alone authenticates)."""
         try:
             candidate_id, snapshot = await authorise(token)
             target = _channel_param(channel)
-            await service.change(candidate_id, lambda cur: _revoke(cur, target, clock()))
+            await service.change(candidate_id, lambda cur: unsubscribe(cur, target, clock()))
         except PageError as e:
             return _error(e, _lang(lang, None))
-        except UnknownCandidateError:
-            return _error(PageError(404, "err_unknown"), _lang(lang, None))
-        except ConcurrentChangesError:
-            return _error(PageError(409, "err_busy"), _lang(lang, None))
+        except (UnknownCandidateError, ConcurrentChangesError) as e:
+            return _error(_refusal(e), _lang(lang, None))
         language = _lang(lang, snapshot)
         t = TEXTS[language]
-        return _html("unsubscribe.html", t=t, lang=language, channel=t["channel"][target], token=token,
-                     action="", done=True)
+        return _html(
+            "unsubscribe.html", t=t, lang=language, channel=t["channel"][target], token=token, action="", done=True
+        )
 
     return router
+
+
+async def _form(request: Request) -> FormData:
+    try:
+        return await request.form(max_files=0, max_fields=100)
+    except HTTPException:  # a malformed body or an uploaded file
+        raise PageError(400, "err_field") from None
+
+
+def _refusal(e: Exception) -> PageError:
+    """Erased while the page was open (404), or too many writers at once (409: try again)."""
+    return PageError(404, "err_unknown") if isinstance(e, UnknownCandidateError) else PageError(409, "err_busy")
 
 
 def _channel_param(value: str | None) -> Channel:
@@ -223,10 +241,3 @@ def _channel_param(value: str | None) -> Channel:
         return Channel(value or "")
     except ValueError:
         raise PageError(400, "err_channel") from None
-
-
-def _revoke(current: PreferenceSnapshot, channel: Channel, now: datetime) -> Proposed | None:
-    if current.consent_for(channel, PurposeClass.APPLICATION).state is ConsentState.REVOKED:
-        return None  # a second click (or a client retrying) records nothing new
-    change = ConsentChange(channel=channel, state="revoked", source=SOURCE, evidence=UNSUBSCRIBE_EVIDENCE)
-    return set_consent(current, change, now)

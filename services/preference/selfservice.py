@@ -7,9 +7,9 @@ page shows for the current snapshot), so re-submitting an untouched form makes n
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from datetime import datetime, time, timedelta
-from typing import Any, get_args
+from typing import Any, Literal, get_args
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import ValidationError
@@ -19,7 +19,6 @@ from schemas.consent import NEEDS_GRANT
 from schemas.preferences import (
     ConsentChange,
     DocumentsMode,
-    FrequencyCap,
     InterviewSchedulingMode,
     PreferenceSnapshot,
     PreferenceUpdate,
@@ -29,21 +28,18 @@ from schemas.preferences import (
 from services.preference.domain import Proposed, apply_update, propose, set_consent
 
 PAGE_VERSION = "selfservice-v1"  # evidence in provenance; bump when the page's questions change
+UNSUBSCRIBE_EVIDENCE = "one-click unsubscribe (RFC 8058)"
 SOURCE = ChangeSource.SELF_SERVICE
 ORDER_FIELDS = ("order_1", "order_2", "order_3")
 STAGE_FIELDS = {f"stage_{s.value}": s for s in Stage}
 PAUSES = {"1w": timedelta(days=7), "2w": timedelta(days=14), "1m": timedelta(days=30)}
-_CHOICES: dict[str, tuple[str, tuple[Any, ...]]] = {  # form field -> (update field, allowed values)
-    "interview_scheduling_mode": ("interview_scheduling_mode", get_args(InterviewSchedulingMode)),
-    "documents_mode": ("documents_mode", get_args(DocumentsMode)),
-    "language": ("language", ("nl", "en")),
-}
-_SINGLE = {*ORDER_FIELDS, *STAGE_FIELDS, *_CHOICES, "voicemail", "call_times", "quiet_start", "quiet_end"}
-_SINGLE |= {"cap_per_week", "pause", "timezone", "talent_pool"}
+_SINGLE = {*ORDER_FIELDS, *STAGE_FIELDS, "interview_scheduling_mode", "documents_mode", "language", "voicemail"}
+_SINGLE |= {"call_times", "quiet_start", "quiet_end", "cap_per_week", "pause", "timezone", "talent_pool"}
 _META = {"csrf", "page_version"}
 _TIME = re.compile(r"^([01]\d|2[0-3]):[0-5]\d(:[0-5]\d)?$")
 APP, POOL = PurposeClass.APPLICATION, PurposeClass.TALENT_POOL
 
+Decision = Literal["granted", "revoked"]
 FormValues = dict[str, Any]  # field name -> str, or a tuple of str for the consent checkboxes
 
 
@@ -102,6 +98,7 @@ def read_form(items: Iterable[tuple[str, Any]]) -> FormValues:
     """The submitted fields (an absent checkbox is unticked); unknown, repeated or oversized fields are refused."""
     values: FormValues = {"talent_pool": ""}
     consent: list[str] = []
+    seen: set[str] = set()
     for name, value in items:
         if not isinstance(value, str) or len(value) > 200:
             raise FormError("err_too_long")
@@ -109,9 +106,10 @@ def read_form(items: Iterable[tuple[str, Any]]) -> FormValues:
             consent.append(value)
         elif name.startswith("stage_") and name not in STAGE_FIELDS:
             raise FormError("err_stage")
-        elif name not in _SINGLE | _META or (name in values and name != "talent_pool"):
+        elif name not in _SINGLE | _META or name in seen:
             raise FormError("err_field")
         elif name not in _META:
+            seen.add(name)
             values[name] = value.strip()
     values["consent"] = tuple(consent)
     return values
@@ -123,11 +121,10 @@ def propose_from_form(current: PreferenceSnapshot, submitted: FormValues, now: d
     changed = {k: v for k, v in submitted.items() if _differs(k, v, shown.get(k))}
     if not changed:
         return None
-    snapshot = _apply_choices(current, changed, shown, now)
+    snapshot = _apply_choices(current, changed, {**shown, **changed}, now)
     snapshot = _apply_consent(snapshot, current, changed, shown, now)
-    fields = snapshot.model_dump(exclude={"version", "updated_at", "last_change_source"})
     summary = f"changed on the self-service page ({PAGE_VERSION}): {', '.join(sorted(changed))}"
-    return propose(current, fields, SOURCE, now, summary)
+    return propose(current, _fields(snapshot), SOURCE, now, summary)
 
 
 def _differs(field: str, submitted: Any, shown: Any) -> bool:
@@ -181,91 +178,100 @@ def _timezone(value: str) -> str:
     return value
 
 
-def _cap(current: PreferenceSnapshot, value: str) -> FrequencyCap:
-    if value and not (value.isdigit() and 1 <= int(value) <= 500):
-        raise FormError("err_value")
-    return current.frequency_cap.model_copy(update={"per_week": int(value) if value else None})
+def _one_of(*options: str) -> Callable[[str], str]:
+    def check(value: str) -> str:
+        if value not in options:
+            raise FormError("err_value")
+        return value
+
+    return check
 
 
-def _update_fields(current: PreferenceSnapshot, changed: FormValues, shown: FormValues, now: datetime) -> dict[str, Any]:
-    update: dict[str, Any] = {}
+_SIMPLE: dict[str, Callable[[str], Any]] = {  # form field (= update field) -> parser
+    "interview_scheduling_mode": _one_of(*get_args(InterviewSchedulingMode)),
+    "documents_mode": _one_of(*get_args(DocumentsMode)),
+    "language": _one_of("nl", "en"),
+    "voicemail": lambda v: _one_of("yes", "no")(v) == "yes",
+    "timezone": _timezone,
+}
+
+
+def _update_fields(current: PreferenceSnapshot, changed: FormValues, form: FormValues, now: datetime) -> dict[str, Any]:
+    update = {field: parse(changed[field]) for field, parse in _SIMPLE.items() if field in changed}
     if changed.keys() & set(ORDER_FIELDS):
-        update["channel_order"] = _order(current, [changed.get(f, shown[f]) for f in ORDER_FIELDS])
+        update["channel_order"] = _order(current, [form[f] for f in ORDER_FIELDS])
     if changed.keys() & STAGE_FIELDS.keys():
         update["stage_overrides"] = _overrides(current, changed)
-    for field, (target, options) in _CHOICES.items():
-        if field in changed and changed[field] not in options:
-            raise FormError("err_value")
-        if field in changed:
-            update[target] = changed[field]
-    if "voicemail" in changed:
-        update["voicemail"] = {"yes": True, "no": False}.get(changed["voicemail"])
-        if update["voicemail"] is None:
-            raise FormError("err_value")
     if changed.keys() & {"quiet_start", "quiet_end"}:
-        start, end = (_time(changed.get(f, shown[f])) for f in ("quiet_start", "quiet_end"))
-        update["quiet_hours"] = QuietHours(start=start, end=end)
-    if "timezone" in changed:
-        update["timezone"] = _timezone(changed["timezone"])
+        update["quiet_hours"] = QuietHours(start=_time(form["quiet_start"]), end=_time(form["quiet_end"]))
     if "cap_per_week" in changed:
-        update["frequency_cap"] = _cap(current, changed["cap_per_week"])
+        cap = _one_of("", *(str(n) for n in range(1, 501)))(changed["cap_per_week"])
+        update["frequency_cap"] = current.frequency_cap.model_copy(update={"per_week": int(cap) if cap else None})
     if changed.get("call_times"):
         update["preferred_call_times"] = changed["call_times"]
-    if "pause" in changed and changed["pause"] not in ("keep", "none"):
-        if changed["pause"] not in PAUSES:
-            raise FormError("err_value")
+    if changed.get("pause") in PAUSES:
         update["paused_until"] = now + PAUSES[changed["pause"]]
+    elif "pause" in changed:
+        _one_of("keep", "none")(changed["pause"])
     return update
 
 
-def _apply_choices(current: PreferenceSnapshot, changed: FormValues, shown: FormValues, now: datetime) -> PreferenceSnapshot:
-    fields = _update_fields(current, changed, shown, now)
+def _apply_choices(
+    current: PreferenceSnapshot, changed: FormValues, form: FormValues, now: datetime
+) -> PreferenceSnapshot:
+    fields = _update_fields(current, changed, form, now)
     try:
         step = apply_update(current, PreferenceUpdate(**fields), SOURCE, now, PAGE_VERSION) if fields else None
     except ValidationError:
         raise FormError("err_value") from None
     snapshot = step.snapshot if step else current
-    # A PATCH cannot say "none"; clearing a pause or the call times is stamped here, like apply_update would.
+    # A PATCH cannot say "none": clearing a pause or the call times is stamped here, as apply_update would.
     cleared = {"paused_until": "pause"} if changed.get("pause") == "none" else {}
     if changed.get("call_times") == "":
         cleared["preferred_call_times"] = "preferred_call_times"
-    if not cleared:
-        return snapshot
     stamp = Provenance(source=SOURCE, at=now, evidence=PAGE_VERSION)
     provenance = {**snapshot.provenance, **dict.fromkeys(cleared.values(), stamp)}
-    return snapshot.model_copy(update={**dict.fromkeys(cleared), "provenance": provenance})
-
-
-def _record(s: PreferenceSnapshot, channel: Channel, purpose: PurposeClass, state: str) -> ConsentChange | None:
-    if s.consent_for(channel, purpose).state.value == state:
-        return None
-    return ConsentChange(channel=channel, purpose_class=purpose, state=state, source=SOURCE, evidence=PAGE_VERSION)  # type: ignore[arg-type]
-
-
-def _consent_changes(s: PreferenceSnapshot, shown: FormValues, changed: FormValues) -> Iterable[tuple[Channel, PurposeClass, str]]:
-    if "consent" in changed:
-        wanted = {_usable(s, _channel(v), ()) for v in changed["consent"]}
-        before = {Channel(v) for v in shown["consent"]}
-        yield from ((c, APP, "granted") for c in sorted(wanted - before))
-        yield from ((c, APP, "revoked") for c in sorted(before - wanted))
+    return snapshot.model_copy(update={**dict.fromkeys(cleared), "provenance": provenance}) if cleared else snapshot
 
 
 def _apply_consent(
     s: PreferenceSnapshot, current: PreferenceSnapshot, changed: FormValues, shown: FormValues, now: datetime
 ) -> PreferenceSnapshot:
-    for channel, purpose, state in list(_consent_changes(current, shown, changed)):
-        s = _set(s, _record(s, channel, purpose, state), now)
+    if "consent" in changed:
+        wanted = {_usable(current, _channel(v), ()) for v in changed["consent"]}
+        before = {Channel(v) for v in shown["consent"]}
+        for channel in Channel:
+            if (channel in wanted) != (channel in before):
+                s = record_consent(s, channel, APP, "granted" if channel in wanted else "revoked", PAGE_VERSION, now)
     if "talent_pool" in changed:
         join = changed["talent_pool"] == "yes"
-        targets = [c for c in Channel if available(s, c) and allowed(s, c)] if join else list(Channel)
-        if join and not targets:
+        usable = [c for c in Channel if available(s, c) and allowed(s, c)]
+        if join and not usable:
             raise FormError("err_talent_no_channel")
-        for channel in targets:
+        for channel in usable if join else Channel:
             if join or s.consent_for(channel, POOL).state is ConsentState.GRANTED:
-                s = _set(s, _record(s, channel, POOL, "granted" if join else "revoked"), now)
+                s = record_consent(s, channel, POOL, "granted" if join else "revoked", PAGE_VERSION, now)
     return s
 
 
-def _set(s: PreferenceSnapshot, change: ConsentChange | None, now: datetime) -> PreferenceSnapshot:
-    step = set_consent(s, change, now) if change else None
+def record_consent(
+    s: PreferenceSnapshot, channel: Channel, purpose: PurposeClass, state: Decision, evidence: str, now: datetime
+) -> PreferenceSnapshot:
+    """The snapshot with one self-service consent decision (unchanged when it already holds)."""
+    if s.consent_for(channel, purpose).state.value == state:
+        return s
+    change = ConsentChange(channel=channel, purpose_class=purpose, state=state, source=SOURCE, evidence=evidence)
+    step = set_consent(s, change, now)
     return step.snapshot if step else s
+
+
+def unsubscribe(current: PreferenceSnapshot, channel: Channel, now: datetime) -> Proposed | None:
+    """RFC 8058 one-click: revoke the channel (every purpose); None when it is already revoked."""
+    after = record_consent(current, channel, APP, "revoked", UNSUBSCRIBE_EVIDENCE, now)
+    if after is current:
+        return None
+    return propose(current, _fields(after), SOURCE, now, f"unsubscribed from {channel.value} ({UNSUBSCRIBE_EVIDENCE})")
+
+
+def _fields(s: PreferenceSnapshot) -> dict[str, Any]:
+    return s.model_dump(exclude={"version", "updated_at", "last_change_source"})

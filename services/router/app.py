@@ -54,7 +54,12 @@ def create_app(settings: RouterSettings, clock: Clock = utcnow) -> FastAPI:
         readiness.set("view", True)
 
     register_handlers(
-        broker, settings, service, DeadLetters(broker, settings.group_id, metrics.dead_letter), on_assigned
+        broker,
+        settings,
+        service,
+        DeadLetters(broker, settings.group_id, metrics.dead_letter),
+        on_assigned,
+        lambda: holder["reader"].assigned,
     )
 
     async def watch() -> None:

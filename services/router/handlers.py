@@ -21,6 +21,7 @@ from schemas.status import STATUS_ADAPTER, STATUS_TYPES, NotificationStatusEvent
 from schemas.topics import ATS_EVENTS, NOTIFICATIONS_STATUS
 from services.common.consuming import subscribe_batch
 from services.common.kafka import DeadLetters, Record
+from services.common.locks import WorkGate
 from services.router.service import RouterService
 from services.router.settings import RouterSettings
 
@@ -28,17 +29,23 @@ log = logging.getLogger(__name__)
 
 
 class RebuildOnAssign(ConsumerRebalanceListener):  # type: ignore[misc]
-    """Rebuilds state for newly assigned partition numbers before consumption resumes."""
+    """Waits for in-flight work on revoke; rebuilds state for newly assigned partitions before resuming."""
 
-    def __init__(self, on_assigned: Callable[[set[int]], Awaitable[None]]) -> None:
+    def __init__(self, gate: WorkGate, on_assigned: Callable[[set[int]], Awaitable[None]]) -> None:
+        self._gate = gate
         self._on_assigned = on_assigned
 
     async def on_partitions_revoked(self, revoked: list[TopicPartition]) -> None:
-        """Nothing to flush: every batch is committed only after its outputs were acknowledged."""
+        """Close the gate: batches and timer releases already running finish on the old ownership."""
+        await self._gate.close()
 
     async def on_partitions_assigned(self, assigned: list[TopicPartition]) -> None:
-        """Rebuild the view for the partition numbers now owned."""
-        await self._on_assigned({tp.partition for tp in assigned})
+        """Rebuild the view for the partition numbers now owned, then let work run again."""
+        await self._gate.close()
+        try:
+            await self._on_assigned({tp.partition for tp in assigned})
+        finally:
+            self._gate.reopen()
 
 
 def register_handlers(
@@ -47,6 +54,7 @@ def register_handlers(
     service: RouterService,
     dead_letters: DeadLetters,
     on_assigned: Callable[[set[int]], Awaitable[None]],
+    owned: Callable[[], frozenset[int]],
 ) -> None:
     """Subscribe the router to ats.events + notifications.status in one consumer."""
     ats_topic = settings.kafka.topic(ATS_EVENTS)
@@ -58,12 +66,19 @@ def register_handlers(
 
     async def on_inputs(batch: list[tuple[Record, Any]]) -> None:
         """ATS events become decisions; notifier states drive fallbacks and silence tracking."""
-        events: list[tuple[Record, AtsEvent]] = [(r, e) for r, e in batch if r.topic == ats_topic]
-        states: list[tuple[Record, NotificationStatusEvent]] = [(r, e) for r, e in batch if r.topic == status_topic]
-        if events:
-            await service.on_ats_events(events)
-        if states:
-            await service.on_status_events(states)
+        async with service.gate.work():
+            # Records fetched before a rebalance took their partition away belong to the new owner now.
+            mine = owned()
+            events: list[tuple[Record, AtsEvent]] = [
+                (r, e) for r, e in batch if r.topic == ats_topic and r.partition in mine
+            ]
+            states: list[tuple[Record, NotificationStatusEvent]] = [
+                (r, e) for r, e in batch if r.topic == status_topic and r.partition in mine
+            ]
+            if events:
+                await service.on_ats_events(events)
+            if states:
+                await service.on_status_events(states)
 
     subscribe_batch(
         broker,
@@ -73,7 +88,7 @@ def register_handlers(
         dead_letters=dead_letters,
         session_timeout_ms=settings.kafka.session_timeout_ms,
         handle=on_inputs,
-        listener=RebuildOnAssign(on_assigned),
+        listener=RebuildOnAssign(service.gate, on_assigned),
         title="router:on_inputs",
         description="Route ATS events; fall back on failures and bounces.",
     )

@@ -66,6 +66,10 @@ class Scheduler:
 
     async def tick(self) -> int:
         """Release everything due now; return how many messages were handled."""
+        async with self._service.gate.work():
+            return await self._tick()
+
+    async def _tick(self) -> int:
         parts = self._partitions()
         if not parts:
             return 0
@@ -91,7 +95,9 @@ class Scheduler:
         while True:
             partition, candidate_id = await self._changed.get()
             try:
-                await self.redecide(partition, candidate_id)
+                async with self._service.gate.work():
+                    if partition in self._partitions():
+                        await self.redecide(partition, candidate_id)
             except Exception:
                 log.exception("re-decision failed; the timer will release with fresh preferences")
 

@@ -13,7 +13,7 @@ from schemas.defaults import default_snapshot
 from schemas.dispatch import TemplateName
 from schemas.status import NotificationStatusEvent
 from services.common.kafka import Record
-from services.common.locks import KeyedLocks
+from services.common.locks import KeyedLocks, WorkGate
 from services.router.metrics import RouterMetrics
 from services.router.outputs import Outputs, Wave
 from services.router.policy import Intent, Planned, Recent, RoutingConfig, decide, plan_event
@@ -82,6 +82,7 @@ class RouterService:
         self._metrics = metrics
         self.with_pending: set[str] = set()  # candidates with held messages (re-decided on change)
         self.locks = KeyedLocks()  # one candidate's messages are decided by one task at a time
+        self.gate = WorkGate()  # a rebalance waits for in-flight work on the partitions it moves
 
     def routed(
         self,

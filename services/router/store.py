@@ -304,4 +304,3 @@ class MongoRouterStore:
     async def erase(self, candidate_id: str) -> None:
         """Delete every record of a candidate (after the preference service's tombstone)."""
         await self._routed.delete_many({"candidate_id": candidate_id})
-

@@ -15,6 +15,10 @@ def test_readme_configuration_table_matches_the_settings_classes() -> None:
 
 
 def test_every_setting_has_a_description() -> None:
-    missing = [f"{cls.__name__}.{name}" for cls, _ in CLASSES for name, field in cls.model_fields.items()
-               if not field.description and name not in ("kafka", "mongo")]
+    missing = [
+        f"{cls.__name__}.{name}"
+        for cls, _ in CLASSES
+        for name, field in cls.model_fields.items()
+        if not field.description and name not in ("kafka", "mongo")
+    ]
     assert not missing, missing

@@ -41,13 +41,20 @@ async def versions(mongo: MongoSettings, candidate: str) -> list[dict[str, Any]]
 
 
 async def snapshots(kafka: KafkaSettings, candidate: str) -> list[int]:
-    return [json.loads(r.value)["data"]["version"] for r in await read_topic(kafka, PREFERENCES_CHANGED)
-            if r.key == candidate.encode() and r.value]
+    return [
+        json.loads(r.value)["data"]["version"]
+        for r in await read_topic(kafka, PREFERENCES_CHANGED)
+        if r.key == candidate.encode() and r.value
+    ]
 
 
 @pytest.mark.parametrize(("crash_at", "on_topic_after_crash"), [("after_write", []), ("after_publish", [1])])
 async def test_a_change_survives_sigkill_at_every_crash_point(
-    kafka: KafkaSettings, mongo: MongoSettings, tmp_path: Path, unique: str, crash_at: str,
+    kafka: KafkaSettings,
+    mongo: MongoSettings,
+    tmp_path: Path,
+    unique: str,
+    crash_at: str,
     on_topic_after_crash: list[int],
 ) -> None:
     env = service_env(kafka, mongo, unique)

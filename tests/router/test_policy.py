@@ -19,7 +19,10 @@ NIGHT = datetime(2026, 12, 1, 21, 30, tzinfo=UTC)
 SOON = DAY + timedelta(hours=20)  # an interview within the 48 h essential window
 
 
-def main_of(kind: str, p: object, now: datetime = DAY, recent: Recent = Recent(), **kw: object):  # noqa: ANN201
+NOTHING_SENT = Recent()
+
+
+def main_of(kind: str, p: object, now: datetime = DAY, recent: Recent = NOTHING_SENT, **kw: object):  # type: ignore[no-untyped-def]
     plan = plan_event(event(kind, time_=now, **kw), p, now, CFG, recent)  # type: ignore[arg-type]
     return plan.messages[0], plan
 

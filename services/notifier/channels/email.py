@@ -62,11 +62,19 @@ def build_email(out: Outgoing, s: NotifierSettings, now: datetime) -> EmailMessa
     cancel = _ICS_TEMPLATES.get(m.template)
     if cancel is not None and m.context.interview_id and m.context.interview_start and m.context.interview_end:
         ics = interview_ics(
-            m.context, cancel=cancel, organizer=parseaddr(s.mail_from)[1], attendee=out.to,
-            domain=s.message_id_domain, summary=out.rendered.subject, now=now,
+            m.context,
+            cancel=cancel,
+            organizer=parseaddr(s.mail_from)[1],
+            attendee=out.to,
+            domain=s.message_id_domain,
+            summary=out.rendered.subject,
+            now=now,
         )
         em.add_attachment(
-            ics, maintype="text", subtype="calendar", filename="invite.ics",
+            ics,
+            maintype="text",
+            subtype="calendar",
+            filename="invite.ics",
             params={"method": "CANCEL" if cancel else "REQUEST"},
         )
     return em
@@ -85,7 +93,10 @@ class EmailAdapter:
     async def _connect(self) -> aiosmtplib.SMTP:
         s = self._s
         client = aiosmtplib.SMTP(
-            hostname=s.smtp_host, port=s.smtp_port, timeout=s.smtp_timeout_s, use_tls=s.smtp_tls,
+            hostname=s.smtp_host,
+            port=s.smtp_port,
+            timeout=s.smtp_timeout_s,
+            use_tls=s.smtp_tls,
             start_tls=s.smtp_starttls or None,
         )
         await client.connect()
@@ -101,8 +112,9 @@ class EmailAdapter:
             client = None
             try:
                 client = self._idle.get_nowait() if not self._idle.empty() else await self._connect()
-                await client.send_message(em, sender=verp_sender(self._s.bounce_address, out.msg.notification_id),
-                                          recipients=[out.to])
+                await client.send_message(
+                    em, sender=verp_sender(self._s.bounce_address, out.msg.notification_id), recipients=[out.to]
+                )
             except aiosmtplib.SMTPRecipientsRefused as exc:
                 await self._reuse(client)
                 code = exc.recipients[0].code if exc.recipients else 550
@@ -114,7 +126,9 @@ class EmailAdapter:
                 return SendResult(outcome, self.provider, mid, f"mail server answered {exc.code}")
             except (aiosmtplib.SMTPException, OSError) as exc:
                 await self._discard(client)
-                return SendResult(Outcome.TRANSIENT, self.provider, mid, f"mail server unreachable ({type(exc).__name__})")
+                return SendResult(
+                    Outcome.TRANSIENT, self.provider, mid, f"mail server unreachable ({type(exc).__name__})"
+                )
             self._idle.put_nowait(client)
             return SendResult(Outcome.ACCEPTED, self.provider, mid)
 
