@@ -31,6 +31,7 @@ class Running:
     notifier: httpx.AsyncClient
     mails: Callable[[], list[dict[str, Any]]]
     settings: dict[str, Any]
+    smtp_port: int
 
 
 def service_settings(
@@ -60,13 +61,19 @@ async def services_running(
     tmp_path: Path,
     unique: str,
     clock: Callable[[], datetime] = utcnow,
+    with_notifier: bool = True,
     **overrides: Any,
 ) -> AsyncIterator[Running]:
-    """Start preference, router and notifier (in that order) with an SMTP sink; stop them afterwards."""
+    """Start preference, router and notifier (in that order) with an SMTP sink; stop them afterwards.
+
+    `with_notifier=False` leaves the notifier out (a test runs it as a separate process).
+    """
     async with AsyncExitStack() as stack:
         port, mails = await stack.enter_async_context(smtp_sink(tmp_path / "mail"))
         s = service_settings(kafka, mongo, unique, port, **overrides)
         pref = await stack.enter_async_context(running(preference_app(s["preference"], clock)))
         router = await stack.enter_async_context(running(router_app(s["router"], clock)))
-        notifier = await stack.enter_async_context(running(notifier_app(s["notifier"], clock)))
-        yield Running(pref, router, notifier, mails, s)
+        notifier = router
+        if with_notifier:
+            notifier = await stack.enter_async_context(running(notifier_app(s["notifier"], clock)))
+        yield Running(pref, router, notifier, mails, s, port)

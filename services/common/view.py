@@ -75,6 +75,7 @@ class ViewReader(Generic[V]):
         on_change: OnChange[V] | None = None,
         on_bad_record: Callable[[str], None] | None = None,
         on_live_snapshot: Callable[[PreferenceSnapshot], None] | None = None,
+        live_delay_s: float = 0.0,
     ) -> None:
         self.view: PartitionedView[V] = PartitionedView()
         self._consumer = consumer
@@ -83,6 +84,7 @@ class ViewReader(Generic[V]):
         self._on_change = on_change
         self._on_bad_record = on_bad_record
         self._on_live_snapshot = on_live_snapshot
+        self._live_delay_s = live_delay_s  # test only: a slow view, to prove the send barrier
         self._lock = asyncio.Lock()
         self._assigned: set[int] = set()
         self._positions: dict[int, int] = {}
@@ -167,6 +169,8 @@ class ViewReader(Generic[V]):
             await self._caught_up.wait()
             async with self._lock:
                 batch = await self._consumer.getmany(timeout_ms=50, max_records=5_000)
+                if batch and self._live_delay_s:
+                    await asyncio.sleep(self._live_delay_s)
                 for tp, records in batch.items():
                     if tp.partition not in self._assigned:
                         continue

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -12,6 +13,7 @@ from prometheus_client import CollectorRegistry
 from schemas.envelope import utcnow
 from services.common.http import Readiness, mount_probes
 from services.common.kafka import DeadLetters, make_broker
+from services.common.lag import watch_lag
 from services.common.mongo import make_client, ping
 from services.common.runtime import cancel, every
 from services.common.view import ViewReader
@@ -24,6 +26,9 @@ from services.router.scheduler import Scheduler
 from services.router.service import Clock, RouterService
 from services.router.settings import RouterSettings
 from services.router.store import MongoRouterStore
+
+
+log = logging.getLogger(__name__)
 
 
 def create_app(settings: RouterSettings, clock: Clock = utcnow) -> FastAPI:
@@ -52,6 +57,14 @@ def create_app(settings: RouterSettings, clock: Clock = utcnow) -> FastAPI:
         metrics.view_candidates.set(len(reader.view))
         metrics.view_rebuild_seconds.set(reader.last_rebuild_s)
         readiness.set("view", True)
+        log.info(
+            "partitions assigned; view rebuilt",
+            extra={
+                "partitions": sorted(partitions),
+                "candidates": len(reader.view),
+                "rebuild_s": round(reader.last_rebuild_s, 3),
+            },
+        )
 
     register_handlers(
         broker,
@@ -86,6 +99,7 @@ def create_app(settings: RouterSettings, clock: Clock = utcnow) -> FastAPI:
             asyncio.create_task(every(settings.scheduler_interval_s, scheduler.tick, "scheduler")),
             asyncio.create_task(scheduler.run_redecisions()),
             asyncio.create_task(every(5.0, watch, "watch")),
+            asyncio.create_task(watch_lag(settings.kafka, broker, registry)),
         ]
         try:
             yield

@@ -35,6 +35,7 @@ def router_env(kafka: KafkaSettings, mongo: MongoSettings, unique: str) -> dict[
         "MONGODB_URL": mongo.url.get_secret_value(),
         "MONGODB_DATABASE": mongo.database,
         "ROUTER_GROUP_ID": f"{unique}.router",
+        "ROUTER_LOG_LEVEL": "DEBUG",
     }
 
 
