@@ -11,7 +11,7 @@ import pytest
 
 from deploy.local import stack
 from deploy.local.components import INFRA, LocalStackSettings
-from services.common.kafka import create_topics
+from services.common.kafka import create_topics, delete_prefixed_topics
 from services.common.settings import KafkaSettings, MongoSettings
 
 ARTIFACTS = Path(__file__).resolve().parents[1] / "test-artifacts"
@@ -43,11 +43,13 @@ def unique() -> str:
 
 
 @pytest.fixture
-async def kafka(local_stack: LocalStackSettings, unique: str) -> KafkaSettings:
-    """Kafka settings with this test's own topics (all contract topics, 3 partitions each)."""
+async def kafka(local_stack: LocalStackSettings, unique: str) -> AsyncIterator[KafkaSettings]:
+    """Kafka settings with this test's own topics (all contract topics, 3 partitions each), deleted afterwards."""
     settings = KafkaSettings(bootstrap_servers=local_stack.bootstrap, topic_prefix=f"{unique}.", partitions=3)
     await create_topics(settings)
-    return settings
+    yield settings
+    # Every partition holds open files on the broker; a session's worth of them exhausts its limit.
+    await delete_prefixed_topics(settings)
 
 
 @pytest.fixture

@@ -32,6 +32,17 @@ class FakePreferenceStore:
         self.docs[cid] = {"snapshot": proposed.snapshot, "outbox": [proposed], "published": 0}
         return True
 
+    async def insert_new_many(self, proposals: list[Proposed], opened: dict[str, set[str]]) -> set[str]:
+        created = set()
+        for p in proposals:
+            if await self.insert_new(p):
+                self.docs[p.snapshot.candidate_id]["apps"] = set(opened.get(p.snapshot.candidate_id, set()))
+                created.add(p.snapshot.candidate_id)
+        return created
+
+    async def finish_publication_many(self, versions: dict[str, int]) -> set[str]:
+        return {cid for cid, v in versions.items() if not await self.finish_publication(cid, v)}
+
     async def replace_if_version(self, expected_version: int, proposed: Proposed) -> bool:
         doc = self.docs.get(proposed.snapshot.candidate_id)
         if doc is None or doc["snapshot"].version != expected_version:  # type: ignore[attr-defined]

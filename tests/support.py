@@ -160,9 +160,11 @@ async def running(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
 
 
 @asynccontextmanager
-async def smtp_sink(directory: Path) -> AsyncIterator[tuple[int, Callable[[], list[dict[str, Any]]]]]:
-    """The project's SMTP sink on a free port; yields (port, read index)."""
-    server = await serve("127.0.0.1", 0, directory)
+async def smtp_sink(
+    directory: Path, dsn_relay: tuple[str, int] | None = None
+) -> AsyncIterator[tuple[int, Callable[[], list[dict[str, Any]]]]]:
+    """The project's SMTP sink on a free port; yields (port, read index). DSNs go to `dsn_relay`, if given."""
+    server = await serve("127.0.0.1", 0, directory, dsn_relay)
     port = server.sockets[0].getsockname()[1]
     try:
         yield port, lambda: read_index(directory)

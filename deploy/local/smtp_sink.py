@@ -3,9 +3,12 @@
 Each message is written as <dir>/<seq>.eml, and a line is appended to <dir>/index.jsonl with the
 envelope, Message-ID, subject and notification id, so tests and people can read what arrived.
 Recipients whose local part starts with "bounce" are refused with 550 (a hard bounce at send time);
-"tempfail" ones get 451 (a transient failure). Raw receipts are never de-duplicated.
+"tempfail" ones get 451 (a transient failure). "bounce-later" ones are accepted, and then, with
+--dsn-relay, the sink mails an RFC 3464 delivery-status notification (5.1.1, failed) to the
+message's envelope sender at that host:port, as a receiving server does for a mailbox that turns
+out not to exist after it accepted the message. Raw receipts are never de-duplicated.
 
-    python -m deploy.local.smtp_sink --port 2525 --dir .local/mail
+    python -m deploy.local.smtp_sink --port 2525 --dir .local/mail [--dsn-relay 127.0.0.1:2526]
 """
 
 from __future__ import annotations
@@ -18,17 +21,26 @@ import signal
 import threading
 from datetime import UTC, datetime
 from email import message_from_bytes, policy
+from email.message import Message
+from email.mime.multipart import MIMEMultipart
+from email.mime.text import MIMEText
+from email.utils import format_datetime, make_msgid
 from pathlib import Path
 from typing import Any
 
+import aiosmtplib
 from aiosmtpd.smtp import SMTP, Envelope, Session
+
+LATER = "bounce-later"
 
 
 class Recorder:
     """aiosmtpd handler: accept, record to disk, refuse the test addresses."""
 
-    def __init__(self, directory: Path) -> None:
+    def __init__(self, directory: Path, dsn_relay: tuple[str, int] | None = None) -> None:
         self.directory = directory
+        self.dsn_relay = dsn_relay
+        self._reports: set[asyncio.Task[None]] = set()
         directory.mkdir(parents=True, exist_ok=True)
         index = directory / "index.jsonl"
         self._seq = sum(1 for _ in index.open()) if index.exists() else 0
@@ -39,6 +51,9 @@ class Recorder:
     ) -> str:
         """Refuse the test addresses, accept everything else."""
         local = address.split("@", 1)[0].lower()
+        if local.startswith(LATER):
+            envelope.rcpt_tos.append(address)
+            return "250 OK"
         if local.startswith("bounce"):
             return "550 5.1.1 mailbox does not exist"
         if local.startswith("tempfail"):
@@ -68,7 +83,52 @@ class Recorder:
             }
             with (self.directory / "index.jsonl").open("a") as index:
                 index.write(json.dumps(entry) + "\n")
+        failed = [r for r in envelope.rcpt_tos if r.split("@", 1)[0].lower().startswith(LATER)]
+        if failed and self.dsn_relay and envelope.mail_from:  # never report on a report (null sender)
+            task = asyncio.create_task(self._report(envelope.mail_from, failed, raw))
+            self._reports.add(task)
+            task.add_done_callback(self._reports.discard)
         return "250 Message accepted for delivery"
+
+    async def _report(self, to: str, failed: list[str], original: bytes) -> None:
+        assert self.dsn_relay is not None
+        host, port = self.dsn_relay
+        try:
+            await aiosmtplib.send(dsn(to, failed, original), sender="", recipients=[to], hostname=host, port=port)
+        except (aiosmtplib.SMTPException, OSError) as exc:
+            print(f"smtp-sink: could not deliver a DSN to {host}:{port} ({type(exc).__name__})", flush=True)
+
+
+def dsn(to: str, failed: list[str], original: bytes) -> Message:
+    """An RFC 3464 report: human text, message/delivery-status, the returned headers."""
+    report = MIMEMultipart("report", report_type="delivery-status")
+    report["From"] = "Mail Delivery System <MAILER-DAEMON@smtp-sink>"
+    report["To"] = to
+    report["Subject"] = "Undelivered Mail Returned to Sender"
+    report["Date"] = format_datetime(datetime.now(UTC))
+    report["Message-ID"] = make_msgid(domain="smtp-sink")
+    report["Auto-Submitted"] = "auto-replied"
+    report.attach(MIMEText("Your message could not be delivered: the mailbox does not exist.\n"))
+    per_message = Message()
+    per_message["Reporting-MTA"] = "dns; smtp-sink"
+    per_message["Arrival-Date"] = format_datetime(datetime.now(UTC))
+    blocks: list[Message | str] = [per_message]
+    for rcpt in failed:
+        block = Message()
+        block["Final-Recipient"] = f"rfc822; {rcpt}"
+        block["Action"] = "failed"
+        block["Status"] = "5.1.1"
+        block["Diagnostic-Code"] = "smtp; 550 5.1.1 mailbox does not exist"
+        blocks.append(block)
+    status = Message()
+    status["Content-Type"] = "message/delivery-status"
+    status.set_payload(blocks)
+    report.attach(status)
+    headers = Message()
+    headers["Content-Type"] = "text/rfc822-headers"
+    headers.set_payload(original.split(b"\r\n\r\n", 1)[0].split(b"\n\n", 1)[0].decode("utf-8", "replace"))
+    report.attach(headers)
+    return report
 
 
 def read_index(directory: Path) -> list[dict[str, Any]]:
@@ -79,9 +139,9 @@ def read_index(directory: Path) -> list[dict[str, Any]]:
     return [json.loads(line) for line in index.read_text().splitlines() if line.strip()]
 
 
-async def serve(host: str, port: int, directory: Path) -> asyncio.Server:
-    """Start the sink in the running loop."""
-    recorder = Recorder(directory)
+async def serve(host: str, port: int, directory: Path, dsn_relay: tuple[str, int] | None = None) -> asyncio.Server:
+    """Start the sink in the running loop (DSNs for "bounce-later" recipients go to dsn_relay, if given)."""
+    recorder = Recorder(directory, dsn_relay)
     loop = asyncio.get_running_loop()
     return await loop.create_server(
         lambda: SMTP(recorder, data_size_limit=10 * 1024 * 1024, enable_SMTPUTF8=True, hostname="smtp-sink"),
@@ -90,8 +150,8 @@ async def serve(host: str, port: int, directory: Path) -> asyncio.Server:
     )
 
 
-async def _main(host: str, port: int, directory: Path) -> None:
-    server = await serve(host, port, directory)
+async def _main(host: str, port: int, directory: Path, dsn_relay: tuple[str, int] | None) -> None:
+    server = await serve(host, port, directory, dsn_relay)
     stop = asyncio.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
         asyncio.get_running_loop().add_signal_handler(sig, stop.set)
@@ -107,8 +167,18 @@ def main() -> None:
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=2525)
     parser.add_argument("--dir", type=Path, default=Path(".local/mail"))
+    parser.add_argument(
+        "--dsn-relay", type=_host_port, default=None, help="host:port to mail DSNs for bounce-later recipients to"
+    )
     args = parser.parse_args()
-    asyncio.run(_main(args.host, args.port, args.dir))
+    asyncio.run(_main(args.host, args.port, args.dir, args.dsn_relay))
+
+
+def _host_port(value: str) -> tuple[str, int]:
+    host, _, port = value.rpartition(":")
+    if not host or not port.isdigit():
+        raise argparse.ArgumentTypeError("expected host:port")
+    return host, int(port)
 
 
 if __name__ == "__main__":

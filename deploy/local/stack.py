@@ -16,6 +16,7 @@ import argparse
 import asyncio
 import hashlib
 import os
+import resource
 import shutil
 import signal
 import subprocess
@@ -163,6 +164,7 @@ async def start(settings: LocalStackSettings, comp: Component) -> bool:
     with log.open("ab") as out:
         proc = subprocess.Popen(  # noqa: ASYNC220, S603 - a detached daemon with a fixed command line
             comp.command(settings),
+            preexec_fn=_raise_file_limit,
             cwd=ROOT,
             env=env,
             stdout=out,
@@ -179,6 +181,12 @@ async def start(settings: LocalStackSettings, comp: Component) -> bool:
         raise
     print(f"stack: {comp.name} up in {time.monotonic() - started:.1f}s ({comp.describe(settings)})", flush=True)
     return True
+
+
+def _raise_file_limit() -> None:
+    """A broker holds files open per partition: give it the hard limit, not the soft default."""
+    _, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
 
 
 def stop(settings: LocalStackSettings, name: str, timeout_s: float = 15.0) -> bool:

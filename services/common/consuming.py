@@ -17,9 +17,11 @@ from aiokafka.coordinator.assignors.range import RangePartitionAssignor
 from faststream.kafka import KafkaBroker
 from faststream.kafka.annotations import KafkaMessage
 from faststream.middlewares import AckPolicy
+from structlog.contextvars import bound_contextvars
 
 from schemas.envelope import DecodeError, EventDecoder
-from services.common.kafka import DeadLetters, Record
+from services.common.kafka import DeadLetters, Record, header
+from services.common.logs import correlation_ids
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -79,14 +81,18 @@ def subscribe_batch(
         await dead_letters.send_all(bad)
         if not good:
             return
-        try:
-            await handle(good)
-        except Exception:
-            log.exception("batch failed; it will be redelivered", extra={"records": len(records)})
-            await asyncio.sleep(retry_backoff_s)
-            raise
+        # Every log line written while the batch is handled names the events (and notifications) in it.
+        ids = correlation_ids([e for _, e in good], [header(r, "correlation_id") for r, _ in good])
+        with bound_contextvars(**ids):
+            try:
+                await handle(good)
+            except Exception:
+                log.exception("batch failed; it will be redelivered", extra={"records": len(records)})
+                await asyncio.sleep(retry_backoff_s)
+                raise
 
     on_batch.__name__ = title or f"on_{'_'.join(t.replace('.', '_') for t in topics)}"
+    dead_letters.expect(topics)
     broker.subscriber(
         *topics,
         group_id=group_id,

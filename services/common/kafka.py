@@ -13,13 +13,16 @@ from typing import Any, Protocol
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import TopicAlreadyExistsError
 from faststream.kafka import KafkaBroker
+from faststream.kafka.opentelemetry import KafkaTelemetryMiddleware
 from faststream.kafka.prometheus import KafkaPrometheusMiddleware
 from faststream.security import BaseSecurity, SASLPlaintext, SASLScram256, SASLScram512
+from opentelemetry.trace import TracerProvider
 from prometheus_client import CollectorRegistry
 
 from schemas.envelope import DecodeError
 from schemas.topics import TOPICS, TopicSpec, dlq_topic
 from services.common.settings import KafkaSettings
+from services.common.tracing import tracer_provider
 
 log = logging.getLogger(__name__)
 
@@ -31,6 +34,15 @@ DLQ_ORIGINAL_PARTITION = "dlq.original.partition"
 DLQ_ORIGINAL_OFFSET = "dlq.original.offset"
 DLQ_CONSUMER = "dlq.consumer"
 DLQ_FAILED_AT = "dlq.failed_at"
+# Every kind of DecodeError (schemas/envelope.py): dead-letter counts of each start at zero.
+DECODE_ERROR_KINDS = (
+    "missing_value",
+    "payload_too_large",
+    "malformed_json",
+    "invalid_envelope",
+    "unknown_type",
+    "invalid_data",
+)
 
 
 class Record(Protocol):
@@ -79,8 +91,14 @@ def aiokafka_kwargs(k: KafkaSettings) -> dict[str, Any]:
     return kwargs
 
 
-def make_broker(k: KafkaSettings, registry: CollectorRegistry, app_name: str) -> KafkaBroker:
-    """A FastStream broker with Prometheus transport metrics on the given registry."""
+def make_broker(
+    k: KafkaSettings, registry: CollectorRegistry, app_name: str, tracing: TracerProvider | None = None
+) -> KafkaBroker:
+    """A FastStream broker with Prometheus transport metrics on the given registry (and spans if k.tracing)."""
+    middlewares: list[Any] = [KafkaPrometheusMiddleware(registry=registry, app_name=app_name)]
+    if k.tracing:
+        # Outermost, so a span covers the metrics middleware and the handler.
+        middlewares.insert(0, KafkaTelemetryMiddleware(tracer_provider=tracing or tracer_provider(app_name)))
     return KafkaBroker(
         k.bootstrap_servers,
         security=faststream_security(k),
@@ -90,7 +108,7 @@ def make_broker(k: KafkaSettings, registry: CollectorRegistry, app_name: str) ->
         linger_ms=k.linger_ms,
         max_request_size=2 * 1024 * 1024,
         allow_auto_create_topics=False,
-        middlewares=(KafkaPrometheusMiddleware(registry=registry, app_name=app_name),),
+        middlewares=tuple(middlewares),
         log_level=logging.DEBUG,
     )
 
@@ -108,6 +126,21 @@ async def _wait_for_leaders(admin: AIOKafkaAdminClient, names: list[str], timeou
         if asyncio.get_running_loop().time() > deadline:
             raise RuntimeError(f"topics without leaders after {timeout_s:.0f}s: {names}")
         await asyncio.sleep(0.05)
+
+
+async def delete_prefixed_topics(k: KafkaSettings) -> int:
+    """Delete every topic under this settings' prefix (tests and benchmarks clean up after themselves)."""
+    if not k.topic_prefix:
+        raise ValueError("refusing to delete the unprefixed production topics")
+    admin = AIOKafkaAdminClient(**aiokafka_kwargs(k), request_timeout_ms=15000)
+    await admin.start()
+    try:
+        names = [t for t in await admin.list_topics() if t.startswith(k.topic_prefix)]
+        if names:
+            await admin.delete_topics(names, timeout_ms=15000)
+        return len(names)
+    finally:
+        await admin.close()
 
 
 async def create_topics(k: KafkaSettings, specs: Iterable[TopicSpec] = TOPICS) -> list[str]:
@@ -170,6 +203,13 @@ class DeadLetters:
         )
         if self._on_dead_letter is not None:
             self._on_dead_letter(record.topic, error.kind)
+
+    def expect(self, topics: Iterable[str]) -> None:
+        """Report zero dead letters of every kind for these input topics (a first one then shows in rates)."""
+        if self._on_dead_letter is not None:
+            for topic in topics:
+                for kind in DECODE_ERROR_KINDS:
+                    self._on_dead_letter(topic, kind, 0)
 
     async def send_all(self, rejected: Sequence[tuple[Record, DecodeError]]) -> None:
         """Dead-letter several records concurrently."""

@@ -5,10 +5,12 @@ from __future__ import annotations
 import logging
 import re
 import sys
-from collections.abc import MutableMapping
+from collections.abc import MutableMapping, Sequence
 from typing import Any
 
 import structlog
+
+from services.common.tracing import add_trace_ids
 
 _EMAIL = re.compile(r"[A-Za-z0-9._%+-]+@[A-Za-z0-9.-]+\.[A-Za-z]{2,}")
 _PHONE = re.compile(r"\+\d{7,15}")
@@ -24,7 +26,33 @@ def _mask_values(_: Any, __: str, event: MutableMapping[str, Any]) -> MutableMap
     for key, value in event.items():
         if isinstance(value, str):
             event[key] = mask(value)
+        elif isinstance(value, list | tuple):
+            event[key] = [mask(v) if isinstance(v, str) else v for v in value]
     return event
+
+
+# How many ids a batch binds at most (a log line stays short; the count says how many there were).
+MAX_BOUND_IDS = 20
+
+
+def correlation_ids(events: Sequence[Any], header_ids: Sequence[str | None] = ()) -> dict[str, Any]:
+    """Log context for records being handled: their CloudEvents ids and the notification ids they carry.
+
+    One record binds `event_id` (and `notification_id`); a batch binds lists, capped at MAX_BOUND_IDS.
+    `header_ids` are the records' correlation_id headers (set by our producers to the event id).
+    """
+    event_ids = [str(i) for e in events if (i := getattr(e, "id", None))]
+    notification_ids = [str(n) for e in events if (n := getattr(getattr(e, "data", None), "notification_id", None))]
+    correlations = sorted({h for h in header_ids if h} - set(event_ids))
+    out: dict[str, Any] = {}
+    for name, ids in (("event_id", event_ids), ("notification_id", notification_ids), ("correlation_id", correlations)):
+        if len(ids) == 1:
+            out[name] = ids[0]
+        elif ids:
+            out[f"{name}s"] = ids[:MAX_BOUND_IDS]
+    if len(events) > 1:
+        out["batch_size"] = len(events)
+    return out
 
 
 def configure_logging(service: str, level: str = "INFO") -> None:
@@ -34,6 +62,7 @@ def configure_logging(service: str, level: str = "INFO") -> None:
         structlog.stdlib.add_log_level,
         structlog.processors.TimeStamper(fmt="iso", utc=True),
         structlog.stdlib.ExtraAdder(),
+        add_trace_ids,
         _mask_values,
     ]
     structlog.configure(

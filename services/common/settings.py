@@ -30,6 +30,10 @@ class KafkaSettings(BaseSettings):
     session_timeout_ms: int = Field(
         10_000, ge=1000, description="Consumer group session timeout: how fast a dead instance's partitions move."
     )
+    tracing: bool = Field(
+        False,
+        description="OpenTelemetry spans for every consume and publish (to the configured exporter, else stdout).",
+    )
 
     def topic(self, name: str) -> str:
         """The physical topic name of a contract topic."""

@@ -14,6 +14,7 @@ from schemas.envelope import utcnow
 from services.common.failpoints import CrashPoints
 from services.common.http import Readiness, mount_probes
 from services.common.kafka import DeadLetters, make_broker
+from services.common.lag import watch_lag
 from services.common.mongo import make_client, ping
 from services.common.runtime import cancel, every
 from services.common.view import ViewReader
@@ -26,8 +27,11 @@ from services.notifier.channels.twilio import SmsAdapter, WhatsAppAdapter
 from services.notifier.channels.voice import VoiceAdapter
 from services.notifier.delivery import Clock, Delivery
 from services.notifier.handlers import register_handlers
+from services.notifier.inbound_smtp import InboundMail, start_inbound_smtp
 from services.notifier.metrics import NotifierMetrics
 from services.notifier.reach import Reach, reach_of
+from services.notifier.recruiter import recruiter_api
+from services.notifier.recruiter_pages import page_routes
 from services.notifier.rendering import Renderer
 from services.notifier.reports import Reports
 from services.notifier.settings import NotifierSettings
@@ -54,6 +58,13 @@ def create_app(settings: NotifierSettings, clock: Clock = utcnow) -> FastAPI:
     async def barrier(partitions: set[int]) -> bool:
         return await holder["reader"].wait_caught_up(partitions, settings.consent_wait_s)
 
+    def reach_anywhere(candidate_id: str) -> Reach | None:
+        """A candidate's view entry without knowing its partition (recruiter pages, inbound mail)."""
+        reader = holder.get("reader")
+        found = (reader.view.get(p, candidate_id) for p in reader.assigned) if reader else iter(())
+        return next((r for r in found if r is not None), None)
+
+    inbound_mail = InboundMail(settings, store, reports, metrics, reach_anywhere, clock)
     phonebook = PhoneBook()  # the preference view, also indexed by number for inbound messages
     voice = VoiceAdapter(settings, store.add_work, clock)
     adapters: dict[Channel, ChannelAdapter] = {
@@ -94,6 +105,7 @@ def create_app(settings: NotifierSettings, clock: Clock = utcnow) -> FastAPI:
             reach_of,
             on_change=on_change,
             on_live_snapshot=propagation_observer(metrics.propagation, "notifier"),
+            live_delay_s=settings.test_view_delay_s,
         )
         reader.view = phonebook
         holder["reader"] = reader
@@ -101,14 +113,19 @@ def create_app(settings: NotifierSettings, clock: Clock = utcnow) -> FastAPI:
         readiness.set("view")
         await broker.start()
         readiness.set("kafka")
+        smtp_listener = await start_inbound_smtp(settings, inbound_mail)
         tasks = [
             asyncio.create_task(reader.run()),
             asyncio.create_task(erase_forgotten()),
             asyncio.create_task(every(5.0, watch, "watch")),
+            asyncio.create_task(watch_lag(settings.kafka, broker, registry)),
         ]
         try:
             yield
         finally:
+            if smtp_listener is not None:
+                smtp_listener.close()
+                await smtp_listener.wait_closed()
             await cancel(*tasks)
             await broker.stop()
             await consumer.stop()
@@ -120,6 +137,8 @@ def create_app(settings: NotifierSettings, clock: Clock = utcnow) -> FastAPI:
     app.state.store = store
     app.state.deliveries = deliveries
     mount_probes(app, readiness, registry)
+    app.include_router(recruiter_api(settings, store, reach_anywhere, clock))
+    app.include_router(page_routes(settings, store, reach_anywhere, clock))
     app.include_router(
         callback_routes(settings, store, reports, metrics, phonebook.candidate_for, voice.hang_up, clock)
     )

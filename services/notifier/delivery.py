@@ -16,6 +16,8 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+from structlog.contextvars import bind_contextvars
+
 from schemas.common import Channel, NotificationStatus
 from schemas.dispatch import DeliverMessage, DeliverMessageCommand
 from services.common.failpoints import CrashPoints
@@ -81,6 +83,8 @@ class Delivery:
         self._clock = clock
         self._crash = crash or CrashPoints(None)
         self._secret = settings.link_secret.get_secret_value().encode()
+        for state in ("sent", "failed", "bounced"):  # start at 0, so the first failure shows in rates
+            metrics.deliveries.labels(channel=channel.value, provider=adapter.provider, status=state)
 
     async def on_dispatch(self, batch: Sequence[tuple[Record, DeliverMessageCommand]]) -> None:
         """Handle one batch of commands; returns once every outcome is recorded and reported."""
@@ -125,6 +129,8 @@ class Delivery:
 
     async def _deliver(self, job: Job, now: datetime) -> tuple[SendRecord, TimelineEntry | None]:
         msg = job.msg
+        # Runs as its own task (gather), so this binding names this message in its log lines only.
+        bind_contextvars(notification_id=msg.notification_id, ats_event_id=msg.ats_event_id)
         reach = self._reach(job.partition, msg.candidate_id)
         to = (reach.address(msg.channel) if reach else None) or msg.to
         blocked = last_mile_block(reach, msg.channel, msg.purpose_class) if reach else None
@@ -172,6 +178,7 @@ class Delivery:
         self, msg: DeliverMessage, state: str, reason: str, provider: str | None = None, ref: str | None = None
     ) -> SendRecord:
         self._metrics.deliveries.labels(channel=self._channel.value, provider=provider or "none", status=state).inc()
+        log.info("delivery outcome", extra={"channel": msg.channel.value, "status": state, "reason": reason})
         return SendRecord(msg.notification_id, state, msg.channel.value, msg.candidate_id, provider, ref, reason)
 
     def self_service_link(self, candidate_id: str, now: datetime) -> str:

@@ -1,4 +1,4 @@
-"""The notifier's subscribers: one consumer group per channel, one for notification states.
+"""The notifier's subscribers: one consumer group per channel, one for states, one for candidate events.
 
 A slow provider never blocks another channel; the recruiter timeline is a projection of
 notifications.status.
@@ -11,11 +11,17 @@ from datetime import datetime
 
 from faststream.kafka import KafkaBroker
 
+from schemas.candidate_events import (
+    CANDIDATE_EVENT_ADAPTER,
+    CANDIDATE_EVENT_TYPES,
+    CandidateEvent,
+    ReplyNeedsRecruiterEvent,
+)
 from schemas.common import Channel, NotificationStatus
 from schemas.dispatch import DISPATCH_ADAPTER, DISPATCH_TYPES
 from schemas.envelope import EventDecoder
 from schemas.status import STATUS_ADAPTER, STATUS_TYPES, NotificationStatusEvent
-from schemas.topics import NOTIFICATIONS_STATUS, dispatch_topic
+from schemas.topics import CANDIDATE_EVENTS, NOTIFICATIONS_STATUS, dispatch_topic
 from services.common.consuming import subscribe_batch
 from services.common.kafka import DeadLetters, Record
 from services.notifier.delivery import Delivery
@@ -43,6 +49,27 @@ def work_items(changes: Sequence[NotificationStatusEvent], now: datetime) -> lis
                 }
             )
     return items
+
+
+def reply_work_items(events: Sequence[CandidateEvent], now: datetime) -> list[dict[str, object]]:
+    """Worklist items for replies the preference service could not interpret."""
+    return [
+        {
+            "_id": f"unparsed_reply:{ev.id}",
+            "kind": "unparsed_reply",
+            "candidate_id": ev.data.candidate_id,
+            "application_id": ev.data.application_id,
+            "notification_id": ev.data.in_reply_to,
+            "channel": ev.data.channel.value,
+            "stage": None,
+            "reason": ev.data.reason,
+            "received_at": ev.data.received_at,
+            "created_at": now,
+            "handled_at": None,
+        }
+        for ev in events
+        if isinstance(ev, ReplyNeedsRecruiterEvent)
+    ]
 
 
 def register_handlers(
@@ -85,4 +112,20 @@ def register_handlers(
         handle=on_status_events,
         title="notifier:on_status_events",
         description="Recruiter timeline and worklist from notification states.",
+    )
+
+    async def on_candidate_events(batch: list[tuple[Record, CandidateEvent]]) -> None:
+        """Replies nobody could interpret go to the recruiter's worklist."""
+        await store.add_work(reply_work_items([e for _, e in batch], clock()))  # type: ignore[operator]
+
+    subscribe_batch(
+        broker,
+        [settings.kafka.topic(CANDIDATE_EVENTS)],
+        group_id=f"{settings.group_prefix}.candidate-events",
+        decoder=EventDecoder(CANDIDATE_EVENT_ADAPTER, CANDIDATE_EVENT_TYPES, settings.max_event_bytes),
+        dead_letters=dead_letters,
+        session_timeout_ms=settings.kafka.session_timeout_ms,
+        handle=on_candidate_events,
+        title="notifier:on_candidate_events",
+        description="Unparsed replies onto the recruiter worklist.",
     )

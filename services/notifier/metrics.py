@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from prometheus_client import CollectorRegistry, Counter, Histogram
 
+from schemas.common import Channel
+
 _LATENCY = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 
 
@@ -60,7 +62,13 @@ class NotifierMetrics:
             buckets=(0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.5, 1, 5),
             registry=registry,
         )
+        # Every channel starts at 0, so rates and alerts see the first increment.
+        for channel in Channel:
+            for counter in (self.retries, self.blocked, self.window_resends, self.replies):
+                counter.labels(channel=channel.value)
+        for endpoint in ("status", "voice-status", "inbound"):
+            self.rejected_callbacks.labels(endpoint=endpoint)
 
-    def dead_letter(self, topic: str, kind: str) -> None:
-        """Count one dead letter."""
-        self.dead_letters.labels(topic=topic, kind=kind).inc()
+    def dead_letter(self, topic: str, kind: str, count: int = 1) -> None:
+        """Count dead letters (0: start the series, so the first one shows in rates)."""
+        self.dead_letters.labels(topic=topic, kind=kind).inc(count)

@@ -97,7 +97,26 @@ class NotifierSettings(BaseSettings):
         description="How long a receipt waits for its send record (providers can call back before "
         "our record of the send is written).",
     )
+    api_keys: list[SecretStr] = Field(
+        default_factory=lambda: [SecretStr("dev-only-api-key")],
+        description="JSON list of keys recruiters send as X-API-Key to the timeline and worklist "
+        "(and exchange for a session on the recruiter pages).",
+    )
+    session_secret: SecretStr = Field(
+        SecretStr("dev-only-recruiter-session-secret-change-me"),
+        description="Signs recruiter page sessions and their CSRF tokens; rotating it logs everyone out.",
+    )
+    inbound_smtp_port: int | None = Field(
+        None,
+        ge=0,
+        le=65535,
+        description="Port (on `host`) of the inbound SMTP listener for bounces (DSNs) and e-mail replies; "
+        "unset or 0: off.",
+    )
     log_level: str = Field("INFO", description="DEBUG, INFO, WARNING or ERROR.")
+    test_view_delay_s: float = Field(
+        0.0, ge=0, description="Test only: apply live preference changes this late, to prove the send barrier."
+    )
     crash_at: str | None = Field(None, description="Test only: SIGKILL the process at this crash point.")
     kafka: KafkaSettings = Field(default_factory=KafkaSettings)
     mongo: MongoSettings = Field(default_factory=MongoSettings)

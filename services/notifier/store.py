@@ -1,9 +1,17 @@
 """The only module of the notifier that touches MongoDB: send claims, the timeline, the worklist.
 
-sends     - one document per notification id: claimed -> sent | failed | bounced (the idempotency record)
-timeline  - one document per notification: rendered content, reasons, forward-only status history
-worklist  - what needs a human: needs_recruiter, unparsed replies, call tasks
-inbound   - one document per candidate and channel: when the candidate last wrote (WhatsApp's 24-hour window)
+The hot path only inserts (batched, and an insert's unique key is atomic on FerretDB as on MongoDB):
+claims        - one document per notification id, written before the provider call
+outcomes      - one per notification id, written after it: sent | failed | bounced (+ provider reference)
+contents      - what was rendered, for the recruiter's timeline
+states        - every state change of every notification (`<id>:<state>`); the timeline derives the
+                forward-only history from them when a recruiter reads it
+worklist      - what needs a human: needs_recruiter, unparsed replies, call tasks
+inbound       - when a candidate last wrote per channel (WhatsApp's 24-hour window)
+
+Why no in-place updates: FerretDB 1.24 (SQLite) applies each update statement on its own pooled
+connection and holds them until the command ends, so a bulk of 100 updates deadlocks the 100-
+connection pool; and an update costs about 1 ms against 0.06 ms per batched insert.
 """
 
 from __future__ import annotations
@@ -13,7 +21,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Protocol
 
-from pymongo import AsyncMongoClient, UpdateOne
+from pymongo import AsyncMongoClient
+from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import BulkWriteError
 
@@ -83,6 +92,48 @@ def _record(d: dict[str, Any]) -> SendRecord:
     )
 
 
+async def _insert_new(coll: AsyncCollection[dict[str, Any]], docs: list[dict[str, Any]]) -> list[int]:
+    """Insert documents, keeping existing ones; the indexes of those that already existed."""
+    if not docs:
+        return []
+    try:
+        await coll.insert_many(docs, ordered=False)
+    except BulkWriteError as exc:
+        return _ignore_duplicates(exc)
+    return []
+
+
+def assemble_timeline(states: Iterable[dict[str, Any]], contents: dict[str, dict[str, Any]]) -> list[dict[str, Any]]:
+    """Per notification: its content and the states that moved it forward, in arrival order."""
+    by_id: dict[str, list[dict[str, Any]]] = {}
+    for st in states:
+        by_id.setdefault(st["notification_id"], []).append(st)
+    rows = []
+    for nid, seen in by_id.items():
+        seen.sort(key=lambda d: (d["at"], d["rank"]))
+        history, rank = [], -1
+        for st in seen:
+            if st["rank"] > rank:  # a late `delivered` after `read` is not shown as a step back
+                rank = st["rank"]
+                history.append({k: st[k] for k in ("status", "at", "reason", "provider")})
+        last = max(seen, key=lambda d: d["rank"])
+        row = {k: last[k] for k in ("candidate_id", "application_id", "channel", "stage", "attempt", "ats_event_id")}
+        content = {k: v for k, v in contents.get(nid, {}).items() if k not in ("_id", "at")}
+        rows.append(
+            {
+                **row,
+                **content,
+                "_id": nid,
+                "status": last["status"],
+                "rank": last["rank"],
+                "history": history,
+                "created_at": seen[0]["at"],
+                "updated_at": seen[-1]["at"],
+            }
+        )
+    return sorted(rows, key=lambda r: r["created_at"])
+
+
 def _ignore_duplicates(exc: BulkWriteError) -> list[int]:
     errors = exc.details.get("writeErrors", [])
     if any(e.get("code") != 11000 for e in errors):
@@ -95,134 +146,107 @@ class MongoNotifierStore:
 
     def __init__(self, client: AsyncMongoClient[dict[str, Any]], database: str) -> None:
         self._db: AsyncDatabase[dict[str, Any]] = client[database]
-        self._sends = self._db["sends"]
-        self._timeline = self._db["timeline"]
+        self._sends = self._db["claims"]
+        self._outcomes = self._db["outcomes"]
+        self._contents = self._db["contents"]
+        self._states = self._db["states"]
         self._work = self._db["worklist"]
         self._inbound = self._db["inbound"]
 
     async def ensure_indexes(self) -> None:
         """Indexes for callbacks, timelines and the worklist."""
-        await self._sends.create_index([("provider_ref", 1)])
-        await self._timeline.create_index([("candidate_id", 1), ("created_at", 1)])
+        await self._outcomes.create_index([("provider_ref", 1)])
+        await self._contents.create_index([("candidate_id", 1)])
+        await self._states.create_index([("candidate_id", 1)])
         await self._work.create_index([("handled_at", 1), ("created_at", 1)])
 
     async def claim(self, records: Sequence[SendRecord], now: datetime) -> dict[str, SendRecord]:
         """Claim notifications for sending; return the records that existed already (not claimed now)."""
-        if not records:
-            return {}
         docs = [
-            {
-                "_id": r.notification_id,
-                "state": "claimed",
-                "channel": r.channel,
-                "candidate_id": r.candidate_id,
-                "claimed_at": now,
-                "updated_at": now,
-            }
+            {"_id": r.notification_id, "channel": r.channel, "candidate_id": r.candidate_id, "claimed_at": now}
             for r in records
         ]
-        try:
-            await self._sends.insert_many(docs, ordered=False)
+        dup_ids = [records[i].notification_id for i in await _insert_new(self._sends, docs)]
+        if not dup_ids:
             return {}
-        except BulkWriteError as exc:
-            dup_ids = [records[i].notification_id for i in _ignore_duplicates(exc)]
-        return {d["_id"]: _record(d) async for d in self._sends.find({"_id": {"$in": dup_ids}})}
+        done = {d["_id"]: d async for d in self._outcomes.find({"_id": {"$in": dup_ids}})}
+        out = {}
+        for r in records:
+            if r.notification_id in dup_ids:
+                d = done.get(r.notification_id)
+                out[r.notification_id] = (
+                    _record(d) if d else SendRecord(r.notification_id, "claimed", r.channel, r.candidate_id)
+                )
+        return out
 
     async def finish(self, records: Sequence[SendRecord], now: datetime) -> None:
-        """Record how sends ended (sent, failed, bounced), with the provider's reference."""
-        if records:
-            ops = [
-                UpdateOne(
-                    {"_id": r.notification_id},
-                    {
-                        "$set": {
-                            "state": r.state,
-                            "provider": r.provider,
-                            "provider_ref": r.provider_ref,
-                            "reason": r.reason,
-                            "updated_at": now,
-                        }
-                    },
-                )
+        """Record how sends ended (sent, failed, bounced), with the provider's reference (first outcome wins)."""
+        await _insert_new(
+            self._outcomes,
+            [
+                {
+                    "_id": r.notification_id,
+                    "state": r.state,
+                    "channel": r.channel,
+                    "candidate_id": r.candidate_id,
+                    "provider": r.provider,
+                    "provider_ref": r.provider_ref,
+                    "reason": r.reason,
+                    "at": now,
+                }
                 for r in records
-            ]
-            await self._sends.bulk_write(ops, ordered=False)
+            ],
+        )
 
     async def send_by_ref(self, provider_ref: str) -> SendRecord | None:
         """The send a provider reference belongs to (status callbacks, replies)."""
-        d = await self._sends.find_one({"provider_ref": provider_ref})
+        d = await self._outcomes.find_one({"provider_ref": provider_ref})
         return _record(d) if d else None
 
     async def save_content(self, entries: Sequence[TimelineEntry]) -> None:
         """Store what was rendered, next to the status history that arrives through events."""
-        if entries:
-            ops = []
-            for e in entries:
-                fields = {k: v for k, v in e.__dict__.items() if k not in ("notification_id", "at")}
-                fields["reasons"] = list(e.reasons)
-                ops.append(
-                    UpdateOne(
-                        {"_id": e.notification_id}, {"$set": fields, "$setOnInsert": {"created_at": e.at}}, upsert=True
-                    )
-                )
-            await self._timeline.bulk_write(ops, ordered=False)
+        await _insert_new(
+            self._contents,
+            [
+                {
+                    **{k: v for k, v in e.__dict__.items() if k != "notification_id"},
+                    "_id": e.notification_id,
+                    "reasons": list(e.reasons),
+                }
+                for e in entries
+            ],
+        )
 
     async def apply_statuses(self, changes: Sequence[StatusChange]) -> list[StatusChange]:
-        """Apply forward-only state changes to the timeline; return those that moved a notification."""
-        applied = []
-        for c in changes:
-            rank = STATUS_RANK[c.status]
-            entry = {"status": c.status.value, "at": c.occurred_at, "reason": c.reason, "provider": c.provider}
-            result = await self._timeline.update_one(
-                {"_id": c.notification_id, "rank": {"$not": {"$gte": rank}}},
-                {
-                    "$set": {
-                        "status": c.status.value,
-                        "rank": rank,
-                        "candidate_id": c.candidate_id,
-                        "application_id": c.application_id,
-                        "channel": c.channel.value if c.channel else None,
-                        "stage": c.stage.value,
-                        "attempt": c.attempt,
-                        "ats_event_id": c.ats_event_id,
-                        "updated_at": c.occurred_at,
-                    },
-                    "$push": {"history": entry},
-                    "$setOnInsert": {"created_at": c.occurred_at},
-                },
-                upsert=False,
-            )
-            if result.matched_count == 0:
-                try:
-                    await self._timeline.insert_one(
-                        {
-                            "_id": c.notification_id,
-                            "status": c.status.value,
-                            "rank": rank,
-                            "candidate_id": c.candidate_id,
-                            "application_id": c.application_id,
-                            "channel": c.channel.value if c.channel else None,
-                            "stage": c.stage.value,
-                            "attempt": c.attempt,
-                            "ats_event_id": c.ats_event_id,
-                            "history": [entry],
-                            "created_at": c.occurred_at,
-                            "updated_at": c.occurred_at,
-                        }
-                    )
-                except Exception as exc:
-                    if "E11000" not in str(exc) and "duplicate" not in str(exc).lower():
-                        raise
-                    continue
-            applied.append(c)
-        return applied
+        """Record state changes (idempotent per notification and state); return the ones seen for the first time."""
+        docs = [
+            {
+                "_id": f"{c.notification_id}:{c.status.value}",
+                "notification_id": c.notification_id,
+                "status": c.status.value,
+                "rank": STATUS_RANK[c.status],
+                "candidate_id": c.candidate_id,
+                "application_id": c.application_id,
+                "channel": c.channel.value if c.channel else None,
+                "stage": c.stage.value,
+                "attempt": c.attempt,
+                "ats_event_id": c.ats_event_id,
+                "at": c.occurred_at,
+                "reason": c.reason,
+                "provider": c.provider,
+            }
+            for c in changes
+        ]
+        seen = set(await _insert_new(self._states, docs))
+        return [c for i, c in enumerate(changes) if i not in seen]
 
     async def timeline(self, candidate_id: str, application_id: str | None = None) -> list[dict[str, Any]]:
-        """Every notification of a candidate, oldest first."""
+        """Every notification of a candidate, oldest first, with its forward-only status history."""
         query: dict[str, Any] = {"candidate_id": candidate_id}
-        if application_id:
-            query["application_id"] = application_id
-        return [d async for d in self._timeline.find(query).sort("created_at", 1)]
+        states = [d async for d in self._states.find(query)]
+        contents = {d["_id"]: d async for d in self._contents.find(query)}
+        rows = assemble_timeline(states, contents)
+        return [r for r in rows if not application_id or r.get("application_id") == application_id]
 
     async def add_work(self, items: Sequence[dict[str, Any]]) -> None:
         """Add worklist items (idempotent by their _id)."""
@@ -246,7 +270,7 @@ class MongoNotifierStore:
 
     async def erase(self, candidate_id: str) -> None:
         """Forget everything about a candidate (after the preference service's tombstone)."""
-        for coll in (self._sends, self._timeline, self._work, self._inbound):
+        for coll in (self._sends, self._outcomes, self._contents, self._states, self._work, self._inbound):
             await coll.delete_many({"candidate_id": candidate_id})
 
     async def record_inbound(self, candidate_id: str, channel: str, at: datetime) -> None:
@@ -261,7 +285,3 @@ class MongoNotifierStore:
         """When the candidate last wrote on a channel, if ever."""
         d = await self._inbound.find_one({"_id": f"{candidate_id}:{channel}"})
         return d["last_at"] if d else None
-
-    async def known_ids(self, ids: Iterable[str]) -> set[str]:
-        """Which notification ids have a timeline."""
-        return {d["_id"] async for d in self._timeline.find({"_id": {"$in": list(ids)}}, {"_id": 1})}

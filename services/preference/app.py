@@ -16,6 +16,7 @@ from schemas.topics import CANDIDATE_EVENTS
 from services.common.failpoints import CrashPoints
 from services.common.http import BodyLimit, Readiness, mount_probes
 from services.common.kafka import DeadLetters, make_broker
+from services.common.lag import watch_lag
 from services.common.mongo import make_client, ping
 from services.common.runtime import cancel, every
 from services.preference.api import api_routes
@@ -81,6 +82,7 @@ def create_app(settings: PreferenceSettings, clock: Clock = utcnow) -> FastAPI:
                 )
             ),
             asyncio.create_task(every(5.0, watch_mongo, "mongo-health")),
+            asyncio.create_task(watch_lag(settings.kafka, broker, registry)),
             asyncio.create_task(every(settings.retention_interval_s, retention, "retention")),
         ]
         try:

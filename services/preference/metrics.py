@@ -4,6 +4,10 @@ from __future__ import annotations
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
+from schemas.common import ChangeSource, Channel, ConsentState, PurposeClass
+from schemas.preferences import PreferenceSnapshot
+from services.preference.replies import Kind
+
 
 class PreferenceMetrics:
     """Counters and histograms the dashboards and alerts read."""
@@ -13,7 +17,10 @@ class PreferenceMetrics:
             "preference_changes_total", "Stored preference versions by source.", ["source"], registry=registry
         )
         self.revocations = Counter(
-            "preference_consent_revocations_total", "Consent revocations by channel.", ["channel"], registry=registry
+            "preference_consent_revocations_total",
+            "Consent revocations by channel and purpose class (every source: page, API, reply, unsubscribe).",
+            ["channel", "purpose"],
+            registry=registry,
         )
         self.dead_letters = Counter(
             "dlq_records_total", "Records sent to a dead-letter topic.", ["topic", "kind"], registry=registry
@@ -42,7 +49,23 @@ class PreferenceMetrics:
         self.outbox_backlog = Gauge(
             "preference_outbox_backlog", "Changes stored but not yet confirmed on the topic.", registry=registry
         )
+        # Known label values start at 0, so rates and alerts see the first increment.
+        for channel in Channel:
+            for purpose in PurposeClass:
+                self.revocations.labels(channel=channel.value, purpose=purpose.value)
+        for source in ChangeSource:
+            self.changes.labels(source=source.value)
+        for intent in Kind:  # a reply with one intent (several are counted joined: "avoid,prefer")
+            self.reply_intents.labels(intent=intent.value)
 
-    def dead_letter(self, topic: str, kind: str) -> None:
-        """Count one dead letter."""
-        self.dead_letters.labels(topic=topic, kind=kind).inc()
+    def consent_changed(self, before: PreferenceSnapshot, after: PreferenceSnapshot) -> None:
+        """Count every channel and purpose whose consent became revoked in a new version."""
+        for channel in Channel:
+            for purpose in PurposeClass:
+                now_revoked = after.consent_for(channel, purpose).state is ConsentState.REVOKED
+                if now_revoked and before.consent_for(channel, purpose).state is not ConsentState.REVOKED:
+                    self.revocations.labels(channel=channel.value, purpose=purpose.value).inc()
+
+    def dead_letter(self, topic: str, kind: str, count: int = 1) -> None:
+        """Count dead letters (0: start the series, so the first one shows in rates)."""
+        self.dead_letters.labels(topic=topic, kind=kind).inc(count)

@@ -95,9 +95,6 @@ class Reactions:
                 )
             )
             return
-        for intent in intents:
-            if intent.kind in (Kind.STOP, Kind.AVOID):
-                self._metrics.revocations.labels(channel=(intent.channel or reply.channel).value).inc()
         await self._apply(
             reply.candidate_id, lambda cur: apply_intents(cur, intents, reply.channel, reply.text, self._clock())
         )

@@ -7,7 +7,7 @@ import hashlib
 import hmac
 import logging
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -88,6 +88,7 @@ class PreferenceService:
             if proposed is None:
                 return None
             if await self._store.replace_if_version(current.version, proposed):
+                self._metrics.consent_changed(current, proposed.snapshot)
                 return await self._after_store(proposed)
         raise ConcurrentChangesError(candidate_id)
 
@@ -99,12 +100,50 @@ class PreferenceService:
             self._metrics.suppressed.inc()
             latest.pop(keys[key])
         existing = await self._store.get_many(latest)
-        results = await asyncio.gather(*(self._import_one(c, existing.get(c.id)) for c in latest.values()))
-        await self._track(e for e in events if e.subject in latest)
-        return [r for r in results if r is not None]
+        changes = application_changes(e for e in events if e.subject in latest)
+        now = self._clock()
+        # New candidates in one batched insert each for the log and the cache (no update on the hot path).
+        fresh = [first_version(c, now) for cid, c in latest.items() if cid not in existing]
+        opened = {p.snapshot.candidate_id: changes.get(p.snapshot.candidate_id, (set(), set()))[0] for p in fresh}
+        created = await self._store.insert_new_many(fresh, opened)
+        acks = await self._publish_new([p for p in fresh if p.snapshot.candidate_id in created])
+        # Known candidates: only those whose contact data actually differs from the cached snapshot.
+        stale = [
+            c
+            for cid, c in latest.items()
+            if cid not in created and (cid not in existing or merge_ats_contact(existing[cid], c, now) is not None)
+        ]
+        merged = await asyncio.gather(*(self._merge(c) for c in stale))
+        await self._track({cid: ch for cid, ch in changes.items() if cid not in created})
+        return acks + [a for a in merged if a is not None]
 
-    async def _track(self, events: Iterable[AtsEvent]) -> None:
-        changes = application_changes(events)
+    async def _publish_new(self, proposals: Sequence[Proposed]) -> list[Acknowledged]:
+        if not proposals:
+            return []
+        self._crash.reached("after_write")
+        for p in proposals:
+            self._metrics.changes.labels(source=p.source.value).inc()
+        started = time.perf_counter()
+        placed = await asyncio.gather(*(self._publisher.publish(p.snapshot) for p in proposals))
+        self._metrics.publish_seconds.observe(time.perf_counter() - started)
+        self._crash.reached("after_publish")
+        newer = await self._store.finish_publication_many({p.snapshot.candidate_id: 1 for p in proposals})
+        acks = [Acknowledged(p.snapshot, part, off) for p, (part, off) in zip(proposals, placed, strict=True)]
+        for candidate_id in newer:  # changed concurrently through the API: the newest must be last on the topic
+            current = await self._store.get(candidate_id)
+            if current is not None:
+                await self.publish(current)
+        return acks
+
+    async def _merge(self, candidate: CandidateContact) -> Acknowledged | None:
+        try:
+            return await self.change(candidate.id, lambda cur: merge_ats_contact(cur, candidate, self._clock()))
+        except UnknownCandidateError:
+            return None  # erased between the two reads: the suppression wins next time
+
+    async def _track(self, changes: dict[str, tuple[set[str], set[str]]]) -> None:
+        if not changes:
+            return
         known = await self._store.open_applications(changes)
         for candidate_id, (opened, closed) in changes.items():
             have = known.get(candidate_id, set())
@@ -122,17 +161,6 @@ class PreferenceService:
                 self._metrics.retention_erasures.inc()
                 erased += 1
         return erased
-
-    async def _import_one(self, candidate: CandidateContact, current: PreferenceSnapshot | None) -> Acknowledged | None:
-        now = self._clock()
-        if current is None:
-            proposed = first_version(candidate, now)
-            if await self._store.insert_new(proposed):
-                return await self._after_store(proposed)
-        try:
-            return await self.change(candidate.id, lambda cur: merge_ats_contact(cur, candidate, self._clock()))
-        except UnknownCandidateError:
-            return None  # erased between the two reads: the suppression wins next time
 
     async def _after_store(self, proposed: Proposed) -> Acknowledged:
         self._crash.reached("after_write")

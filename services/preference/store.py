@@ -17,14 +17,15 @@ retention clock) for batch reads and queries; anything that decides reads the lo
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Protocol
 
 from pymongo import AsyncMongoClient
+from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.asynchronous.database import AsyncDatabase
-from pymongo.errors import DuplicateKeyError
+from pymongo.errors import BulkWriteError, DuplicateKeyError
 
 from schemas.common import ChangeSource
 from schemas.preferences import PreferenceSnapshot
@@ -49,6 +50,8 @@ class PreferenceStore(Protocol):
     async def get(self, candidate_id: str) -> PreferenceSnapshot | None: ...
     async def get_many(self, candidate_ids: Iterable[str]) -> dict[str, PreferenceSnapshot]: ...
     async def insert_new(self, proposed: Proposed) -> bool: ...
+    async def insert_new_many(self, proposals: Sequence[Proposed], opened: dict[str, set[str]]) -> set[str]: ...
+    async def finish_publication_many(self, versions: dict[str, int]) -> set[str]: ...
     async def replace_if_version(self, expected_version: int, proposed: Proposed) -> bool: ...
     async def finish_publication(self, candidate_id: str, version: int) -> bool: ...
     async def pending_outbox(self, older_than: datetime, limit: int) -> list[str]: ...
@@ -75,6 +78,20 @@ def _version_doc(p: Proposed) -> dict[str, Any]:
         "snapshot": s.model_dump(mode="json"),
         "published": False,
     }
+
+
+async def _insert_new(coll: AsyncCollection[dict[str, Any]], docs: list[dict[str, Any]]) -> list[int]:
+    """Insert documents, keeping existing ones; the indexes of those that already existed."""
+    if not docs:
+        return []
+    try:
+        await coll.insert_many(docs, ordered=False)
+    except BulkWriteError as exc:
+        errors = exc.details.get("writeErrors", [])
+        if any(e.get("code") != 11000 for e in errors):
+            raise
+        return [e["index"] for e in errors]
+    return []
 
 
 class MongoPreferenceStore:
@@ -125,6 +142,36 @@ class MongoPreferenceStore:
     async def insert_new(self, proposed: Proposed) -> bool:
         """Store version 1 of a new candidate; False when the candidate already exists."""
         return await self._append(proposed)
+
+    async def insert_new_many(self, proposals: Sequence[Proposed], opened: dict[str, set[str]]) -> set[str]:
+        """Version 1 of many new candidates in two batched inserts; the ids actually created (others existed)."""
+        if not proposals:
+            return set()
+        docs = [_version_doc(p) for p in proposals]
+        taken = set(await _insert_new(self._log, docs))
+        created = [p.snapshot for i, p in enumerate(proposals) if i not in taken]
+        await _insert_new(
+            self._current,
+            [
+                {
+                    "_id": s.candidate_id,
+                    "version": s.version,
+                    "snapshot": s.model_dump(mode="json"),
+                    "updated_at": s.updated_at,
+                    "open_applications": sorted(opened.get(s.candidate_id, ())),
+                    "procedure_ended_at": None,
+                }
+                for s in created
+            ],
+        )
+        return {s.candidate_id for s in created}
+
+    async def finish_publication_many(self, versions: dict[str, int]) -> set[str]:
+        """Mark these versions published in one statement; the candidates that have a newer version."""
+        ids = [f"{cid}:{v:010d}" for cid, v in versions.items()]
+        await self._log.update_many({"_id": {"$in": ids}, "published": False}, {"$set": {"published": True}})
+        newer = self._log.find({"candidate_id": {"$in": list(versions)}}, {"candidate_id": 1, "version": 1})
+        return {d["candidate_id"] async for d in newer if d["version"] > versions[d["candidate_id"]]}
 
     async def replace_if_version(self, expected_version: int, proposed: Proposed) -> bool:
         """Store version expected+1 unless another writer stored it first (optimistic concurrency)."""

@@ -27,7 +27,6 @@ from services.router.service import Clock, RouterService
 from services.router.settings import RouterSettings
 from services.router.store import MongoRouterStore
 
-
 log = logging.getLogger(__name__)
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Callable
 from dataclasses import replace
 from datetime import datetime
@@ -22,6 +23,7 @@ from services.router.service import Clock, PrefsLookup, RouterService, intent_of
 from services.router.store import OPEN_STATES, Routed, RouterStore
 
 log = logging.getLogger(__name__)
+COUNT_EVERY_S = 5.0  # how often the held-message gauge is refreshed by a count query
 
 
 class Scheduler:
@@ -49,13 +51,14 @@ class Scheduler:
         self._metrics = metrics
         self._limit = batch_limit
         self._changed: asyncio.Queue[tuple[int, str]] = asyncio.Queue()
+        self._counted_at = float("-inf")
 
     async def load_pending(self) -> None:
         """Which candidates of the owned partitions have held messages (after every assignment)."""
         found = await self._store.candidates_with_pending(self._partitions())
         self._service.with_pending.clear()
         self._service.with_pending.update(found)
-        self._metrics.pending.set(len(found))
+        await self.count_held()
 
     def preference_changed(
         self, partition: int, candidate_id: str, old: RoutingPrefs | None, new: RoutingPrefs | None
@@ -64,9 +67,16 @@ class Scheduler:
         if new is None or candidate_id in self._service.with_pending:
             self._changed.put_nowait((partition, candidate_id))
 
+    async def count_held(self) -> None:
+        """Refresh the held-message gauge from a count over the owned partitions."""
+        self._counted_at = time.monotonic()
+        self._metrics.held_now(await self._store.count_held(self._partitions()))
+
     async def tick(self) -> int:
         """Release everything due now; return how many messages were handled."""
         async with self._service.gate.work():
+            if time.monotonic() - self._counted_at >= COUNT_EVERY_S:
+                await self.count_held()
             return await self._tick()
 
     async def _tick(self) -> int:
@@ -203,8 +213,8 @@ class Scheduler:
                 r, NotificationStatus.CANCELLED, now, "re-routed: " + "; ".join(target.planned.reasons)[:480]
             )
             await self._service.announce(wave, target, now)
-        elif target.planned.state is NotificationStatus.QUEUED:
-            await wave.dispatch(target, now)
+        else:
+            await self._service.reannounce(wave, target, now)
         return r, target
 
     async def _silence(self, wave: Wave, r: Routed, now: datetime) -> None:

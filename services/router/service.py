@@ -8,7 +8,7 @@ from dataclasses import replace
 from datetime import datetime
 
 from schemas.ats import AtsEvent, InterviewCancelled, InterviewRescheduled, InterviewScheduled
-from schemas.common import STATUS_RANK, Channel, NotificationStatus
+from schemas.common import ROUTER_STATES, STATUS_RANK, Channel, NotificationStatus
 from schemas.defaults import default_snapshot
 from schemas.dispatch import TemplateName
 from schemas.status import NotificationStatusEvent
@@ -24,6 +24,7 @@ log = logging.getLogger(__name__)
 Clock = Callable[[], datetime]
 PrefsLookup = Callable[[int, str], RoutingPrefs | None]
 _FALLBACK_ON = frozenset({NotificationStatus.FAILED, NotificationStatus.BOUNCED})
+_TRACKED = _FALLBACK_ON | {NotificationStatus.REPLIED}
 _NOTIFIER_STATES = (
     frozenset(
         {NotificationStatus.SENT, NotificationStatus.DELIVERED, NotificationStatus.READ, NotificationStatus.REPLIED}
@@ -120,6 +121,18 @@ class RouterService:
         await wave.status(r, p.state, now)
         self._metrics.decided(p)
 
+    async def reannounce(self, wave: Wave, r: Routed, now: datetime) -> None:
+        """A replayed decision (redelivery after a crash): publish again what it meant.
+
+        The crash may have come between storing the decision and the broker acknowledging its dispatch
+        and state; both are idempotent downstream (same ids; states only move forward).
+        """
+        state = r.planned.state
+        if state is NotificationStatus.QUEUED and r.next_id is None:
+            await wave.dispatch(r, now)
+        if state in ROUTER_STATES:
+            await wave.status(r, state, now)
+
     async def on_ats_events(self, batch: Sequence[tuple[Record, AtsEvent]]) -> None:
         """Decide every event of a batch, record the intents, dispatch, publish states."""
         now = self._clock()
@@ -159,11 +172,10 @@ class RouterService:
         for r in new:
             if r.id not in existing:
                 await self.announce(wave, r, now)
-            elif existing[r.id].planned.state is NotificationStatus.QUEUED and existing[r.id].next_id is None:
-                await wave.dispatch(existing[r.id], now)  # redelivered event: the notifier deduplicates
+            else:
+                await self.reannounce(wave, existing[r.id], now)
         await wave.flush()
-        for interview_id, seq in sequences.items():
-            await self._store.save_interview_sequence(interview_id, seq)
+        await self._store.save_interview_sequences(sequences)
 
     async def _cancel_reminders(
         self, wave: Wave, candidate_id: str, interview_id: str, keep: set[str], now: datetime
@@ -176,8 +188,11 @@ class RouterService:
                 await wave.status(r, NotificationStatus.CANCELLED, now, reason)
 
     async def on_status_events(self, batch: Sequence[tuple[Record, NotificationStatusEvent]]) -> None:
-        """Track the notifier's states; a failure or bounce falls back to the next channel at once."""
-        changes = [e.data for _, e in batch if e.data.status in _NOTIFIER_STATES]
+        """A failure or bounce falls back to the next channel at once; a reply ends the silence watch.
+
+        Other states (sent, delivered, read) need no bookkeeping here, so they cost no database write.
+        """
+        changes = [e.data for _, e in batch if e.data.status in _TRACKED]
         if not changes:
             return
         now = self._clock()
@@ -232,10 +247,12 @@ class RouterService:
             existing = (await self._store.get_many([r.id])).get(r.id)
             if existing is None or existing.next_id != nxt.id:
                 return  # another decision was recorded already
-        self._metrics.fallbacks.labels(cause=r.planned.state.value if not template_override else "silence").inc()
+        self._metrics.fallbacks.labels(
+            channel=r.planned.channel.value if r.planned.channel else "none",
+            cause=r.planned.state.value if not template_override else "silence",
+        ).inc()
         existing_next = await self._store.insert([nxt])
         if nxt.id in existing_next:
-            if existing_next[nxt.id].planned.state is NotificationStatus.QUEUED:
-                await wave.dispatch(existing_next[nxt.id], now)
+            await self.reannounce(wave, existing_next[nxt.id], now)
             return
         await self.announce(wave, nxt, now)

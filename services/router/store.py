@@ -13,7 +13,7 @@ from dataclasses import asdict, dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, Protocol
 
-from pymongo import AsyncMongoClient, UpdateOne
+from pymongo import AsyncMongoClient
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import BulkWriteError
 
@@ -120,12 +120,13 @@ class RouterStore(Protocol):
     async def reminders_of(self, candidate_id: str, interview_id: str) -> list[Routed]: ...
     async def pending_of(self, candidate_id: str) -> list[Routed]: ...
     async def candidates_with_pending(self, partitions: Iterable[int]) -> set[str]: ...
+    async def count_held(self, partitions: Iterable[int]) -> dict[str, int]: ...
     async def due(self, partitions: Iterable[int], now: datetime, limit: int) -> list[Routed]: ...
     async def apply_statuses(self, changes: Sequence[tuple[str, NotificationStatus]]) -> None: ...
     async def recent(self, candidate_ids: Iterable[str], now: datetime) -> dict[str, Recent]: ...
     async def interview_sequences(self, interview_ids: Iterable[str]) -> dict[str, int]: ...
     async def erase(self, candidate_id: str) -> None: ...
-    async def save_interview_sequence(self, interview_id: str, sequence: int) -> None: ...
+    async def save_interview_sequences(self, sequences: dict[str, int]) -> None: ...
 
 
 class MongoRouterStore:
@@ -141,6 +142,7 @@ class MongoRouterStore:
         await self._routed.create_index([("state", 1), ("partition", 1), ("due_at", 1)])
         await self._routed.create_index([("candidate_id", 1), ("state", 1)])
         await self._routed.create_index([("reply_by", 1)])
+        await self._interviews.create_index([("interview_id", 1)])
 
     async def insert(self, routed: Sequence[Routed]) -> dict[str, Routed]:
         """Insert new messages; return the ones that already existed (as stored), by id."""
@@ -246,6 +248,18 @@ class MongoRouterStore:
         cursor = self._routed.find({"state": "held", "partition": {"$in": list(partitions)}}, {"candidate_id": 1})
         return {d["candidate_id"] async for d in cursor}
 
+    async def count_held(self, partitions: Iterable[int]) -> dict[str, int]:
+        """Held and scheduled messages in these partitions, per hold kind (for the gauge)."""
+        parts = list(partitions)
+        if not parts:
+            return {}
+        pipeline: list[dict[str, Any]] = [
+            {"$match": {"state": "held", "partition": {"$in": parts}}},
+            {"$group": {"_id": "$hold_kind", "n": {"$sum": 1}}},
+        ]
+        cursor = await self._routed.aggregate(pipeline)
+        return {str(d["_id"] or "held"): int(d["n"]) async for d in cursor}
+
     async def due(self, partitions: Iterable[int], now: datetime, limit: int) -> list[Routed]:
         """Held messages whose time has come, and open messages whose reply window has passed."""
         parts = list(partitions)
@@ -263,10 +277,16 @@ class MongoRouterStore:
         return out
 
     async def apply_statuses(self, changes: Sequence[tuple[str, NotificationStatus]]) -> None:
-        """Record the notifier's states on the router's copies (forward only is checked by the caller)."""
-        if changes:
-            ops = [UpdateOne({"_id": nid, "next_id": None}, {"$set": {"state": st.value}}) for nid, st in changes]
-            await self._routed.bulk_write(ops, ordered=False)
+        """Record the notifier's states on the router's copies (forward only is checked by the caller).
+
+        One update_many per state, never a bulk of single updates: FerretDB holds a pooled connection per
+        statement of a command, and a bulk of 100 deadlocks its pool.
+        """
+        by_state: dict[NotificationStatus, list[str]] = {}
+        for nid, st in changes:
+            by_state.setdefault(st, []).append(nid)
+        for st, ids in by_state.items():
+            await self._routed.update_many({"_id": {"$in": ids}, "next_id": None}, {"$set": {"state": st.value}})
 
     async def recent(self, candidate_ids: Iterable[str], now: datetime) -> dict[str, Recent]:
         """Non-essential messages that went out per candidate in the last day and week."""
@@ -295,11 +315,20 @@ class MongoRouterStore:
         ids = list(set(interview_ids))
         if not ids:
             return {}
-        return {d["_id"]: d["sequence"] async for d in self._interviews.find({"_id": {"$in": ids}})}
+        out: dict[str, int] = {}
+        async for d in self._interviews.find({"interview_id": {"$in": ids}}, {"interview_id": 1, "sequence": 1}):
+            out[d["interview_id"]] = max(out.get(d["interview_id"], -1), d["sequence"])
+        return out
 
-    async def save_interview_sequence(self, interview_id: str, sequence: int) -> None:
-        """Remember the newest sequence of an interview."""
-        await self._interviews.update_one({"_id": interview_id}, {"$max": {"sequence": sequence}}, upsert=True)
+    async def save_interview_sequences(self, sequences: dict[str, int]) -> None:
+        """Remember the sequences seen (append-only: one batched insert, the maximum is taken on read)."""
+        docs = [{"_id": f"{iv}:{seq:08d}", "interview_id": iv, "sequence": seq} for iv, seq in sequences.items()]
+        if docs:
+            try:
+                await self._interviews.insert_many(docs, ordered=False)
+            except BulkWriteError as exc:
+                if any(e.get("code") != 11000 for e in exc.details.get("writeErrors", [])):
+                    raise
 
     async def erase(self, candidate_id: str) -> None:
         """Delete every record of a candidate (after the preference service's tombstone)."""

@@ -23,18 +23,31 @@ from tests.support import ats_event, eventually, produce, read_json
 
 def notifier_env(kafka: KafkaSettings, mongo: MongoSettings, unique: str, smtp_port: int) -> dict[str, str]:
     return {
-        "KAFKA_BOOTSTRAP_SERVERS": kafka.bootstrap_servers, "KAFKA_TOPIC_PREFIX": kafka.topic_prefix,
-        "KAFKA_SESSION_TIMEOUT_MS": "2000", "MONGODB_URL": mongo.url.get_secret_value(),
-        "MONGODB_DATABASE": mongo.database, "NOTIFIER_GROUP_PREFIX": f"{unique}.notifier",
+        "KAFKA_BOOTSTRAP_SERVERS": kafka.bootstrap_servers,
+        "KAFKA_TOPIC_PREFIX": kafka.topic_prefix,
+        "KAFKA_SESSION_TIMEOUT_MS": "2000",
+        "MONGODB_URL": mongo.url.get_secret_value(),
+        "MONGODB_DATABASE": mongo.database,
+        "NOTIFIER_GROUP_PREFIX": f"{unique}.notifier",
         "NOTIFIER_SMTP_PORT": str(smtp_port),
     }
 
 
-@pytest.mark.parametrize(("crash_at", "receipts", "window"), [
-    ("after_claim", 1, 1), ("after_send", 2, 1), ("after_record", 1, 0),
-])
+@pytest.mark.parametrize(
+    ("crash_at", "receipts", "window"),
+    [
+        ("after_claim", 1, 1),
+        ("after_send", 2, 1),
+        ("after_record", 1, 0),
+    ],
+)
 async def test_sends_survive_sigkill_at_every_crash_point(
-    kafka: KafkaSettings, mongo: MongoSettings, tmp_path: Path, unique: str, crash_at: str, receipts: int,
+    kafka: KafkaSettings,
+    mongo: MongoSettings,
+    tmp_path: Path,
+    unique: str,
+    crash_at: str,
+    receipts: int,
     window: int,
 ) -> None:
     async with services_running(kafka, mongo, tmp_path, unique, with_notifier=False) as stack:
@@ -53,8 +66,11 @@ async def test_sends_survive_sigkill_at_every_crash_point(
             await restarted.ready()
 
             async def sent() -> list[dict[str, object]] | None:
-                found = [e["data"] for e in await read_json(kafka, NOTIFICATIONS_STATUS)
-                         if e["subject"] == cid and e["data"]["status"] == "sent"]
+                found = [
+                    e["data"]
+                    for e in await read_json(kafka, NOTIFICATIONS_STATUS)
+                    if e["subject"] == cid and e["data"]["status"] == "sent"
+                ]
                 return found or None
 
             status = (await eventually(sent, timeout=30, what="a `sent` status after restart"))[0]

@@ -16,7 +16,7 @@ from typing import Any
 
 from schemas.common import Channel
 from schemas.topics import ATS_EVENTS, NOTIFICATIONS_STATUS, dispatch_topic
-from services.common.kafka import create_topics
+from services.common.kafka import create_topics, delete_prefixed_topics
 from services.common.settings import KafkaSettings, MongoSettings
 from tests.processes import ServiceProcess
 from tests.stacks import service_settings
@@ -46,6 +46,13 @@ async def test_killing_one_of_three_routers_loses_nothing_and_doubles_nothing(
         bootstrap_servers=local_stack.bootstrap, topic_prefix=f"{unique}.", partitions=6, session_timeout_ms=2000
     )
     await create_topics(kafka)
+    try:
+        await _scenario(kafka, mongo, tmp_path, unique)
+    finally:
+        await delete_prefixed_topics(kafka)
+
+
+async def _scenario(kafka: KafkaSettings, mongo: MongoSettings, tmp_path: Path, unique: str) -> None:
     port_and_mails = smtp_sink(tmp_path / "mail")
     async with port_and_mails as (port, mails):
         s = service_settings(kafka, mongo, unique, port)

@@ -14,9 +14,9 @@ import signal
 from pathlib import Path
 from typing import Any
 
+from deploy.local.provider_emulator import read_messages
 from schemas.topics import ATS_EVENTS, NOTIFICATIONS_STATUS
 from services.common.settings import KafkaSettings, MongoSettings
-from deploy.local.provider_emulator import read_messages
 from tests.notifier.provider_doubles import emulator
 from tests.processes import ServiceProcess
 from tests.stacks import Running, services_running
@@ -34,8 +34,9 @@ async def sms_first_candidate(stack: Running, kafka: KafkaSettings, cid: str) ->
         return (await stack.preference.get(f"/v1/candidates/{cid}/preferences", headers=KEY)).status_code == 200
 
     await eventually(exists, what="the profile")
-    r = await stack.preference.patch(f"/v1/candidates/{cid}/preferences", headers=KEY,
-                                     json={"channel_order": ["sms", "email"]})
+    r = await stack.preference.patch(
+        f"/v1/candidates/{cid}/preferences", headers=KEY, json={"channel_order": ["sms", "email"]}
+    )
     assert r.status_code == 200
 
 
@@ -45,28 +46,35 @@ def sms_to(directory: Path, phone: str) -> list[dict[str, Any]]:
 
 
 async def revoke_sms(stack: Running, cid: str) -> None:
-    r = await stack.preference.post(f"/v1/candidates/{cid}/consent", headers=KEY,
-                                    json={"channel": "sms", "state": "revoked", "source": "reply", "evidence": "STOP"})
+    r = await stack.preference.post(
+        f"/v1/candidates/{cid}/consent",
+        headers=KEY,
+        json={"channel": "sms", "state": "revoked", "source": "reply", "evidence": "STOP"},
+    )
     assert r.status_code == 200 and r.json()["changed"]
 
 
 async def outcomes(kafka: KafkaSettings, event_ids: set[str], status: str, channel: str) -> list[dict[str, Any]]:
-    return [e["data"] for e in await read_json(kafka, NOTIFICATIONS_STATUS)
-            if e["data"]["ats_event_id"] in event_ids and e["data"]["status"] == status
-            and e["data"]["channel"] == channel]
+    return [
+        e["data"]
+        for e in await read_json(kafka, NOTIFICATIONS_STATUS)
+        if e["data"]["ats_event_id"] in event_ids and e["data"]["status"] == status and e["data"]["channel"] == channel
+    ]
 
 
 async def test_stop_then_a_burst_sends_nothing_by_sms(
     kafka: KafkaSettings, mongo: MongoSettings, tmp_path: Path, unique: str
 ) -> None:
-    async with emulator(tmp_path / "provider") as (url, _), services_running(
-        kafka, mongo, tmp_path, unique, notifier={"provider_base_url": url}
-    ) as stack:
+    async with (
+        emulator(tmp_path / "provider") as (url, _),
+        services_running(kafka, mongo, tmp_path, unique, notifier={"provider_base_url": url}) as stack,
+    ):
         cid = f"{unique}-burst"
         await sms_first_candidate(stack, kafka, cid)
         await revoke_sms(stack, cid)  # acknowledged: the snapshot is on the topic
-        burst = [ats_event("ats.stage.changed", cid, stage="screening", phone=PHONE, opt_ins=("sms",))
-                 for _ in range(30)]
+        burst = [
+            ats_event("ats.stage.changed", cid, stage="screening", phone=PHONE, opt_ins=("sms",)) for _ in range(30)
+        ]
         await produce(kafka, ATS_EVENTS, burst)
         ids = {e["id"] for e in burst}
 
@@ -80,16 +88,22 @@ async def test_stop_then_a_burst_sends_nothing_by_sms(
 async def test_commands_queued_while_the_notifier_was_paused_are_blocked_after_stop(
     kafka: KafkaSettings, mongo: MongoSettings, tmp_path: Path, unique: str
 ) -> None:
-    async with emulator(tmp_path / "provider") as (url, _), services_running(
-        kafka, mongo, tmp_path, unique, with_notifier=False
-    ) as stack:
+    async with (
+        emulator(tmp_path / "provider") as (url, _),
+        services_running(kafka, mongo, tmp_path, unique, with_notifier=False) as stack,
+    ):
         env = {
-            "KAFKA_BOOTSTRAP_SERVERS": kafka.bootstrap_servers, "KAFKA_TOPIC_PREFIX": kafka.topic_prefix,
-            "MONGODB_URL": mongo.url.get_secret_value(), "MONGODB_DATABASE": mongo.database,
-            "NOTIFIER_GROUP_PREFIX": f"{unique}.notifier", "NOTIFIER_SMTP_PORT": str(stack.smtp_port),
-            "NOTIFIER_PROVIDER_BASE_URL": url, "KAFKA_SESSION_TIMEOUT_MS": "30000",
+            "KAFKA_BOOTSTRAP_SERVERS": kafka.bootstrap_servers,
+            "KAFKA_TOPIC_PREFIX": kafka.topic_prefix,
+            "MONGODB_URL": mongo.url.get_secret_value(),
+            "MONGODB_DATABASE": mongo.database,
+            "NOTIFIER_GROUP_PREFIX": f"{unique}.notifier",
+            "NOTIFIER_SMTP_PORT": str(stack.smtp_port),
+            "NOTIFIER_PROVIDER_BASE_URL": url,
+            "KAFKA_SESSION_TIMEOUT_MS": "30000",
             # A view that applies changes 3 s late: only the send barrier can stop the SMS.
-            "NOTIFIER_TEST_VIEW_DELAY_S": "3", "NOTIFIER_CONSENT_WAIT_S": "10",
+            "NOTIFIER_TEST_VIEW_DELAY_S": "3",
+            "NOTIFIER_CONSENT_WAIT_S": "10",
         }
         notifier = ServiceProcess("notifier", env, tmp_path / "notifier.log").start()
         try:
@@ -98,8 +112,9 @@ async def test_commands_queued_while_the_notifier_was_paused_are_blocked_after_s
             await sms_first_candidate(stack, kafka, cid)
             assert notifier.proc is not None
             os.kill(notifier.proc.pid, signal.SIGSTOP)  # paused with a stale view
-            events = [ats_event("ats.stage.changed", cid, stage="screening", phone=PHONE, opt_ins=("sms",))
-                      for _ in range(10)]
+            events = [
+                ats_event("ats.stage.changed", cid, stage="screening", phone=PHONE, opt_ins=("sms",)) for _ in range(10)
+            ]
             await produce(kafka, ATS_EVENTS, events)
             ids = {e["id"] for e in events}
 

@@ -1,0 +1,1 @@
+"""make bench: reproducible figures on the real stack."""

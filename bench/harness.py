@@ -1,0 +1,142 @@
+"""What every benchmark stage shares: the local stack, fresh topics and databases, processes, counting."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from collections.abc import AsyncIterator, Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from aiokafka import AIOKafkaConsumer, TopicPartition
+from pymongo import AsyncMongoClient
+
+from deploy.local import stack
+from deploy.local.components import INFRA, LocalStackSettings
+from deploy.local.procs import ServiceProcess
+from services.common.kafka import create_topics, delete_prefixed_topics
+from services.common.settings import KafkaSettings, MongoSettings
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def progress(message: str) -> None:
+    """One line per step, so a long run shows where it is."""
+    print(f"bench: {message}", flush=True)
+
+
+@dataclass
+class Env:
+    """One isolated world: its own topic prefix and database on the shared broker and FerretDB."""
+
+    local: LocalStackSettings
+    name: str
+    partitions: int
+    workdir: Path
+    processes: list[ServiceProcess] = field(default_factory=list)
+
+    @property
+    def kafka(self) -> KafkaSettings:
+        """Kafka settings of this world."""
+        return KafkaSettings(
+            bootstrap_servers=self.local.bootstrap, topic_prefix=f"{self.name}.", partitions=self.partitions
+        )
+
+    @property
+    def mongo(self) -> MongoSettings:
+        """MongoDB settings of this world."""
+        return MongoSettings(url=self.local.mongodb_url, database=self.name)  # type: ignore[arg-type]
+
+    def env(self, **extra: str) -> dict[str, str]:
+        """Environment for a service process of this world."""
+        return {
+            "KAFKA_BOOTSTRAP_SERVERS": self.local.bootstrap,
+            "KAFKA_TOPIC_PREFIX": f"{self.name}.",
+            "KAFKA_PARTITIONS": str(self.partitions),
+            "MONGODB_URL": self.local.mongodb_url,
+            "MONGODB_DATABASE": self.name,
+            "PREFERENCE_GROUP_ID": f"{self.name}.preference",
+            "ROUTER_GROUP_ID": f"{self.name}.router",
+            "NOTIFIER_GROUP_PREFIX": f"{self.name}.notifier",
+            "LOG_LEVEL": "WARNING",
+            "PREFERENCE_LOG_LEVEL": "WARNING",
+            "ROUTER_LOG_LEVEL": "WARNING",
+            "NOTIFIER_LOG_LEVEL": "WARNING",
+            **extra,
+        }
+
+    async def start(
+        self, name: str, ready: bool = True, module: str | None = None, args: tuple[str, ...] = (), **extra: str
+    ) -> ServiceProcess:
+        """Start a process of this world and wait for it."""
+        proc = ServiceProcess(
+            name, self.env(**extra), self.workdir / f"{self.name}-{name}.log", module=module, args=args
+        ).start()
+        self.processes.append(proc)
+        if module is None and ready:
+            await proc.ready(60)
+        elif module is not None:
+            await proc.listening()
+        return proc
+
+    def stop_all(self) -> None:
+        """Stop every process this world started."""
+        for proc in reversed(self.processes):
+            proc.stop()
+        self.processes.clear()
+
+
+async def infra(local: LocalStackSettings) -> list[str]:
+    """Kafka and FerretDB up (started here if needed)."""
+    stack.install(local)
+    return await stack.up(local, list(INFRA))
+
+
+@contextlib.asynccontextmanager
+async def world(local: LocalStackSettings, label: str, workdir: Path, partitions: int = 6) -> AsyncIterator[Env]:
+    """A fresh topic prefix and database; processes and the database are cleaned up afterwards."""
+    name = f"b{int(time.time() * 1000) % 10**10}{label}"
+    env = Env(local, name, partitions, workdir)
+    await create_topics(env.kafka)
+    try:
+        yield env
+    finally:
+        env.stop_all()
+        await delete_prefixed_topics(env.kafka)
+        client: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(local.mongodb_url)
+        await client.drop_database(name)
+        await client.close()
+
+
+async def end_offsets(kafka: KafkaSettings, topics: Iterable[str]) -> int:
+    """Total records on these contract topics (sum of end offsets over partitions)."""
+    consumer = AIOKafkaConsumer(bootstrap_servers=kafka.bootstrap_servers, group_id=None)
+    await consumer.start()
+    try:
+        tps = [TopicPartition(kafka.topic(t), p) for t in topics for p in range(kafka.partitions)]
+        return sum((await consumer.end_offsets(tps)).values())
+    finally:
+        await consumer.stop()
+
+
+async def wait_count(kafka: KafkaSettings, topics: Iterable[str], target: int, limit_s: float) -> float:
+    """Wait until the topics hold `target` records; seconds it took (raises after `limit_s`)."""
+    started = time.perf_counter()
+    names = list(topics)
+    while True:
+        have = await end_offsets(kafka, names)
+        if have >= target:
+            return time.perf_counter() - started
+        if time.perf_counter() - started > limit_s:
+            raise TimeoutError(f"{have}/{target} records on {names} after {limit_s:.0f}s")
+        await asyncio.sleep(0.05)
+
+
+def quantile(values: list[float], q: float) -> float:
+    """The q-quantile (nearest rank) of values."""
+    if not values:
+        return float("nan")
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, max(0, round(q * len(ordered)) - 1))]

@@ -1,0 +1,178 @@
+"""The whole pipeline: sustained throughput, latency at half load, preference API and propagation."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import random
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import httpx
+from aiokafka import AIOKafkaProducer
+
+from bench.generator import events
+from bench.harness import Env, progress, quantile
+from bench.stages import PRODUCER, latency_summary, produce_all
+from deploy.local.smtp_sink import read_index
+from schemas.topics import ATS_EVENTS, NOTIFICATIONS_STATUS
+from tests.support import read_json
+
+KEY = {"X-API-Key": "dev-only-api-key"}
+
+
+async def start_pipeline(env: Env, mail_dir: Path) -> dict[str, Any]:
+    """SMTP sink, then preference, router, notifier as separate processes."""
+    sink = await env.start(
+        "smtp-sink", module="deploy.local.smtp_sink", args=("--port", "{port}", "--dir", str(mail_dir))
+    )
+    pref = await env.start("preference")
+    await env.start("router")
+    await env.start("notifier", NOTIFIER_SMTP_PORT=str(sink.port))
+    return {"preference": pref.url}
+
+
+async def wait_mails(mail_dir: Path, target: int, limit_s: float) -> list[dict[str, Any]]:
+    """Wait until the sink holds `target` messages."""
+    started = time.perf_counter()
+    while True:
+        mails = read_index(mail_dir)
+        if len(mails) >= target:
+            return mails
+        if time.perf_counter() - started > limit_s:
+            raise TimeoutError(f"{len(mails)}/{target} mails after {limit_s:.0f}s")
+        await asyncio.sleep(0.1)
+
+
+async def throughput(env: Env, mail_dir: Path, count: int, candidates: int) -> dict[str, Any]:
+    """As fast as possible: ATS events in per second, deliveries out per second."""
+    script = list(events(count, candidates, prefix=env.name))
+    before = len(read_index(mail_dir))
+    started = time.perf_counter()
+    produce_s = await produce_all(env, ATS_EVENTS, script)
+    mails = (await wait_mails(mail_dir, before + count, limit_s=max(120, count / 50)))[before:]
+    total_s = time.perf_counter() - started
+    stamps = sorted(datetime.fromisoformat(m["received_at"]).timestamp() for m in mails)
+    # Sustained rate: the middle 80% of deliveries, away from warm-up and the tail.
+    lo, hi = int(len(stamps) * 0.1), int(len(stamps) * 0.9)
+    sustained = (hi - lo) / max(1e-6, stamps[hi - 1] - stamps[lo])
+    return {
+        "events": count,
+        "in_per_s": count / produce_s,
+        "out_per_s": sustained,
+        "overall_per_s": count / total_s,
+        "seconds": total_s,
+    }
+
+
+async def latency(env: Env, rate: float, seconds: float, candidates: int) -> dict[str, Any]:
+    """At a fixed rate: ATS event time -> provider accepted (the notifier's `sent` status)."""
+    producer = AIOKafkaProducer(bootstrap_servers=env.local.bootstrap, **PRODUCER)
+    await producer.start()
+    count = int(rate * seconds)
+    ids: set[str] = set()
+    interval = 1.0 / rate
+    started = time.perf_counter()
+    for n, scripted in enumerate(events(count + candidates, candidates, seed=11, prefix=env.name)):
+        if n < candidates:
+            continue  # the same candidates as the throughput run: existing profiles
+        value = json.loads(scripted.value)
+        value["time"] = datetime.now(UTC).isoformat()
+        ids.add(value["id"])
+        await producer.send(env.kafka.topic(ATS_EVENTS), json.dumps(value).encode(), key=scripted.key.encode())
+        await asyncio.sleep(max(0.0, started + (n - candidates + 1) * interval - time.perf_counter()))
+    await producer.flush()
+    await producer.stop()
+    samples = await _latencies(env, ids, limit_s=120)
+    return {"rate_per_s": rate, "events": count, **latency_summary(samples)}
+
+
+async def _latencies(env: Env, ids: set[str], limit_s: float) -> list[float]:
+    deadline = time.perf_counter() + limit_s
+    while True:
+        sent = [
+            e["data"]
+            for e in await read_json(env.kafka, NOTIFICATIONS_STATUS)
+            if e["data"]["status"] == "sent" and e["data"]["ats_event_id"] in ids
+        ]
+        if len(sent) >= len(ids) or time.perf_counter() > deadline:
+            break
+        await asyncio.sleep(0.5)
+    return [
+        (datetime.fromisoformat(s["occurred_at"]) - datetime.fromisoformat(s["event_time"])).total_seconds()
+        for s in sent
+    ]
+
+
+async def preference_api(url: str, candidates: list[str], requests: int, concurrency: int) -> dict[str, Any]:
+    """API call -> acknowledgement (the snapshot is on the topic): sequential p50/p99, and concurrent rate."""
+    orders = (["sms", "email"], ["email", "sms"], ["whatsapp", "email"], ["email"])
+    rng = random.Random(3)
+    async with httpx.AsyncClient(base_url=url, headers=KEY, timeout=10) as client:
+        samples = []
+        for i in range(requests):
+            cid = rng.choice(candidates)
+            t0 = time.perf_counter()
+            r = await client.patch(f"/v1/candidates/{cid}/preferences", json={"channel_order": orders[i % 4]})
+            samples.append(time.perf_counter() - t0)
+            r.raise_for_status()
+        t0 = time.perf_counter()
+        queue = list(range(requests))
+
+        async def worker() -> None:
+            while queue:
+                i = queue.pop()
+                await client.patch(
+                    f"/v1/candidates/{rng.choice(candidates)}/preferences", json={"channel_order": orders[i % 4]}
+                )
+
+        await asyncio.gather(*(worker() for _ in range(concurrency)))
+        concurrent_rate = requests / (time.perf_counter() - t0)
+    return {"requests": requests, **latency_summary(samples), "concurrent_per_s": concurrent_rate}
+
+
+async def propagation(urls: dict[str, str]) -> dict[str, Any]:
+    """Stored -> applied in each view, from the services' histograms (an upper bound of ack -> applied)."""
+    out: dict[str, Any] = {}
+    async with httpx.AsyncClient(timeout=5) as client:
+        for service, url in urls.items():
+            text = (await client.get(f"{url}/metrics")).text
+            buckets = _buckets(text, "preference_propagation_seconds", service)
+            out[f"{service}_p50_ms"] = _hist_quantile(buckets, 0.5) * 1000
+            out[f"{service}_p99_ms"] = _hist_quantile(buckets, 0.99) * 1000
+            out[f"{service}_samples"] = buckets[-1][1] if buckets else 0
+    return out
+
+
+def _buckets(text: str, metric: str, service: str) -> list[tuple[float, float]]:
+    rows = []
+    for line in text.splitlines():
+        if line.startswith(f"{metric}_bucket{{") and f'service="{service}"' in line:
+            le = line.split('le="', 1)[1].split('"', 1)[0]
+            rows.append((float("inf") if le == "+Inf" else float(le), float(line.rsplit(" ", 1)[1])))
+    return sorted(rows)
+
+
+def _hist_quantile(buckets: list[tuple[float, float]], q: float) -> float:
+    """Prometheus-style linear interpolation inside the bucket holding the quantile."""
+    if not buckets or buckets[-1][1] == 0:
+        return float("nan")
+    rank = q * buckets[-1][1]
+    prev_le, prev_count = 0.0, 0.0
+    for le, count in buckets:
+        if count >= rank:
+            if le == float("inf"):
+                return prev_le
+            return prev_le + (le - prev_le) * ((rank - prev_count) / max(1e-9, count - prev_count))
+        prev_le, prev_count = le, count
+    return prev_le
+
+
+def quantile_ms(samples: list[float], q: float) -> float:
+    """A quantile in milliseconds."""
+    return quantile(samples, q) * 1000
+
+
+__all__ = ["latency", "preference_api", "progress", "propagation", "start_pipeline", "throughput"]

@@ -1,0 +1,52 @@
+"""The benchmark table: every figure next to its target and as a ratio of the raw-Kafka baseline."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+START, END = "<!-- bench-table:start -->", "<!-- bench-table:end -->"
+
+
+def _row(what: str, value: float, unit: str, target: str, base: float | None) -> str:
+    ratio = f"{value / base:.1%}" if base else ""
+    return f"| {what} | {value:,.1f} {unit} | {target} | {ratio} |"
+
+
+def render_table(r: dict[str, Any]) -> str:
+    """Markdown table of one run."""
+    base = r["baseline"]["per_s"]
+    p, lat, api, prop, mem = r["pipeline"], r["latency"], r["preference_api"], r["propagation"], r["memory"]
+    rows = [
+        "| measure | value | target | of raw Kafka |",
+        "| --- | --- | --- | --- |",
+        _row("raw Kafka produce → consume (baseline)", base, "events/s", "", base),
+        _row("end to end: ATS events in", p["in_per_s"], "events/s", "", base),
+        _row("end to end: deliveries out (sustained)", p["out_per_s"], "deliveries/s", "≥ 5,000; ≥ 10% of raw", base),
+        _row("router alone", r["router"]["per_s"], "decisions/s", "", base),
+        _row("notifier alone (SMTP sink)", r["notifier"]["per_s"], "sends/s", "", base),
+        _row("database, one writer, serial inserts", r["database"]["serial_inserts_per_s"], "docs/s", "", None),
+        _row("database, batched inserts (500)", r["database"]["batched_inserts_per_s"], "docs/s", "", None),
+        _row("preference API, concurrent (8)", api["concurrent_per_s"], "changes/s", "", None),
+        f"| end to end latency at {lat['rate_per_s']:,.0f}/s (half load) | p50 {lat['p50_ms']:.1f} ms, "
+        f"p95 {lat['p95_ms']:.1f} ms, p99 {lat['p99_ms']:.1f} ms | p50 ≤ 10 ms, p99 ≤ 50 ms | |",
+        f"| preference API call → acknowledged | p50 {api['p50_ms']:.1f} ms, p99 {api['p99_ms']:.1f} ms "
+        f"| p99 < 20 ms | |",
+        f"| preference stored → applied, router view | p50 {prop['router_p50_ms']:.1f} ms, "
+        f"p99 {prop['router_p99_ms']:.1f} ms | p99 ≤ 20 ms | |",
+        f"| preference stored → applied, notifier view | p50 {prop['notifier_p50_ms']:.1f} ms, "
+        f"p99 {prop['notifier_p99_ms']:.1f} ms | p99 ≤ 20 ms | |",
+        f"| router memory per candidate ({mem['candidates']:,} candidates) | {mem['bytes_per_candidate']:,.0f} bytes "
+        f"| < 1 KB | |",
+        f"| router view rebuild ({mem['candidates']:,} snapshots) | {mem['rebuild_s']:.1f} s "
+        f"({mem['snapshots_per_s']:,.0f}/s) | | |",
+    ]
+    return "\n".join(rows)
+
+
+def write_readme(readme: Path, table: str) -> None:
+    """Replace the table between the markers in the README."""
+    text = readme.read_text()
+    head, rest = text.split(START, 1)
+    _, tail = rest.split(END, 1)
+    readme.write_text(f"{head}{START}\n{table}\n{END}{tail}")

@@ -1,0 +1,98 @@
+"""The recruiter's JSON API: a candidate's timeline and the worklist across candidates (API key required).
+
+The timeline is the notifier's projection of notifications.status plus what it rendered and sent;
+preferences and consent come from the notifier's in-memory preference view, so the page shows what
+the last-mile check sees. For the full preference history, the preference service's API has it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import datetime
+from typing import Any
+
+from fastapi import APIRouter, Depends, HTTPException, Query
+from pydantic import BaseModel, Field
+
+from services.common.auth import require_api_key
+from services.notifier.reach import Reach
+from services.notifier.recruiter_views import (
+    KINDS,
+    notification_view,
+    preferences_view,
+    work_item_view,
+    worklist_view,
+)
+from services.notifier.settings import NotifierSettings
+from services.notifier.store import NotifierStore
+
+ReachOf = Callable[[str], Reach | None]
+Clock = Callable[[], datetime]
+KIND_PATTERN = "^(" + "|".join(KINDS) + ")$"
+
+
+class HandledBy(BaseModel):
+    """Who handled a worklist item."""
+
+    by: str = Field(min_length=1, max_length=100, description="Name or id of the recruiter.", examples=["Femke"])
+
+
+async def candidate_timeline(
+    store: NotifierStore, reach_of: ReachOf, candidate_id: str, application_id: str | None
+) -> dict[str, Any] | None:
+    """Every notification of a candidate (oldest first) with their preferences; None when unknown."""
+    docs = await store.timeline(candidate_id, application_id)
+    reach = reach_of(candidate_id)
+    if not docs and reach is None:
+        return None
+    return {
+        "candidate_id": candidate_id,
+        "application_id": application_id,
+        "preferences": preferences_view(reach),
+        "notifications": [notification_view(d) for d in docs],
+    }
+
+
+async def mark_item_handled(store: NotifierStore, item_id: str, by: str, now: datetime) -> dict[str, Any] | None:
+    """Close a worklist item (idempotent: an item handled before stays as it was); None when unknown."""
+    if await store.mark_handled(item_id, by, now):
+        return {"id": item_id, "changed": True, "handled_at": now, "handled_by": by}
+    known = next((i for i in await store.worklist(include_handled=True) if i["_id"] == item_id), None)
+    if known is None:
+        return None
+    view = work_item_view(known)
+    return {"id": item_id, "changed": False, "handled_at": view["handled_at"], "handled_by": view["handled_by"]}
+
+
+def recruiter_api(s: NotifierSettings, store: NotifierStore, reach_of: ReachOf, clock: Clock) -> APIRouter:
+    """Routes under /v1 for recruiters and their tools."""
+    router = APIRouter(prefix="/v1", tags=["recruiter"], dependencies=[Depends(require_api_key(s.api_keys))])
+
+    @router.get("/candidates/{candidate_id}/timeline")
+    async def get_timeline(
+        candidate_id: str,
+        application_id: str | None = Query(None, max_length=128, description="Only this application."),
+    ) -> dict[str, Any]:
+        """Every notification of the candidate with content, reasons and status history; their preferences."""
+        found = await candidate_timeline(store, reach_of, candidate_id, application_id)
+        if found is None:
+            raise HTTPException(404, "no notifications and no preferences for this candidate")
+        return found
+
+    @router.get("/worklist")
+    async def get_worklist(
+        kind: str | None = Query(None, pattern=KIND_PATTERN, description="needs_recruiter, silence, ..."),
+        include_handled: bool = Query(False, description="Also items already handled."),
+    ) -> dict[str, Any]:
+        """What needs a human, oldest first, with open counts per kind and silence per stage."""
+        return worklist_view(await store.worklist(include_handled=include_handled), kind)
+
+    @router.post("/worklist/{item_id}/handled")
+    async def post_handled(item_id: str, body: HandledBy) -> dict[str, Any]:
+        """Mark an item handled (again: no change, 200)."""
+        result = await mark_item_handled(store, item_id, body.by, clock())
+        if result is None:
+            raise HTTPException(404, "no such worklist item")
+        return result
+
+    return router
