@@ -7,6 +7,7 @@ from datetime import datetime
 
 from schemas.preferences import PreferenceSnapshot
 from services.preference.domain import Proposed
+from services.preference.lifecycle import ApplicationEvent
 from services.preference.store import HistoryEntry
 
 
@@ -17,13 +18,11 @@ class FakePreferenceStore:
         self.docs: dict[str, dict[str, object]] = {}
         self.history_rows: dict[tuple[str, int], HistoryEntry] = {}
         self.suppressions: set[str] = set()
+        self.apps: dict[str, ApplicationEvent] = {}
 
     async def get(self, candidate_id: str) -> PreferenceSnapshot | None:
         doc = self.docs.get(candidate_id)
         return doc["snapshot"] if doc else None  # type: ignore[return-value]
-
-    async def get_many(self, candidate_ids: Iterable[str]) -> dict[str, PreferenceSnapshot]:
-        return {c: s for c in candidate_ids if (s := await self.get(c)) is not None}
 
     async def insert_new(self, proposed: Proposed) -> bool:
         cid = proposed.snapshot.candidate_id
@@ -32,13 +31,8 @@ class FakePreferenceStore:
         self.docs[cid] = {"snapshot": proposed.snapshot, "outbox": [proposed], "published": 0}
         return True
 
-    async def insert_new_many(self, proposals: list[Proposed], opened: dict[str, set[str]]) -> set[str]:
-        created = set()
-        for p in proposals:
-            if await self.insert_new(p):
-                self.docs[p.snapshot.candidate_id]["apps"] = set(opened.get(p.snapshot.candidate_id, set()))
-                created.add(p.snapshot.candidate_id)
-        return created
+    async def insert_new_many(self, proposals: list[Proposed]) -> set[str]:
+        return {p.snapshot.candidate_id for p in proposals if await self.insert_new(p)}
 
     async def finish_publication_many(self, versions: dict[str, int]) -> set[str]:
         return {cid for cid, v in versions.items() if not await self.finish_publication(cid, v)}
@@ -81,22 +75,11 @@ class FakePreferenceStore:
     async def suppressed(self, suppression_keys: Iterable[str]) -> set[str]:
         return set(suppression_keys) & self.suppressions
 
-    async def open_applications(self, candidate_ids: Iterable[str]) -> dict[str, set[str]]:
-        return {c: set(self.docs[c].get("apps", set())) for c in candidate_ids if c in self.docs}  # type: ignore[arg-type]
+    async def record_applications(self, events: list[ApplicationEvent]) -> None:
+        self.apps.update({e.event_id: e for e in events})
 
-    async def track_applications(self, candidate_id: str, opened: set[str], closed: set[str], now: datetime) -> None:
-        doc = self.docs[candidate_id]
-        apps = set(doc.get("apps", set())) | opened  # type: ignore[arg-type]
-        apps -= closed
-        doc["apps"] = apps
-        doc["ended_at"] = now if closed and not apps else (None if opened else doc.get("ended_at"))
-
-    async def ended_before(self, cutoff: datetime, limit: int) -> list[tuple[str, datetime]]:
-        return [
-            (c, d["ended_at"])
-            for c, d in self.docs.items()  # type: ignore[misc]
-            if d.get("ended_at") is not None and d["ended_at"] < cutoff
-        ][:limit]  # type: ignore[operator]
+    async def application_events(self) -> list[ApplicationEvent]:
+        return list(self.apps.values())
 
 
 class FakeSnapshotPublisher:

@@ -23,15 +23,16 @@ CHANNELS = Board(
             "Delivery",
             (
                 Panel(
-                    "Delivery success ratio by channel",
-                    "Share of send attempts the provider accepted (the rest failed, bounced or was blocked).",
+                    "Delivery success ratio by channel and provider",
+                    "Share of send attempts the provider accepted (the rest failed or bounced; 'none': blocked"
+                    " before any provider was asked).",
                     (
                         Query(
                             ratio(
-                                rate("notifier_deliveries_total", "channel", SENT),
-                                rate("notifier_deliveries_total", "channel"),
+                                rate("notifier_deliveries_total", "channel, provider", SENT),
+                                rate("notifier_deliveries_total", "channel, provider"),
                             ),
-                            "{{channel}}",
+                            "{{channel}} {{provider}}",
                         ),
                     ),
                     "percentunit",

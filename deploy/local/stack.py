@@ -173,6 +173,7 @@ async def start(settings: LocalStackSettings, comp: Component) -> bool:
             start_new_session=True,
         )
     _pid_file(settings, comp.name).write_text(str(proc.pid))
+    _CHILDREN[comp.name] = proc  # keep the handle: a collected Popen of a live process warns
     started = time.monotonic()
     try:
         await _wait_healthy(settings, comp, proc)
@@ -181,6 +182,9 @@ async def start(settings: LocalStackSettings, comp: Component) -> bool:
         raise
     print(f"stack: {comp.name} up in {time.monotonic() - started:.1f}s ({comp.describe(settings)})", flush=True)
     return True
+
+
+_CHILDREN: dict[str, subprocess.Popen[bytes]] = {}
 
 
 def _raise_file_limit() -> None:
@@ -204,6 +208,9 @@ def stop(settings: LocalStackSettings, name: str, timeout_s: float = 15.0) -> bo
         time.sleep(0.1)
     if _alive(pid):
         os.killpg(pid, signal.SIGKILL)
+    child = _CHILDREN.pop(name, None)
+    if child is not None:
+        child.wait(timeout=5)  # reap it (it was ours)
     print(f"stack: {name} stopped", flush=True)
     return True
 

@@ -16,6 +16,7 @@ connection pool; and an update costs about 1 ms against 0.06 ms per batched inse
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -148,6 +149,7 @@ class MongoNotifierStore:
         self._db: AsyncDatabase[dict[str, Any]] = client[database]
         self._sends = self._db["claims"]
         self._outcomes = self._db["outcomes"]
+        self._refs = self._db["provider_refs"]  # provider reference -> notification id (callbacks read by _id)
         self._contents = self._db["contents"]
         self._states = self._db["states"]
         self._work = self._db["worklist"]
@@ -169,7 +171,8 @@ class MongoNotifierStore:
         dup_ids = [records[i].notification_id for i in await _insert_new(self._sends, docs)]
         if not dup_ids:
             return {}
-        done = {d["_id"]: d async for d in self._outcomes.find({"_id": {"$in": dup_ids}})}
+        found = await asyncio.gather(*(self._outcomes.find_one({"_id": i}) for i in dup_ids))
+        done = {d["_id"]: d for d in found if d is not None}
         out = {}
         for r in records:
             if r.notification_id in dup_ids:
@@ -197,10 +200,19 @@ class MongoNotifierStore:
                 for r in records
             ],
         )
+        await _insert_new(
+            self._refs,
+            [
+                {"_id": r.provider_ref, "notification_id": r.notification_id, "candidate_id": r.candidate_id}
+                for r in records
+                if r.provider_ref
+            ],
+        )
 
     async def send_by_ref(self, provider_ref: str) -> SendRecord | None:
-        """The send a provider reference belongs to (status callbacks, replies)."""
-        d = await self._outcomes.find_one({"provider_ref": provider_ref})
+        """The send a provider reference belongs to (status callbacks, replies): two point reads."""
+        ref = await self._refs.find_one({"_id": provider_ref})
+        d = await self._outcomes.find_one({"_id": ref["notification_id"]}) if ref else None
         return _record(d) if d else None
 
     async def save_content(self, entries: Sequence[TimelineEntry]) -> None:
@@ -270,7 +282,7 @@ class MongoNotifierStore:
 
     async def erase(self, candidate_id: str) -> None:
         """Forget everything about a candidate (after the preference service's tombstone)."""
-        for coll in (self._sends, self._outcomes, self._contents, self._states, self._work, self._inbound):
+        for coll in (self._sends, self._outcomes, self._refs, self._contents, self._states, self._work, self._inbound):
             await coll.delete_many({"candidate_id": candidate_id})
 
     async def record_inbound(self, candidate_id: str, channel: str, at: datetime) -> None:

@@ -69,6 +69,7 @@ def create_app(settings: PreferenceSettings, clock: Clock = utcnow) -> FastAPI:
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         await store.ensure_indexes()
+        await store.load_unconfirmed()  # what a crash left unpublished goes out through the relay
         readiness.set("mongodb")
         await publisher.start()
         await broker.start()

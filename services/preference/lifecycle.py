@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from schemas.ats import AtsEvent, CandidateHired, CandidateRejected
@@ -13,19 +14,33 @@ from schemas.preferences import PreferenceSnapshot
 CLOSING = (CandidateRejected, CandidateHired)
 
 
-def application_changes(events: Iterable[AtsEvent]) -> dict[str, tuple[set[str], set[str]]]:
-    """Per candidate: applications opened and closed by these events (in order; the last word wins)."""
-    out: dict[str, tuple[set[str], set[str]]] = {}
-    for event in events:
-        opened, closed = out.setdefault(event.subject, (set(), set()))
-        app = event.data.application.id
-        if isinstance(event, CLOSING):
-            opened.discard(app)
-            closed.add(app)
-        else:
-            closed.discard(app)
-            opened.add(app)
-    return out
+@dataclass(frozen=True)
+class ApplicationEvent:
+    """An application opened or closed (the retention clock starts when the last one closes)."""
+
+    candidate_id: str
+    application_id: str
+    closed: bool
+    at: datetime
+    event_id: str
+
+
+def application_events(events: Iterable[AtsEvent]) -> list[ApplicationEvent]:
+    """What each ATS event says about its application: still going, or ended (rejected, hired)."""
+    return [ApplicationEvent(e.subject, e.data.application.id, isinstance(e, CLOSING), e.time, e.id) for e in events]
+
+
+def procedures_ended(events: Iterable[ApplicationEvent]) -> dict[str, datetime]:
+    """Candidates whose every application ended, with when the last one did."""
+    last: dict[tuple[str, str], ApplicationEvent] = {}
+    for e in sorted(events, key=lambda e: e.at):
+        last[(e.candidate_id, e.application_id)] = e
+    open_ones = {cid for (cid, _), e in last.items() if not e.closed}
+    ended: dict[str, datetime] = {}
+    for (cid, _), e in last.items():
+        if cid not in open_ones:
+            ended[cid] = max(ended.get(cid, e.at), e.at)
+    return ended
 
 
 def talent_pool_until(snapshot: PreferenceSnapshot, validity: timedelta) -> datetime | None:

@@ -15,7 +15,7 @@ from schemas.ats import AtsEvent, CandidateContact
 from schemas.preferences import PreferenceSnapshot
 from services.common.failpoints import CrashPoints
 from services.preference.domain import Proposed, first_version, merge_ats_contact
-from services.preference.lifecycle import application_changes, may_delete
+from services.preference.lifecycle import application_events, may_delete, procedures_ended
 from services.preference.metrics import PreferenceMetrics
 from services.preference.publisher import SnapshotPublisher
 from services.preference.store import HistoryEntry, PreferenceStore
@@ -24,6 +24,10 @@ log = logging.getLogger(__name__)
 
 Clock = Callable[[], datetime]
 Change = Callable[[PreferenceSnapshot], Proposed | None]
+
+
+def _fingerprint(candidate: CandidateContact) -> int:
+    return hash(candidate.model_dump_json())
 
 
 class UnknownCandidateError(LookupError):
@@ -64,6 +68,7 @@ class PreferenceService:
         self._crash = crash or CrashPoints(None)
         self._max_attempts = max_attempts
         self.clock = clock
+        self._seen: dict[str, int] = {}  # candidate -> fingerprint of the ATS contact data last applied
 
     def suppression_key(self, candidate_id: str) -> str:
         """Keyed hash of a candidate id: identifies an erased candidate without storing who they were."""
@@ -99,22 +104,18 @@ class PreferenceService:
         for key in await self._store.suppressed(keys):
             self._metrics.suppressed.inc()
             latest.pop(keys[key])
-        existing = await self._store.get_many(latest)
-        changes = application_changes(e for e in events if e.subject in latest)
+        await self._store.record_applications(application_events(e for e in events if e.subject in latest))
+        # Contact data already seen for a candidate cannot change anything: no database work at all.
+        todo = {cid: c for cid, c in latest.items() if self._seen.get(cid) != _fingerprint(c)}
         now = self._clock()
-        # New candidates in one batched insert each for the log and the cache (no update on the hot path).
-        fresh = [first_version(c, now) for cid, c in latest.items() if cid not in existing]
-        opened = {p.snapshot.candidate_id: changes.get(p.snapshot.candidate_id, (set(), set()))[0] for p in fresh}
-        created = await self._store.insert_new_many(fresh, opened)
+        # Optimistically version 1 for everyone in one batched insert; those that exist are merged instead.
+        fresh = [first_version(c, now) for c in todo.values()]
+        created = await self._store.insert_new_many(fresh)
         acks = await self._publish_new([p for p in fresh if p.snapshot.candidate_id in created])
-        # Known candidates: only those whose contact data actually differs from the cached snapshot.
-        stale = [
-            c
-            for cid, c in latest.items()
-            if cid not in created and (cid not in existing or merge_ats_contact(existing[cid], c, now) is not None)
-        ]
-        merged = await asyncio.gather(*(self._merge(c) for c in stale))
-        await self._track({cid: ch for cid, ch in changes.items() if cid not in created})
+        merged = await asyncio.gather(*(self._merge(c) for cid, c in todo.items() if cid not in created))
+        if len(self._seen) > 1_000_000:
+            self._seen.clear()  # a bounded memory of what was seen; forgetting only costs a re-check
+        self._seen.update({cid: _fingerprint(c) for cid, c in todo.items()})
         return acks + [a for a in merged if a is not None]
 
     async def _publish_new(self, proposals: Sequence[Proposed]) -> list[Acknowledged]:
@@ -141,20 +142,14 @@ class PreferenceService:
         except UnknownCandidateError:
             return None  # erased between the two reads: the suppression wins next time
 
-    async def _track(self, changes: dict[str, tuple[set[str], set[str]]]) -> None:
-        if not changes:
-            return
-        known = await self._store.open_applications(changes)
-        for candidate_id, (opened, closed) in changes.items():
-            have = known.get(candidate_id, set())
-            if opened - have or closed & have:
-                await self._store.track_applications(candidate_id, opened - have, closed & have, self._clock())
-
-    async def retention_once(self, retention: timedelta, talent_pool: timedelta, limit: int = 500) -> int:
+    async def retention_once(self, retention: timedelta, talent_pool: timedelta) -> int:
         """Erase candidates whose last procedure ended long enough ago (talent-pool consent extends it)."""
         now = self._clock()
         erased = 0
-        for candidate_id, ended_at in await self._store.ended_before(now - retention, limit):
+        ended = procedures_ended(await self._store.application_events())
+        for candidate_id, ended_at in ended.items():
+            if now < ended_at + retention:
+                continue
             snapshot = await self._store.get(candidate_id)
             if snapshot is not None and may_delete(snapshot, ended_at, now, retention, talent_pool):
                 await self.erase(candidate_id)

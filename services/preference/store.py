@@ -1,22 +1,22 @@
 """The only module of the preference service that touches MongoDB.
 
 The source of truth is an append-only version log: each change is ONE insert of the document
-`<candidate>:<version>` carrying the full new snapshot, what changed, and its outbox flag
-(`published: false`). The unique _id makes that insert the compare-and-set of optimistic
-concurrency: of two writers proposing the same next version, exactly one insert succeeds.
+`<candidate>:<version>` carrying the full new snapshot and what changed. Its unique _id is the
+compare-and-set of optimistic concurrency: of two writers proposing the same next version, exactly
+one insert succeeds (an insert's unique key is enforced by SQLite itself, on FerretDB as on MongoDB).
 
-Why not a conditional update of one current document? FerretDB 1.24's SQLite backend evaluates
-the filter and writes the document in separate steps, so `update_one({"version": v}, ...)` from
-concurrent writers can all "succeed" (measured here: 30 winners, 9 applied; FerretDB issue #3040).
-An insert's unique key is enforced by SQLite itself, on FerretDB as on MongoDB.
-
-`preferences` keeps one cache document per candidate (latest snapshot, open applications,
-retention clock) for batch reads and queries; anything that decides reads the log.
+Everything on the hot path is an insert or a point read by _id, because FerretDB 1.24's SQLite
+backend pushes down nothing else: a conditional update is not atomic (30 concurrent winners, 9
+applied; FerretDB issue #3040), and any update, delete or non-_id query scans the collection
+(~30 ms per update at 10,000 documents, measured here). So:
+- the latest version is found by probing `<candidate>:<v+1>` from a version hint held in memory;
+- publication is confirmed by inserting `<candidate>:<version>` into `preference_published`;
+- applications open and close as inserted events; the hourly retention job scans them.
 """
 
 from __future__ import annotations
 
-import contextlib
+import asyncio
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -30,6 +30,7 @@ from pymongo.errors import BulkWriteError, DuplicateKeyError
 from schemas.common import ChangeSource
 from schemas.preferences import PreferenceSnapshot
 from services.preference.domain import Proposed
+from services.preference.lifecycle import ApplicationEvent
 
 
 @dataclass(frozen=True)
@@ -45,30 +46,29 @@ class HistoryEntry:
 
 
 class PreferenceStore(Protocol):
-    """Persistence of current preferences, their history and erasure suppressions."""
+    """Persistence of preferences, their history, publication markers and erasure suppressions."""
 
     async def get(self, candidate_id: str) -> PreferenceSnapshot | None: ...
-    async def get_many(self, candidate_ids: Iterable[str]) -> dict[str, PreferenceSnapshot]: ...
-    async def insert_new(self, proposed: Proposed) -> bool: ...
-    async def insert_new_many(self, proposals: Sequence[Proposed], opened: dict[str, set[str]]) -> set[str]: ...
-    async def finish_publication_many(self, versions: dict[str, int]) -> set[str]: ...
+    async def insert_new_many(self, proposals: Sequence[Proposed]) -> set[str]: ...
     async def replace_if_version(self, expected_version: int, proposed: Proposed) -> bool: ...
     async def finish_publication(self, candidate_id: str, version: int) -> bool: ...
+    async def finish_publication_many(self, versions: dict[str, int]) -> set[str]: ...
     async def pending_outbox(self, older_than: datetime, limit: int) -> list[str]: ...
     async def history(self, candidate_id: str) -> list[HistoryEntry]: ...
     async def erase(self, candidate_id: str, suppression_key: str, at: datetime) -> bool: ...
     async def suppressed(self, suppression_keys: Iterable[str]) -> set[str]: ...
-    async def open_applications(self, candidate_ids: Iterable[str]) -> dict[str, set[str]]: ...
-    async def track_applications(
-        self, candidate_id: str, opened: set[str], closed: set[str], now: datetime
-    ) -> None: ...
-    async def ended_before(self, cutoff: datetime, limit: int) -> list[tuple[str, datetime]]: ...
+    async def record_applications(self, events: Sequence[ApplicationEvent]) -> None: ...
+    async def application_events(self) -> list[ApplicationEvent]: ...
+
+
+def _vid(candidate_id: str, version: int) -> str:
+    return f"{candidate_id}:{version:010d}"
 
 
 def _version_doc(p: Proposed) -> dict[str, Any]:
     s = p.snapshot
     return {
-        "_id": f"{s.candidate_id}:{s.version:010d}",
+        "_id": _vid(s.candidate_id, s.version),
         "candidate_id": s.candidate_id,
         "version": s.version,
         "at": s.updated_at,
@@ -76,7 +76,6 @@ def _version_doc(p: Proposed) -> dict[str, Any]:
         "summary": p.summary,
         "changes": p.changes,
         "snapshot": s.model_dump(mode="json"),
-        "published": False,
     }
 
 
@@ -95,156 +94,146 @@ async def _insert_new(coll: AsyncCollection[dict[str, Any]], docs: list[dict[str
 
 
 class MongoPreferenceStore:
-    """PreferenceStore on MongoDB/FerretDB (collections: preference_versions, preferences, suppressions)."""
+    """PreferenceStore on MongoDB/FerretDB (preference_versions, preference_published, applications, ...)."""
 
     def __init__(self, client: AsyncMongoClient[dict[str, Any]], database: str) -> None:
         self._db: AsyncDatabase[dict[str, Any]] = client[database]
         self._log = self._db["preference_versions"]
-        self._current = self._db["preferences"]
+        self._published = self._db["preference_published"]
+        self._apps = self._db["applications"]
         self._suppressions = self._db["suppressions"]
+        self._latest: dict[str, int] = {}  # version hints: a lower bound of each candidate's latest version
+        self._unconfirmed: dict[str, datetime] = {}  # "<cid>:<v>" stored, publication not yet confirmed
+        self._suppression_keys: set[str] = set()
+        self._suppressions_loaded_at = float("-inf")
 
     async def ensure_indexes(self) -> None:
-        """Indexes for the latest-version read, the relay and retention."""
-        await self._log.create_index([("candidate_id", 1), ("version", -1)])
-        await self._log.create_index([("published", 1), ("at", 1)])
-        await self._current.create_index([("procedure_ended_at", 1)])
+        """Indexes MongoDB uses for history and erasure (FerretDB keeps them but reads by _id only)."""
+        await self._log.create_index([("candidate_id", 1), ("version", 1)])
+        await self._apps.create_index([("candidate_id", 1)])
+
+    async def load_unconfirmed(self) -> int:
+        """At start: versions a crash left stored but unconfirmed (one scan, then tracked in memory)."""
+        confirmed = {d["_id"] async for d in self._published.find({}, {"_id": 1})}
+        async for d in self._log.find({}, {"candidate_id": 1, "version": 1, "at": 1}):
+            self._latest[d["candidate_id"]] = max(self._latest.get(d["candidate_id"], 0), d["version"])
+            if d["_id"] not in confirmed:
+                self._unconfirmed[d["_id"]] = d["at"]
+        return len(self._unconfirmed)
+
+    async def _doc(self, candidate_id: str, version: int) -> dict[str, Any] | None:
+        return await self._log.find_one({"_id": _vid(candidate_id, version)})
+
+    async def latest_version(self, candidate_id: str) -> int:
+        """The newest stored version (0: none), probing forward from the hint."""
+        v = self._latest.get(candidate_id, 0)
+        if v == 0:  # no hint: grow the step until a version is missing, then search back
+            hi = 1
+            while await self._doc(candidate_id, hi) is not None:
+                v, hi = hi, hi * 2
+            while hi - v > 1:
+                mid = (v + hi) // 2
+                v, hi = (mid, hi) if await self._doc(candidate_id, mid) is not None else (v, mid)
+        while await self._doc(candidate_id, v + 1) is not None:
+            v += 1
+        if v:
+            self._latest[candidate_id] = v
+        return v
 
     async def get(self, candidate_id: str) -> PreferenceSnapshot | None:
         """The latest snapshot in the log, or None."""
-        cursor = self._log.find({"candidate_id": candidate_id}, {"snapshot": 1}).sort("version", -1).limit(1)
-        async for doc in cursor:
-            return PreferenceSnapshot.model_validate(doc["snapshot"])
-        return None
+        v = await self.latest_version(candidate_id)
+        doc = await self._doc(candidate_id, v) if v else None
+        return PreferenceSnapshot.model_validate(doc["snapshot"]) if doc else None
 
-    async def get_many(self, candidate_ids: Iterable[str]) -> dict[str, PreferenceSnapshot]:
-        """Cached latest snapshots of several candidates in one round trip (may lag; decisions re-read)."""
-        ids = list(set(candidate_ids))
-        if not ids:
-            return {}
-        cursor = self._current.find({"_id": {"$in": ids}}, {"snapshot": 1})
-        return {d["_id"]: PreferenceSnapshot.model_validate(d["snapshot"]) async for d in cursor}
+    def _stored(self, snapshots: Iterable[PreferenceSnapshot]) -> None:
+        for s in snapshots:
+            self._latest[s.candidate_id] = max(self._latest.get(s.candidate_id, 0), s.version)
+            self._unconfirmed[_vid(s.candidate_id, s.version)] = s.updated_at
 
-    async def _append(self, proposed: Proposed) -> bool:
-        try:
-            await self._log.insert_one(_version_doc(proposed))
-        except DuplicateKeyError:
-            return False
-        s = proposed.snapshot
-        # The cache only moves forward; a racing older write loses to the upsert's duplicate key.
-        with contextlib.suppress(DuplicateKeyError):
-            await self._current.update_one(
-                {"_id": s.candidate_id, "version": {"$lt": s.version}},
-                {"$set": {"version": s.version, "snapshot": s.model_dump(mode="json"), "updated_at": s.updated_at}},
-                upsert=True,
-            )
-        return True
-
-    async def insert_new(self, proposed: Proposed) -> bool:
-        """Store version 1 of a new candidate; False when the candidate already exists."""
-        return await self._append(proposed)
-
-    async def insert_new_many(self, proposals: Sequence[Proposed], opened: dict[str, set[str]]) -> set[str]:
-        """Version 1 of many new candidates in two batched inserts; the ids actually created (others existed)."""
-        if not proposals:
-            return set()
-        docs = [_version_doc(p) for p in proposals]
-        taken = set(await _insert_new(self._log, docs))
+    async def insert_new_many(self, proposals: Sequence[Proposed]) -> set[str]:
+        """Version 1 of many new candidates in one batched insert; the ids actually created."""
+        taken = set(await _insert_new(self._log, [_version_doc(p) for p in proposals]))
         created = [p.snapshot for i, p in enumerate(proposals) if i not in taken]
-        await _insert_new(
-            self._current,
-            [
-                {
-                    "_id": s.candidate_id,
-                    "version": s.version,
-                    "snapshot": s.model_dump(mode="json"),
-                    "updated_at": s.updated_at,
-                    "open_applications": sorted(opened.get(s.candidate_id, ())),
-                    "procedure_ended_at": None,
-                }
-                for s in created
-            ],
-        )
+        self._stored(created)
         return {s.candidate_id for s in created}
-
-    async def finish_publication_many(self, versions: dict[str, int]) -> set[str]:
-        """Mark these versions published in one statement; the candidates that have a newer version."""
-        ids = [f"{cid}:{v:010d}" for cid, v in versions.items()]
-        await self._log.update_many({"_id": {"$in": ids}, "published": False}, {"$set": {"published": True}})
-        newer = self._log.find({"candidate_id": {"$in": list(versions)}}, {"candidate_id": 1, "version": 1})
-        return {d["candidate_id"] async for d in newer if d["version"] > versions[d["candidate_id"]]}
 
     async def replace_if_version(self, expected_version: int, proposed: Proposed) -> bool:
         """Store version expected+1 unless another writer stored it first (optimistic concurrency)."""
         assert proposed.snapshot.version == expected_version + 1
-        return await self._append(proposed)
+        try:
+            await self._log.insert_one(_version_doc(proposed))
+        except DuplicateKeyError:
+            return False
+        self._stored([proposed.snapshot])
+        return True
 
     async def finish_publication(self, candidate_id: str, version: int) -> bool:
-        """After `version` is on the topic: mark it (and older ones) published.
+        """After `version` is on the topic: confirm it; False when a newer version exists (publish it last)."""
+        return not await self.finish_publication_many({candidate_id: version})
 
-        Returns False when a newer version exists, which may have reached the topic before this one:
-        the caller then publishes the latest again so the compacted topic ends with the newest.
-        """
-        await self._log.update_many(
-            {"candidate_id": candidate_id, "version": {"$lte": version}, "published": False},
-            {"$set": {"published": True}},
-        )
-        newer = await self._log.find_one({"candidate_id": candidate_id, "version": {"$gt": version}}, {"_id": 1})
-        return newer is None
+    async def finish_publication_many(self, versions: dict[str, int]) -> set[str]:
+        """Confirm these versions in one batched insert; the candidates that have a newer version."""
+        ids = [_vid(cid, v) for cid, v in versions.items()]
+        await _insert_new(self._published, [{"_id": i} for i in ids])
+        for i in ids:
+            self._unconfirmed.pop(i, None)
+        newer = await asyncio.gather(*(self._doc(cid, v + 1) for cid, v in versions.items()))
+        return {cid for cid, doc in zip(versions, newer, strict=True) if doc is not None}
 
     async def pending_outbox(self, older_than: datetime, limit: int) -> list[str]:
-        """Candidates with versions not yet confirmed on the topic, stored before `older_than`."""
-        cursor = self._log.find({"published": False, "at": {"$lt": older_than}}, {"candidate_id": 1}).limit(limit)
-        return list(dict.fromkeys([d["candidate_id"] async for d in cursor]))
+        """Candidates with versions stored before `older_than` whose publication is unconfirmed."""
+        stuck = [vid for vid, at in self._unconfirmed.items() if at < older_than][:limit]
+        return list(dict.fromkeys(vid.rsplit(":", 1)[0] for vid in stuck))
 
     async def history(self, candidate_id: str) -> list[HistoryEntry]:
         """Every recorded change, oldest first."""
-        cursor = self._log.find({"candidate_id": candidate_id}, {"snapshot": 0}).sort("version", 1)
+        latest = await self.latest_version(candidate_id)
+        docs = await asyncio.gather(*(self._doc(candidate_id, v) for v in range(1, latest + 1)))
         return [
             HistoryEntry(
-                candidate_id=d["candidate_id"],
-                version=d["version"],
-                at=d["at"],
-                source=ChangeSource(d["source"]),
-                summary=d["summary"],
-                changes=d["changes"],
+                d["candidate_id"], d["version"], d["at"], ChangeSource(d["source"]), d["summary"], d["changes"]
             )
-            async for d in cursor
+            for d in docs
+            if d is not None
         ]
 
     async def erase(self, candidate_id: str, suppression_key: str, at: datetime) -> bool:
-        """Delete the candidate's log and cache; keep only a keyed hash that suppresses re-creation."""
-        await self._suppressions.update_one({"_id": suppression_key}, {"$set": {"at": at}}, upsert=True)
+        """Delete the candidate's log; keep only a keyed hash that suppresses re-creation (rare: scans)."""
+        await _insert_new(self._suppressions, [{"_id": suppression_key, "at": at}])
+        self._suppression_keys.add(suppression_key)
         deleted = await self._log.delete_many({"candidate_id": candidate_id})
-        await self._current.delete_one({"_id": candidate_id})
+        await self._apps.delete_many({"candidate_id": candidate_id})
+        self._latest.pop(candidate_id, None)
         return deleted.deleted_count > 0
 
     async def suppressed(self, suppression_keys: Iterable[str]) -> set[str]:
-        """Which of these keys belong to erased candidates."""
-        keys = list(set(suppression_keys))
-        if not keys:
-            return set()
-        return {d["_id"] async for d in self._suppressions.find({"_id": {"$in": keys}}, {"_id": 1})}
+        """Which of these keys belong to erased candidates (from memory, reloaded every minute)."""
+        now = asyncio.get_running_loop().time()
+        if now - self._suppressions_loaded_at > 60:
+            self._suppressions_loaded_at = now
+            self._suppression_keys = {d["_id"] async for d in self._suppressions.find({}, {"_id": 1})}
+        return set(suppression_keys) & self._suppression_keys
 
-    async def open_applications(self, candidate_ids: Iterable[str]) -> dict[str, set[str]]:
-        """The applications each candidate has open (for retention)."""
-        ids = list(set(candidate_ids))
-        cursor = self._current.find({"_id": {"$in": ids}}, {"open_applications": 1})
-        return {d["_id"]: set(d.get("open_applications", [])) async for d in cursor}
+    async def record_applications(self, events: Sequence[ApplicationEvent]) -> None:
+        """Append application lifecycle events (idempotent per ATS event)."""
+        await _insert_new(
+            self._apps,
+            [
+                {
+                    "_id": f"{e.candidate_id}:{e.application_id}:{e.event_id}",
+                    "candidate_id": e.candidate_id,
+                    "application_id": e.application_id,
+                    "closed": e.closed,
+                    "at": e.at,
+                }
+                for e in events
+            ],
+        )
 
-    async def track_applications(self, candidate_id: str, opened: set[str], closed: set[str], now: datetime) -> None:
-        """Open and close applications; the last one closing starts the retention clock."""
-        for app in opened:
-            await self._current.update_one(
-                {"_id": candidate_id}, {"$addToSet": {"open_applications": app}, "$set": {"procedure_ended_at": None}}
-            )
-        for app in closed:
-            await self._current.update_one({"_id": candidate_id}, {"$pull": {"open_applications": app}})
-        if closed:
-            await self._current.update_one(
-                {"_id": candidate_id, "open_applications": {"$size": 0}}, {"$set": {"procedure_ended_at": now}}
-            )
-
-    async def ended_before(self, cutoff: datetime, limit: int) -> list[tuple[str, datetime]]:
-        """Candidates whose last procedure ended before `cutoff`."""
-        cursor = self._current.find({"procedure_ended_at": {"$lt": cutoff}}, {"procedure_ended_at": 1}).limit(limit)
-        return [(d["_id"], d["procedure_ended_at"]) async for d in cursor]
+    async def application_events(self) -> list[ApplicationEvent]:
+        """Every lifecycle event (the retention job's scan)."""
+        return [
+            ApplicationEvent(d["candidate_id"], d["application_id"], d["closed"], d["at"], d["_id"])
+            async for d in self._apps.find({})
+        ]

@@ -175,7 +175,19 @@ class RouterService:
             else:
                 await self.reannounce(wave, existing[r.id], now)
         await wave.flush()
-        await self._store.save_interview_sequences(sequences)
+        capped_set = set(capped)
+        await self._store.record_sends(
+            [
+                r
+                for r in new
+                if r.id not in existing
+                and r.planned.candidate_id in capped_set
+                and r.planned.state is NotificationStatus.QUEUED
+                and not r.planned.essential
+            ]
+        )
+        if sequences:
+            await self._store.save_interview_sequences(sequences)
 
     async def _cancel_reminders(
         self, wave: Wave, candidate_id: str, interview_id: str, keep: set[str], now: datetime

@@ -1,19 +1,29 @@
-"""The only module of the router that touches MongoDB: routed messages (held, scheduled, awaiting reply).
+"""The only module of the router that touches MongoDB: decisions, and the messages still waiting.
 
-Every dispatch is written as an intent first (the message document in state queued), then published;
-a redelivered event finds the document and republishes (the notifier's idempotency absorbs it).
-Releases and fallbacks record their decision on the source document before dispatching, so a
-crash in between replays the same decision instead of deciding twice.
+routed   - every decision, inserted in one batch per input batch and never changed (the intent log: a
+           redelivered event finds its decision and republishes it; the notifier deduplicates)
+pending  - the small working set: held and scheduled messages, and messages awaiting a reply. Releases
+           record their decision here before dispatching, so a crash replays it instead of deciding twice
+markers  - what a sent message led to (fallback, follow-up, recruiter): an insert per decision, whose
+           unique key makes "decide once" atomic
+caplog   - non-essential messages of candidates with a frequency cap
+interviews - the highest sequence seen per interview (out-of-order ATS events)
+
+Why the split: FerretDB 1.24's SQLite backend pushes down only `_id` equality reads; updates, deletes
+and other queries scan the collection (~30 ms per update at 10,000 documents, measured). The big
+collection is therefore only inserted and read by _id; scans and updates touch the small ones.
 """
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, Protocol
 
 from pymongo import AsyncMongoClient
+from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import BulkWriteError
 
@@ -127,58 +137,58 @@ class RouterStore(Protocol):
     async def interview_sequences(self, interview_ids: Iterable[str]) -> dict[str, int]: ...
     async def erase(self, candidate_id: str) -> None: ...
     async def save_interview_sequences(self, sequences: dict[str, int]) -> None: ...
+    async def record_sends(self, routed: Sequence[Routed]) -> None: ...
 
 
 class MongoRouterStore:
-    """RouterStore on MongoDB/FerretDB (collections: routed, interviews)."""
+    """RouterStore on MongoDB/FerretDB."""
 
     def __init__(self, client: AsyncMongoClient[dict[str, Any]], database: str) -> None:
         self._db: AsyncDatabase[dict[str, Any]] = client[database]
         self._routed = self._db["routed"]
+        self._pending = self._db["pending"]
+        self._markers = self._db["markers"]
+        self._caplog = self._db["caplog"]
         self._interviews = self._db["interviews"]
 
     async def ensure_indexes(self) -> None:
-        """Indexes for the timer scan, per-candidate lookups and caps."""
-        await self._routed.create_index([("state", 1), ("partition", 1), ("due_at", 1)])
-        await self._routed.create_index([("candidate_id", 1), ("state", 1)])
-        await self._routed.create_index([("reply_by", 1)])
-        await self._interviews.create_index([("interview_id", 1)])
+        """Indexes MongoDB uses for the timer scan and per-candidate lookups."""
+        await self._pending.create_index([("partition", 1), ("due_at", 1)])
+        await self._pending.create_index([("candidate_id", 1)])
+        await self._caplog.create_index([("candidate_id", 1)])
 
     async def insert(self, routed: Sequence[Routed]) -> dict[str, Routed]:
-        """Insert new messages; return the ones that already existed (as stored), by id."""
-        if not routed:
-            return {}
-        try:
-            await self._routed.insert_many([_to_doc(r) for r in routed], ordered=False)
-            return {}
-        except BulkWriteError as exc:
-            errors = exc.details.get("writeErrors", [])
-            if any(e.get("code") != 11000 for e in errors):
-                raise
-            dup_ids = {routed[e["index"]].id for e in errors}
-        return await self.get_many(dup_ids)
+        """Insert new decisions (waiting ones also into pending); return those that existed, as stored."""
+        taken = set(await _insert_new(self._routed, [_to_doc(r) for r in routed]))
+        waiting = [r for i, r in enumerate(routed) if i not in taken and _waits(r)]
+        await _insert_new(self._pending, [_to_doc(r) for r in waiting])
+        return await self.get_many(routed[i].id for i in taken)
+
+    async def _one(self, routed_id: str) -> Routed | None:
+        doc = await self._pending.find_one({"_id": routed_id}) or await self._routed.find_one({"_id": routed_id})
+        if doc is None:
+            return None
+        marker = await self._markers.find_one({"_id": routed_id})
+        if marker is not None:
+            doc["next_id"] = marker["next_id"]
+        return _from_doc(doc)
 
     async def get_many(self, ids: Iterable[str]) -> dict[str, Routed]:
-        """Stored messages by id."""
+        """Stored messages by id (point reads: the waiting copy if any, with the decision taken for it)."""
         wanted = list(set(ids))
-        if not wanted:
-            return {}
-        return {d["_id"]: _from_doc(d) async for d in self._routed.find({"_id": {"$in": wanted}})}
+        found = await asyncio.gather(*(self._one(i) for i in wanted))
+        return {r.id: r for r in found if r is not None}
 
     async def set_state(self, ids: Iterable[str], state: NotificationStatus, reason: str | None = None) -> None:
-        """Move messages to a state (optionally adding a reason)."""
-        update: dict[str, Any] = {"$set": {"state": state.value}}
-        if reason:
-            update["$push"] = {"reasons": reason}
-        await self._routed.update_many({"_id": {"$in": list(ids)}}, update)
+        """End waiting messages (cancelled): they leave the working set."""
+        await self._pending.delete_many({"_id": {"$in": list(ids)}})
 
     async def record_next(self, routed_id: str, from_states: Sequence[str], next_id: str, state: str) -> bool:
-        """Record the decision taken for a message, once: False if it was already taken."""
-        result = await self._routed.update_one(
-            {"_id": routed_id, "state": {"$in": list(from_states)}, "next_id": None},
-            {"$set": {"next_id": next_id, "state": state}},
-        )
-        return result.modified_count == 1
+        """Record what a message led to, once (False: another decision was recorded first)."""
+        taken = await _insert_new(self._markers, [{"_id": routed_id, "next_id": next_id}])
+        if not taken:
+            await self._pending.delete_many({"_id": routed_id, "state": {"$ne": "held"}})
+        return not taken
 
     async def record_release(self, held: Routed, target: Routed) -> bool:
         """Step 1 of a release: note what a held message becomes, once (False: already decided)."""
@@ -200,22 +210,22 @@ class MongoRouterStore:
                     )
                 }
             )
-        result = await self._routed.update_one({"_id": held.id, "state": "held", "next_id": None}, {"$set": update})
+        result = await self._pending.update_one({"_id": held.id, "state": "held", "next_id": None}, {"$set": update})
         return result.modified_count == 1
 
     async def finish_release(self, held: Routed, target: Routed) -> None:
-        """Step 3 of a release, after the dispatch was acknowledged."""
-        if target.id == held.id:
-            await self._routed.update_one(
+        """Step 3 of a release, after the dispatch was acknowledged: stay only if awaiting a reply."""
+        if target.id == held.id and target.reply_by is not None:
+            await self._pending.update_one(
                 {"_id": held.id, "state": "held"}, {"$set": {"state": target.planned.state.value, "next_id": None}}
             )
         else:
-            await self._routed.update_one({"_id": held.id, "state": "held"}, {"$set": {"state": "cancelled"}})
+            await self._pending.delete_many({"_id": held.id, "state": "held"})
 
     async def update_hold(self, target: Routed) -> None:
         """A held message stays held, with a new time or reason."""
         p = target.planned
-        await self._routed.update_one(
+        await self._pending.update_one(
             {"_id": target.id, "state": "held", "next_id": None},
             {
                 "$set": {
@@ -229,7 +239,7 @@ class MongoRouterStore:
 
     async def reminders_of(self, candidate_id: str, interview_id: str) -> list[Routed]:
         """Pending reminders of an interview."""
-        cursor = self._routed.find(
+        cursor = self._pending.find(
             {
                 "candidate_id": candidate_id,
                 "interview_id": interview_id,
@@ -241,52 +251,48 @@ class MongoRouterStore:
 
     async def pending_of(self, candidate_id: str) -> list[Routed]:
         """Messages of a candidate that are not sent yet (held or scheduled)."""
-        return [_from_doc(d) async for d in self._routed.find({"candidate_id": candidate_id, "state": "held"})]
+        return [_from_doc(d) async for d in self._pending.find({"candidate_id": candidate_id, "state": "held"})]
 
     async def candidates_with_pending(self, partitions: Iterable[int]) -> set[str]:
         """Candidates in these partitions with held or scheduled messages."""
-        cursor = self._routed.find({"state": "held", "partition": {"$in": list(partitions)}}, {"candidate_id": 1})
+        cursor = self._pending.find({"state": "held", "partition": {"$in": list(partitions)}}, {"candidate_id": 1})
         return {d["candidate_id"] async for d in cursor}
 
     async def count_held(self, partitions: Iterable[int]) -> dict[str, int]:
         """Held and scheduled messages in these partitions, per hold kind (for the gauge)."""
-        parts = list(partitions)
-        if not parts:
-            return {}
-        pipeline: list[dict[str, Any]] = [
-            {"$match": {"state": "held", "partition": {"$in": parts}}},
-            {"$group": {"_id": "$hold_kind", "n": {"$sum": 1}}},
-        ]
-        cursor = await self._routed.aggregate(pipeline)
-        return {str(d["_id"] or "held"): int(d["n"]) async for d in cursor}
+        counts: dict[str, int] = {}
+        async for d in self._pending.find({"state": "held", "partition": {"$in": list(partitions)}}, {"hold_kind": 1}):
+            kind = str(d.get("hold_kind") or "held")
+            counts[kind] = counts.get(kind, 0) + 1
+        return counts
 
     async def due(self, partitions: Iterable[int], now: datetime, limit: int) -> list[Routed]:
         """Held messages whose time has come, and open messages whose reply window has passed."""
         parts = list(partitions)
-        held = self._routed.find({"state": "held", "partition": {"$in": parts}, "due_at": {"$lte": now}}).limit(limit)
-        out = [_from_doc(d) async for d in held]
-        silent = self._routed.find(
+        held = self._pending.find({"state": "held", "partition": {"$in": parts}, "due_at": {"$lte": now}})
+        out = [_from_doc(d) async for d in held.limit(limit)]
+        silent = self._pending.find(
             {
                 "state": {"$in": list(OPEN_STATES)},
                 "partition": {"$in": parts},
                 "reply_by": {"$lte": now},
                 "next_id": None,
             }
-        ).limit(limit)
-        out.extend([_from_doc(d) async for d in silent])
+        )
+        out.extend([_from_doc(d) async for d in silent.limit(limit)])
         return out
 
     async def apply_statuses(self, changes: Sequence[tuple[str, NotificationStatus]]) -> None:
-        """Record the notifier's states on the router's copies (forward only is checked by the caller).
+        """A reply ends the silence watch of the message replied to."""
+        replied = [nid for nid, st in changes if st is NotificationStatus.REPLIED]
+        if replied:
+            await self._pending.delete_many({"_id": {"$in": replied}, "state": {"$ne": "held"}})
 
-        One update_many per state, never a bulk of single updates: FerretDB holds a pooled connection per
-        statement of a command, and a bulk of 100 deadlocks its pool.
-        """
-        by_state: dict[NotificationStatus, list[str]] = {}
-        for nid, st in changes:
-            by_state.setdefault(st, []).append(nid)
-        for st, ids in by_state.items():
-            await self._routed.update_many({"_id": {"$in": ids}, "next_id": None}, {"$set": {"state": st.value}})
+    async def record_sends(self, routed: Sequence[Routed]) -> None:
+        """Remember non-essential messages of candidates with a frequency cap."""
+        await _insert_new(
+            self._caplog, [{"_id": r.id, "candidate_id": r.planned.candidate_id, "at": r.created_at} for r in routed]
+        )
 
     async def recent(self, candidate_ids: Iterable[str], now: datetime) -> dict[str, Recent]:
         """Non-essential messages that went out per candidate in the last day and week."""
@@ -294,42 +300,48 @@ class MongoRouterStore:
         if not ids:
             return {}
         week_ago, day_ago = now - timedelta(days=7), now - timedelta(days=1)
-        cursor = self._routed.find(
-            {
-                "candidate_id": {"$in": ids},
-                "essential": False,
-                "created_at": {"$gte": week_ago},
-                "state": {"$in": ["queued", "sent", "delivered", "read", "replied"]},
-            },
-            {"candidate_id": 1, "created_at": 1},
-        )
         counts: dict[str, list[int]] = {}
-        async for d in cursor:
+        async for d in self._caplog.find({"candidate_id": {"$in": ids}, "at": {"$gte": week_ago}}):
             c = counts.setdefault(d["candidate_id"], [0, 0])
             c[1] += 1
-            c[0] += d["created_at"] >= day_ago
+            c[0] += d["at"] >= day_ago
         return {cid: Recent(last_day=c[0], last_week=c[1]) for cid, c in counts.items()}
 
     async def interview_sequences(self, interview_ids: Iterable[str]) -> dict[str, int]:
-        """The highest sequence seen per interview."""
+        """The highest sequence seen per interview (point reads)."""
         ids = list(set(interview_ids))
-        if not ids:
-            return {}
-        out: dict[str, int] = {}
-        async for d in self._interviews.find({"interview_id": {"$in": ids}}, {"interview_id": 1, "sequence": 1}):
-            out[d["interview_id"]] = max(out.get(d["interview_id"], -1), d["sequence"])
-        return out
+        docs = await asyncio.gather(*(self._interviews.find_one({"_id": i}) for i in ids))
+        return {d["_id"]: d["sequence"] for d in docs if d is not None}
 
     async def save_interview_sequences(self, sequences: dict[str, int]) -> None:
-        """Remember the sequences seen (append-only: one batched insert, the maximum is taken on read)."""
-        docs = [{"_id": f"{iv}:{seq:08d}", "interview_id": iv, "sequence": seq} for iv, seq in sequences.items()]
-        if docs:
-            try:
-                await self._interviews.insert_many(docs, ordered=False)
-            except BulkWriteError as exc:
-                if any(e.get("code") != 11000 for e in exc.details.get("writeErrors", [])):
-                    raise
+        """Remember the newest sequence per interview (an update only when a reschedule raises it)."""
+        known = await self.interview_sequences(sequences)
+        await _insert_new(
+            self._interviews, [{"_id": iv, "sequence": s} for iv, s in sequences.items() if iv not in known]
+        )
+        for iv, seq in sequences.items():
+            if iv in known and seq > known[iv]:
+                await self._interviews.update_one({"_id": iv}, {"$max": {"sequence": seq}})
 
     async def erase(self, candidate_id: str) -> None:
-        """Delete every record of a candidate (after the preference service's tombstone)."""
-        await self._routed.delete_many({"candidate_id": candidate_id})
+        """Delete every record of a candidate (after the preference service's tombstone; rare, so scans)."""
+        for coll in (self._routed, self._pending, self._caplog):
+            await coll.delete_many({"candidate_id": candidate_id})
+
+
+def _waits(r: Routed) -> bool:
+    return r.planned.state is NotificationStatus.HELD or r.reply_by is not None
+
+
+async def _insert_new(coll: AsyncCollection[dict[str, Any]], docs: list[dict[str, Any]]) -> list[int]:
+    """Insert documents, keeping existing ones; the indexes of those that already existed."""
+    if not docs:
+        return []
+    try:
+        await coll.insert_many(docs, ordered=False)
+    except BulkWriteError as exc:
+        errors = exc.details.get("writeErrors", [])
+        if any(e.get("code") != 11000 for e in errors):
+            raise
+        return [e["index"] for e in errors]
+    return []

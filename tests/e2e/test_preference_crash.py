@@ -34,8 +34,10 @@ def service_env(kafka: KafkaSettings, mongo: MongoSettings, unique: str) -> dict
 async def versions(mongo: MongoSettings, candidate: str) -> list[dict[str, Any]]:
     client: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(mongo.url.get_secret_value())
     try:
-        cursor = client[mongo.database]["preference_versions"].find({"candidate_id": candidate}).sort("version", 1)
-        return [{"version": d["version"], "published": d["published"]} async for d in cursor]
+        db = client[mongo.database]
+        confirmed = {d["_id"] async for d in db["preference_published"].find({})}
+        cursor = db["preference_versions"].find({"candidate_id": candidate}).sort("version", 1)
+        return [{"version": d["version"], "published": d["_id"] in confirmed} async for d in cursor]
     finally:
         await client.close()
 

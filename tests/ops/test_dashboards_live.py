@@ -74,10 +74,14 @@ def scenario_events(unique: str, day: str, night: str) -> list[dict[str, Any]]:
     ]  # fmt: skip
 
 
-async def wait_for(checks: dict[str, Callable[[], Any]]) -> None:
-    """Each scenario's outcome, as the services' own /metrics report it."""
+async def wait_for(checks: dict[str, Callable[[], Any]], procs: dict[str, ServiceProcess]) -> None:
+    """Each scenario's outcome, as the services' own /metrics report it (log tails when one never shows)."""
     for what, check in checks.items():
-        await eventually(check, timeout=45, interval=0.2, what=what)
+        try:
+            await eventually(check, timeout=60, interval=0.2, what=what)
+        except AssertionError as missing:
+            tails = {n: "\n".join(p.log.read_text(errors="replace").splitlines()[-15:]) for n, p in procs.items()}
+            raise AssertionError(f"{missing}\n" + "\n".join(f"--- {n}:\n{t}" for n, t in tails.items())) from None
 
 
 async def load(kafka: KafkaSettings, procs: dict[str, ServiceProcess], provider: str, unique: str) -> None:
@@ -94,7 +98,8 @@ async def load(kafka: KafkaSettings, procs: dict[str, ServiceProcess], provider:
             "an SMS after it": positive(notifier, "notifier_deliveries_total", 'channel="sms"', 'status="sent"'),
             "a quiet-hour hold": positive(router, "router_holds_total", 'kind="quiet_hours"'),
             "provider retries": positive(notifier, "notifier_retries_total", 'channel="sms"'),
-        }
+        },
+        procs,
     )
     async with httpx.AsyncClient(timeout=10) as client:
         stop = {"from": PHONES[0], "body": "STOP", "channel": "sms"}
@@ -108,7 +113,8 @@ async def load(kafka: KafkaSettings, procs: dict[str, ServiceProcess], provider:
             "a silence follow-up": positive(router, "router_fallbacks_total", 'cause="silence"'),
             "a hand-over after silence": positive(router, "router_needs_recruiter_total", 'cause="silence"'),
             "consumer lag": reported(router, f'kafka_consumer_lag{{group="{unique}.router"'),
-        }
+        },
+        procs,
     )
 
 
