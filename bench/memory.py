@@ -82,7 +82,7 @@ async def fill(bootstrap: str, topic: str, count: int) -> float:
     """Produce `count` snapshots; seconds taken."""
     rng, now = random.Random(5), datetime.now(UTC)
     producer = AIOKafkaProducer(
-        bootstrap_servers=bootstrap, acks=1, linger_ms=20, max_batch_size=512 * 1024, compression_type="lz4"
+        bootstrap_servers=bootstrap, acks=1, linger_ms=20, max_batch_size=512 * 1024
     )
     await producer.start()
     started = time.perf_counter()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from enum import StrEnum
+from functools import lru_cache
 from typing import Annotated
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -117,6 +118,7 @@ def _check_id(value: str) -> str:
     return value
 
 
+@lru_cache(maxsize=65_536)  # the same candidates come back: validate each value once
 def _check_e164(value: str) -> str:
     # Messages never echo the input: validation errors travel in DLQ headers and logs.
     try:
@@ -128,6 +130,7 @@ def _check_e164(value: str) -> str:
     return phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164)
 
 
+@lru_cache(maxsize=65_536)  # the same candidates come back: validate each value once
 def _check_email(value: str) -> str:
     try:
         return validate_email(value, check_deliverability=False).normalized
@@ -135,10 +138,11 @@ def _check_email(value: str) -> str:
         raise ValueError("not a valid e-mail address") from None
 
 
+@lru_cache(maxsize=65_536)  # the same candidates come back: validate each value once
 def _check_timezone(value: str) -> str:
     try:
         ZoneInfo(value)
-    except (ZoneInfoNotFoundError, ValueError):
+    except (ZoneInfoNotFoundError, ValueError, OSError):  # OSError: a directory ("America") or a too-long name
         raise ValueError("not an IANA time zone name (e.g. Europe/Amsterdam)") from None
     return value
 

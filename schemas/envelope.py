@@ -59,6 +59,8 @@ def _classify(raw: bytes, known_types: frozenset[str], exc: ValidationError) -> 
         obj = json.loads(raw)
     except (ValueError, UnicodeDecodeError) as json_error:
         return DecodeError("malformed_json", f"not valid JSON ({type(json_error).__name__})")
+    except RecursionError:  # valid JSON nested deeper than the parser's stack: still a record to dead-letter
+        return DecodeError("malformed_json", "JSON nested too deeply")
     if not isinstance(obj, dict):
         return DecodeError("invalid_envelope", "the value is not a JSON object")
     try:

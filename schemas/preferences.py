@@ -7,7 +7,7 @@ compacted topic ends with every candidate's latest state. A tombstone (null valu
 from __future__ import annotations
 
 from datetime import time
-from typing import Final, Literal
+from typing import Any, Final, Literal
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, TypeAdapter, field_validator
 
@@ -78,11 +78,22 @@ class ChannelConsent(_Model):
         return self.application if purpose is PurposeClass.APPLICATION else self.talent_pool
 
 
+def _local_time_schema(schema: dict[str, Any]) -> None:
+    # JSON Schema's "time" format (RFC 3339 full-time) demands a UTC offset; these are wall-clock times.
+    schema.pop("format", None)
+    schema["pattern"] = r"^([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9](\.[0-9]{1,6})?)?$"
+
+
 class QuietHours(_Model):
     """Local times between which SMS, WhatsApp and calls wait (start may be after end: overnight)."""
 
-    start: time = Field(time(21, 0), description="Local start, e.g. 21:00.")
-    end: time = Field(time(8, 0), description="Local end, e.g. 08:00.")
+    start: time = Field(time(21, 0), description="Local start, e.g. 21:00.", json_schema_extra=_local_time_schema)
+    end: time = Field(time(8, 0), description="Local end, e.g. 08:00.", json_schema_extra=_local_time_schema)
+
+    @field_validator("start", "end")
+    @classmethod
+    def _wall_clock(cls, v: time) -> time:
+        return v.replace(tzinfo=None)  # the candidate's time zone applies; an offset would only mislead
 
 
 class FrequencyCap(_Model):

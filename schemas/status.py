@@ -15,6 +15,9 @@ from schemas.common import CandidateId, Channel, NotificationStatus, Stage
 from schemas.envelope import CloudEvent
 
 STATUS_EVENT_TYPE: Final = "notification.status.changed"
+# Kafka header with the state name, so a reader can skip states it does not need without decoding.
+# Optional for other writers: a record without it is decoded.
+STATUS_HEADER: Final = "ce_status"
 
 
 class StatusChange(BaseModel):

@@ -68,15 +68,22 @@ def subscribe_batch(
     retry_backoff_s: float = 1.0,
     session_timeout_ms: int = 10_000,
     listener: Any = None,
+    skip: Callable[[Record], bool] | None = None,
     title: str | None = None,
     description: str | None = None,
 ) -> None:
-    """Register one batch subscriber for `topics` in `group_id`: decode, dead-letter, handle, commit."""
+    """Register one batch subscriber for `topics` in `group_id`: decode, dead-letter, handle, commit.
+
+    `skip` drops records this reader never needs before they are decoded (e.g. by a header); they are
+    committed with the batch like any other.
+    """
 
     async def on_batch(body: list[bytes], message: KafkaMessage) -> None:
         raw = message.raw_message
         # A tuple from aiokafka's getmany, a list from TestKafkaBroker, one record if not batched.
         records: Sequence[Record] = raw if isinstance(raw, tuple | list) else (raw,)
+        if skip is not None:
+            records = [r for r in records if not skip(r)]
         good, bad = decode_batch(records, decoder)
         await dead_letters.send_all(bad)
         if not good:

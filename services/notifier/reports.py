@@ -12,7 +12,7 @@ from faststream.kafka import KafkaBroker
 from schemas.common import NotificationStatus
 from schemas.dispatch import DeliverMessage
 from schemas.inbound import InboundReply, InboundReplyEvent
-from schemas.status import NotificationStatusEvent, StatusChange
+from schemas.status import STATUS_HEADER, NotificationStatusEvent, StatusChange
 from schemas.topics import CANDIDATE_INBOUND, NOTIFICATIONS_STATUS
 from services.common.settings import KafkaSettings
 
@@ -27,13 +27,16 @@ class ReportWave:
         self._kafka = kafka
         self._pending: list[Awaitable[Any]] = []
 
-    async def _send(self, body: bytes, topic: str, key: str, event_id: str) -> None:
+    async def _send(self, body: bytes, topic: str, key: str, event_id: str, status: str | None = None) -> None:
+        headers = {"content-type": "application/cloudevents+json"}
+        if status is not None:
+            headers[STATUS_HEADER] = status
         fut = await self._broker.publish(
             body,
             self._kafka.topic(topic),
             key=key.encode(),
             correlation_id=event_id,
-            headers={"content-type": "application/cloudevents+json"},
+            headers=headers,
             no_confirm=True,
         )
         self._pending.append(fut)
@@ -47,7 +50,9 @@ class ReportWave:
             subject=change.candidate_id,
             data=change,
         )
-        await self._send(ev.model_dump_json().encode(), NOTIFICATIONS_STATUS, change.candidate_id, ev.id)
+        await self._send(
+            ev.model_dump_json().encode(), NOTIFICATIONS_STATUS, change.candidate_id, ev.id, change.status.value
+        )
 
     async def state(
         self,

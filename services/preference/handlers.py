@@ -9,13 +9,21 @@ from faststream.kafka import KafkaBroker
 from schemas.ats import ATS_EVENT_ADAPTER, ATS_EVENT_TYPES, AtsEvent
 from schemas.envelope import EventDecoder
 from schemas.inbound import INBOUND_ADAPTER, INBOUND_TYPES, InboundReplyEvent
-from schemas.status import STATUS_ADAPTER, STATUS_TYPES, NotificationStatusEvent
+from schemas.status import STATUS_ADAPTER, STATUS_HEADER, STATUS_TYPES, NotificationStatusEvent
 from schemas.topics import ATS_EVENTS, CANDIDATE_INBOUND, NOTIFICATIONS_STATUS
 from services.common.consuming import subscribe_batch
-from services.common.kafka import DeadLetters, Record
+from services.common.kafka import DeadLetters, Record, header
 from services.preference.reactions import Reactions
 from services.preference.service import PreferenceService
 from services.preference.settings import PreferenceSettings
+
+
+# Outcomes that teach something (affinity) or invalidate an address; others are skipped undecoded.
+_LEARN_FROM = frozenset({"replied", "read", "needs_recruiter", "bounced", "failed", None})
+
+
+def _uninteresting(record: Record) -> bool:
+    return header(record, STATUS_HEADER) not in _LEARN_FROM
 
 
 def register_handlers(
@@ -64,6 +72,7 @@ def register_handlers(
             dead_letters=dead_letters,
             session_timeout_ms=settings.kafka.session_timeout_ms,
             handle=handle,
+            skip=_uninteresting if topic == NOTIFICATIONS_STATUS else None,
             title=f"preference:{handle.__name__}",
             description=handle.__doc__,
         )

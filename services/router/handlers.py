@@ -17,15 +17,17 @@ from faststream.kafka import KafkaBroker
 
 from schemas.ats import ATS_EVENT_ADAPTER, ATS_EVENT_TYPES, AtsEvent
 from schemas.envelope import EventDecoder
-from schemas.status import STATUS_ADAPTER, STATUS_TYPES, NotificationStatusEvent
+from schemas.status import STATUS_ADAPTER, STATUS_HEADER, STATUS_TYPES, NotificationStatusEvent
 from schemas.topics import ATS_EVENTS, NOTIFICATIONS_STATUS
 from services.common.consuming import subscribe_batch
-from services.common.kafka import DeadLetters, Record
+from services.common.kafka import DeadLetters, Record, header
 from services.common.locks import WorkGate
 from services.router.service import RouterService
 from services.router.settings import RouterSettings
 
 log = logging.getLogger(__name__)
+# The states the router acts on; a status record without the header is decoded and checked.
+_TRACKED_NAMES = frozenset({"failed", "bounced", "replied", None})
 
 
 class RebuildOnAssign(ConsumerRebalanceListener):  # type: ignore[misc]
@@ -89,6 +91,7 @@ def register_handlers(
         session_timeout_ms=settings.kafka.session_timeout_ms,
         handle=on_inputs,
         listener=RebuildOnAssign(service.gate, on_assigned),
+        skip=lambda r: r.topic == status_topic and header(r, STATUS_HEADER) not in _TRACKED_NAMES,
         title="router:on_inputs",
         description="Route ATS events; fall back on failures and bounces.",
     )

@@ -11,7 +11,7 @@ from faststream.kafka import KafkaBroker
 
 from schemas.common import NotificationStatus
 from schemas.dispatch import DeliverMessage, DeliverMessageCommand
-from schemas.status import NotificationStatusEvent, StatusChange
+from schemas.status import STATUS_HEADER, NotificationStatusEvent, StatusChange
 from schemas.topics import NOTIFICATIONS_STATUS, dispatch_topic
 from services.common.settings import KafkaSettings
 from services.router.store import Routed
@@ -88,13 +88,16 @@ class Wave:
         self._kafka = kafka
         self._pending: list[Awaitable[Any]] = []
 
-    async def _send(self, body: bytes, topic: str, key: str, correlation_id: str) -> None:
+    async def _send(self, body: bytes, topic: str, key: str, correlation_id: str, status: str | None = None) -> None:
+        headers = {"content-type": "application/cloudevents+json"}
+        if status is not None:
+            headers[STATUS_HEADER] = status
         fut = await self._broker.publish(
             body,
             topic,
             key=key.encode(),
             correlation_id=correlation_id,
-            headers={"content-type": "application/cloudevents+json"},
+            headers=headers,
             no_confirm=True,
         )
         self._pending.append(fut)
@@ -110,7 +113,7 @@ class Wave:
         """Publish a router-owned state of a message."""
         ev = status_event(r, status, now, reason)
         topic = self._kafka.topic(NOTIFICATIONS_STATUS)
-        await self._send(ev.model_dump_json().encode(), topic, r.planned.candidate_id, ev.id)
+        await self._send(ev.model_dump_json().encode(), topic, r.planned.candidate_id, ev.id, status.value)
 
     async def flush(self) -> None:
         """Wait for the broker's acknowledgement of everything in this wave."""

@@ -11,13 +11,13 @@ import asyncio
 import contextlib
 import html
 from datetime import UTC, datetime
-from email.message import EmailMessage
 from email.utils import format_datetime, parseaddr
 
 import aiosmtplib
 
 from services.notifier.calendar import interview_ics
 from services.notifier.channels.base import Outcome, Outgoing, SendResult
+from services.notifier.channels.mime import Part, render
 from services.notifier.settings import NotifierSettings
 
 _ICS_TEMPLATES = {"interview_invite": False, "interview_rescheduled": False, "interview_cancelled": True}
@@ -43,22 +43,23 @@ def _html(body: str, link: str, language: str) -> str:
     )
 
 
-def build_email(out: Outgoing, s: NotifierSettings, now: datetime) -> EmailMessage:
-    """The MIME message for one notification."""
+def build_email(out: Outgoing, s: NotifierSettings, now: datetime) -> tuple[str, bytes]:
+    """The Message-ID and the RFC 5322 bytes of one notification's e-mail."""
     m = out.msg
-    em = EmailMessage()
-    em["From"] = s.mail_from
-    em["To"] = out.to
-    em["Subject"] = out.rendered.subject
-    em["Date"] = format_datetime(now)
-    em["Message-ID"] = message_id(m.notification_id, s.message_id_domain)
-    em["X-Notification-Id"] = m.notification_id
-    em["X-Template"] = f"{out.rendered.template}/v{out.rendered.version}/{out.rendered.language}"
-    em["List-Unsubscribe"] = f"<{out.unsubscribe_url}>"
-    em["List-Unsubscribe-Post"] = "List-Unsubscribe=One-Click"
-    em["Content-Language"] = out.rendered.language
-    em.set_content(out.rendered.body)
-    em.add_alternative(_html(out.rendered.body, out.link, out.rendered.language), subtype="html")
+    mid = message_id(m.notification_id, s.message_id_domain)
+    headers = [
+        ("From", s.mail_from),
+        ("To", out.to),
+        ("Subject", out.rendered.subject),
+        ("Date", format_datetime(now)),
+        ("Message-ID", mid),
+        ("X-Notification-Id", m.notification_id),
+        ("X-Template", f"{out.rendered.template}/v{out.rendered.version}/{out.rendered.language}"),
+        ("List-Unsubscribe", f"<{out.unsubscribe_url}>"),
+        ("List-Unsubscribe-Post", "List-Unsubscribe=One-Click"),
+        ("Content-Language", out.rendered.language),
+    ]
+    attachment = None
     cancel = _ICS_TEMPLATES.get(m.template)
     if cancel is not None and m.context.interview_id and m.context.interview_start and m.context.interview_end:
         ics = interview_ics(
@@ -70,14 +71,10 @@ def build_email(out: Outgoing, s: NotifierSettings, now: datetime) -> EmailMessa
             summary=out.rendered.subject,
             now=now,
         )
-        em.add_attachment(
-            ics,
-            maintype="text",
-            subtype="calendar",
-            filename="invite.ics",
-            params={"method": "CANCEL" if cancel else "REQUEST"},
-        )
-    return em
+        method = "CANCEL" if cancel else "REQUEST"
+        attachment = Part(f'text/calendar; charset="utf-8"; method={method}', ics, filename="invite.ics")
+    html_body = _html(out.rendered.body, out.link, out.rendered.language)
+    return mid, render(headers, out.rendered.body, html_body, attachment)
 
 
 class EmailAdapter:
@@ -106,15 +103,12 @@ class EmailAdapter:
 
     async def send(self, out: Outgoing) -> SendResult:
         """Send one e-mail; classify what the server answered."""
-        em = build_email(out, self._s, datetime.now(UTC))
-        mid = em["Message-ID"]
+        mid, raw = build_email(out, self._s, datetime.now(UTC))
         async with self._slots:
             client = None
             try:
                 client = self._idle.get_nowait() if not self._idle.empty() else await self._connect()
-                await client.send_message(
-                    em, sender=verp_sender(self._s.bounce_address, out.msg.notification_id), recipients=[out.to]
-                )
+                await client.sendmail(verp_sender(self._s.bounce_address, out.msg.notification_id), [out.to], raw)
             except aiosmtplib.SMTPRecipientsRefused as exc:
                 await self._reuse(client)
                 code = exc.recipients[0].code if exc.recipients else 550
