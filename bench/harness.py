@@ -68,14 +68,14 @@ class Env:
         }
 
     async def start(
-        self, name: str, ready: bool = True, module: str | None = None, args: tuple[str, ...] = (), **extra: str
+        self, name: str, *, module: str | None = None, args: tuple[str, ...] = (), extra: dict[str, str] | None = None
     ) -> ServiceProcess:
         """Start a process of this world and wait for it."""
         proc = ServiceProcess(
-            name, self.env(**extra), self.workdir / f"{self.name}-{name}.log", module=module, args=args
+            name, self.env(**(extra or {})), self.workdir / f"{self.name}-{name}.log", module=module, args=args
         ).start()
         self.processes.append(proc)
-        if module is None and ready:
+        if module is None:
             await proc.ready(60)
         elif module is not None:
             await proc.listening()

@@ -81,9 +81,7 @@ def snapshot(i: int, rng: random.Random, now: datetime) -> dict[str, Any]:
 async def fill(bootstrap: str, topic: str, count: int) -> float:
     """Produce `count` snapshots; seconds taken."""
     rng, now = random.Random(5), datetime.now(UTC)
-    producer = AIOKafkaProducer(
-        bootstrap_servers=bootstrap, acks=1, linger_ms=20, max_batch_size=512 * 1024
-    )
+    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks=1, linger_ms=20, max_batch_size=512 * 1024)
     await producer.start()
     started = time.perf_counter()
     pending = []

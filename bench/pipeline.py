@@ -30,7 +30,7 @@ async def start_pipeline(env: Env, mail_dir: Path) -> dict[str, Any]:
     )
     pref = await env.start("preference")
     await env.start("router")
-    await env.start("notifier", NOTIFIER_SMTP_PORT=str(sink.port))
+    await env.start("notifier", extra={"NOTIFIER_SMTP_PORT": str(sink.port)})
     return {"preference": pref.url}
 
 

@@ -58,10 +58,29 @@ async def run(count: int, seconds: float) -> None:
         for name, proc in procs.items():
             assert proc.proc is not None
             out = workdir / f"profile-{name}.txt"
-            spies.append((name, out, await asyncio.create_subprocess_exec(
-                spy, "record", "--pid", str(proc.proc.pid), "--duration", str(int(seconds)), "--rate", "200",
-                "--format", "raw", "--output", str(out), "--nonblocking", stdout=asyncio.subprocess.DEVNULL,
-                stderr=asyncio.subprocess.DEVNULL)))
+            spies.append(
+                (
+                    name,
+                    out,
+                    await asyncio.create_subprocess_exec(
+                        spy,
+                        "record",
+                        "--pid",
+                        str(proc.proc.pid),
+                        "--duration",
+                        str(int(seconds)),
+                        "--rate",
+                        "200",
+                        "--format",
+                        "raw",
+                        "--output",
+                        str(out),
+                        "--nonblocking",
+                        stdout=asyncio.subprocess.DEVNULL,
+                        stderr=asyncio.subprocess.DEVNULL,
+                    ),
+                )
+            )
         progress(f"producing {count} events while sampling for {seconds:.0f}s")
         await produce_all(env, ATS_EVENTS, script)
         for name, out, spy_proc in spies:

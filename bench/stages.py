@@ -134,7 +134,7 @@ async def notifier_alone(env: Env, count: int, smtp_port: int) -> dict[str, Any]
     await asyncio.gather(*futures)
     await producer.stop()
     started = time.perf_counter()
-    await env.start("notifier", NOTIFIER_SMTP_PORT=str(smtp_port))
+    await env.start("notifier", extra={"NOTIFIER_SMTP_PORT": str(smtp_port)})
     took = await wait_count(env.kafka, [NOTIFICATIONS_STATUS], count, limit_s=600)
     return {"events": count, "seconds": took, "per_s": count / took, "startup_s": time.perf_counter() - started - took}
 

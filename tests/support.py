@@ -36,6 +36,19 @@ async def eventually(
     raise AssertionError(f"timed out after {timeout:.0f}s waiting for {what} (last: {last!r})")
 
 
+def zone_at(local_hour: int, now: datetime) -> str:
+    """An IANA zone (Etc/GMT±N) where the local time is now `local_hour`:MM (its sign is inverted)."""
+    offset = (local_hour - now.hour) % 24
+    if offset > 14:
+        offset -= 24
+    return "Etc/GMT" if offset == 0 else f"Etc/GMT{'-' if offset > 0 else '+'}{abs(offset)}"
+
+
+# Tests on the real clock that send SMS or WhatsApp put their candidates where it is early afternoon:
+# in the default zone those channels wait for the end of quiet hours when the suite runs at night.
+DAYTIME = zone_at(13, datetime.now(UTC))
+
+
 def ats_event(
     kind: str,
     candidate_id: str = "cand-1",

@@ -31,6 +31,10 @@ def _mask_values(_: Any, __: str, event: MutableMapping[str, Any]) -> MutableMap
     return event
 
 
+def _mask_line(_: Any, __: str, line: Any) -> str:
+    return mask(str(line))
+
+
 # How many ids a batch binds at most (a log line stays short; the count says how many there were).
 MAX_BOUND_IDS = 20
 
@@ -78,6 +82,7 @@ def configure_logging(service: str, level: str = "INFO") -> None:
             structlog.processors.format_exc_info,
             _mask_values,
             structlog.processors.JSONRenderer(),
+            _mask_line,  # also what nested values and reprs (exceptions, models) carry
         ],
     )
     handler = logging.StreamHandler(sys.stdout)
@@ -85,6 +90,10 @@ def configure_logging(service: str, level: str = "INFO") -> None:
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level)
+    # FastStream's loggers do not propagate and would add plain-text handlers of their own (unmasked,
+    # not JSON) unless a stdout handler is there already: give them ours.
+    for name in ("faststream", "faststream.access.kafka"):
+        logging.getLogger(name).handlers[:] = [handler]
     # aiokafka reports every coordinator change at INFO/ERROR; warnings are enough here.
     logging.getLogger("aiokafka").setLevel(logging.WARNING)
     logging.getLogger("uvicorn.access").setLevel(logging.WARNING)

@@ -16,6 +16,7 @@ from services.common.http import Readiness, mount_probes
 from services.common.kafka import DeadLetters, make_broker
 from services.common.lag import watch_lag
 from services.common.mongo import make_client, ping
+from services.common.ratelimit import RateLimit, Rule
 from services.common.runtime import cancel, every
 from services.common.view import ViewReader
 from services.common.viewing import preferences_topic, propagation_observer, view_consumer
@@ -136,6 +137,8 @@ def create_app(settings: NotifierSettings, clock: Clock = utcnow) -> FastAPI:
     app = FastAPI(title="Notifier", version="1", lifespan=lifespan)
     app.state.store = store
     app.state.deliveries = deliveries
+    callbacks = Rule("callbacks", "/callbacks/", settings.callback_rate_per_minute)
+    app.add_middleware(RateLimit, rules=[callbacks], registry=registry)
     mount_probes(app, readiness, registry)
     app.include_router(recruiter_api(settings, store, reach_anywhere, clock))
     app.include_router(page_routes(settings, store, reach_anywhere, clock))

@@ -1,4 +1,4 @@
-"""The recruiter's JSON API: a candidate's timeline and the worklist across candidates (API key required).
+"""The recruiter's JSON API: a candidate's timeline and the worklist across candidates (API key or OIDC token).
 
 The timeline is the notifier's projection of notifications.status plus what it rendered and sent;
 preferences and consent come from the notifier's in-memory preference view, so the page shows what
@@ -14,7 +14,8 @@ from typing import Any
 from fastapi import APIRouter, Depends, HTTPException, Query
 from pydantic import BaseModel, Field
 
-from services.common.auth import require_api_key
+from services.common.auth import require_recruiter
+from services.common.oidc import oidc_verifier
 from services.notifier.reach import Reach
 from services.notifier.recruiter_views import (
     KINDS,
@@ -66,7 +67,8 @@ async def mark_item_handled(store: NotifierStore, item_id: str, by: str, now: da
 
 def recruiter_api(s: NotifierSettings, store: NotifierStore, reach_of: ReachOf, clock: Clock) -> APIRouter:
     """Routes under /v1 for recruiters and their tools."""
-    router = APIRouter(prefix="/v1", tags=["recruiter"], dependencies=[Depends(require_api_key(s.api_keys))])
+    allowed = require_recruiter(s.api_keys, oidc_verifier(s))
+    router = APIRouter(prefix="/v1", tags=["recruiter"], dependencies=[Depends(allowed)])
 
     @router.get("/candidates/{candidate_id}/timeline")
     async def get_timeline(

@@ -102,9 +102,23 @@ class NotifierSettings(BaseSettings):
         description="JSON list of keys recruiters send as X-API-Key to the timeline and worklist "
         "(and exchange for a session on the recruiter pages).",
     )
+    oidc_issuer: str | None = Field(
+        None, description="OIDC: the issuer (iss) whose RS256 bearer tokens are accepted besides API keys; unset: off."
+    )
+    oidc_audience: str | None = Field(None, description="OIDC: the audience (aud) tokens must be issued for.")
+    oidc_jwks_url: str | None = Field(None, description="OIDC: the issuer's JWKS URL (keys fetched and cached).")
+    oidc_role_claim: str = Field(
+        "roles", description="OIDC: claim holding roles (a list) or scopes (a space-separated string); dots nest."
+    )
+    oidc_roles: list[str] = Field(
+        default_factory=lambda: ["recruiter"], description="OIDC: JSON list; a token must grant one of these."
+    )
     session_secret: SecretStr = Field(
         SecretStr("dev-only-recruiter-session-secret-change-me"),
         description="Signs recruiter page sessions and their CSRF tokens; rotating it logs everyone out.",
+    )
+    callback_rate_per_minute: int = Field(
+        6000, ge=0, description="Provider callbacks per minute accepted from one client address (bursts too); 0: off."
     )
     inbound_smtp_port: int | None = Field(
         None,

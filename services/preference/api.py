@@ -1,4 +1,4 @@
-"""HTTP API of the preference service for recruiters and integrators (API key required).
+"""HTTP API of the preference service for recruiters and integrators (API key or OIDC token required).
 
 Every change answers only after the new snapshot is on `preferences.changed`, and says where:
 version, partition and offset. Unknown candidates are 404, invalid bodies 422 with field reasons.
@@ -14,7 +14,8 @@ from pydantic import BaseModel, Field
 
 from schemas.common import ChangeSource
 from schemas.preferences import ConsentChange, PreferenceSnapshot, PreferenceUpdate
-from services.common.auth import require_api_key
+from services.common.auth import require_recruiter
+from services.common.oidc import oidc_verifier
 from services.preference.domain import apply_update, set_consent
 from services.preference.service import (
     Acknowledged,
@@ -56,6 +57,25 @@ class ErasureAck(BaseModel):
 ApiSource = Literal["recruiter", "ats_import"]
 
 
+class Problem(BaseModel):
+    """An error answer (FastAPI's shape): what went wrong, in plain words."""
+
+    detail: str
+
+
+# Documented in the OpenAPI document so clients (and schemathesis) know every answer they can get.
+_AUTH: dict[int | str, dict[str, Any]] = {
+    401: {"model": Problem, "description": "No API key or bearer token, or an invalid token."},
+    403: {"model": Problem, "description": "The key or token is not accepted here."},
+}
+_UNKNOWN: dict[int | str, dict[str, Any]] = {404: {"model": Problem, "description": "Unknown candidate."}}
+_CHANGE: dict[int | str, dict[str, Any]] = {
+    400: {"model": Problem, "description": "The body cannot be read as JSON (e.g. not UTF-8)."},
+    **_UNKNOWN,
+    409: {"model": Problem, "description": "Too many concurrent changes; try again."},
+}
+
+
 def _ack(candidate_id: str, result: Acknowledged | None, current: PreferenceSnapshot) -> ChangeAck:
     if result is None:
         return ChangeAck(candidate_id=candidate_id, version=current.version, changed=False, preferences=current)
@@ -71,9 +91,8 @@ def _ack(candidate_id: str, result: Acknowledged | None, current: PreferenceSnap
 
 def api_routes(service: PreferenceService, settings: PreferenceSettings) -> APIRouter:
     """Routes under /v1/candidates."""
-    router = APIRouter(
-        prefix="/v1/candidates", tags=["preferences"], dependencies=[Depends(require_api_key(settings.api_keys))]
-    )
+    allowed = require_recruiter(settings.api_keys, oidc_verifier(settings))
+    router = APIRouter(prefix="/v1/candidates", tags=["preferences"], dependencies=[Depends(allowed)], responses=_AUTH)
     clock = service.clock
 
     async def current(candidate_id: str) -> PreferenceSnapshot:
@@ -92,12 +111,12 @@ def api_routes(service: PreferenceService, settings: PreferenceSettings) -> APIR
             raise HTTPException(409, "too many concurrent changes; try again") from None
         return _ack(candidate_id, result, await current(candidate_id) if result is None else result.snapshot)
 
-    @router.get("/{candidate_id}/preferences")
+    @router.get("/{candidate_id}/preferences", responses=_UNKNOWN)
     async def read_preferences(candidate_id: str) -> PreferenceSnapshot:
         """The candidate's current preferences, consent with provenance and learned affinity."""
         return await current(candidate_id)
 
-    @router.put("/{candidate_id}/preferences")
+    @router.put("/{candidate_id}/preferences", responses=_CHANGE)
     async def replace_preferences(
         candidate_id: str,
         body: PreferenceUpdate,
@@ -109,7 +128,7 @@ def api_routes(service: PreferenceService, settings: PreferenceSettings) -> APIR
             candidate_id, lambda cur: apply_update(cur, body, ChangeSource(source), clock(), evidence, replace_all=True)
         )
 
-    @router.patch("/{candidate_id}/preferences")
+    @router.patch("/{candidate_id}/preferences", responses=_CHANGE)
     async def patch_preferences(
         candidate_id: str,
         body: PreferenceUpdate,
@@ -119,12 +138,12 @@ def api_routes(service: PreferenceService, settings: PreferenceSettings) -> APIR
         """Change only the given choices."""
         return await change(candidate_id, lambda cur: apply_update(cur, body, ChangeSource(source), clock(), evidence))
 
-    @router.post("/{candidate_id}/consent")
+    @router.post("/{candidate_id}/consent", responses=_CHANGE)
     async def record_consent(candidate_id: str, body: ConsentChange) -> ChangeAck:
         """Grant or revoke consent for one channel and purpose class, with its provenance."""
         return await change(candidate_id, lambda cur: set_consent(cur, body, clock()))
 
-    @router.get("/{candidate_id}/preferences/history")
+    @router.get("/{candidate_id}/preferences/history", responses=_UNKNOWN)
     async def read_history(candidate_id: str) -> list[HistoryItem]:
         """Every change, oldest first: how the standard order was learned."""
         await current(candidate_id)
@@ -133,7 +152,7 @@ def api_routes(service: PreferenceService, settings: PreferenceSettings) -> APIR
             for e in await service.history(candidate_id)
         ]
 
-    @router.get("/{candidate_id}/export")
+    @router.get("/{candidate_id}/export", responses=_UNKNOWN)
     async def export(candidate_id: str) -> dict[str, Any]:
         """Everything stored about a candidate, as JSON (right of access)."""
         snapshot = await current(candidate_id)

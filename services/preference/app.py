@@ -18,6 +18,7 @@ from services.common.http import BodyLimit, Readiness, mount_probes
 from services.common.kafka import DeadLetters, make_broker
 from services.common.lag import watch_lag
 from services.common.mongo import make_client, ping
+from services.common.ratelimit import RateLimit, Rule
 from services.common.runtime import cancel, every
 from services.preference.api import api_routes
 from services.preference.handlers import register_handlers
@@ -98,6 +99,9 @@ def create_app(settings: PreferenceSettings, clock: Clock = utcnow) -> FastAPI:
     app.state.service = service
     app.state.broker = broker
     app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
+    pages = (("self-service", "/s/"), ("unsubscribe", "/u/"))
+    limits = [Rule(name, path, settings.page_rate_per_minute, settings.link_rate_per_minute) for name, path in pages]
+    app.add_middleware(RateLimit, rules=limits, registry=registry)  # outermost: refused before the body is read
     mount_probes(app, readiness, registry)
     app.include_router(api_routes(service, settings))
     app.include_router(page_routes(service, settings))

@@ -138,7 +138,7 @@ def apply_update(
         newly = chosen - set(current.channel_order) - {c for o in current.stage_overrides.values() for c in o}
         for channel in newly:
             if current.consent_for(channel, PurposeClass.APPLICATION).state is not ConsentState.GRANTED:
-                _grant(consent, channel, source, now, evidence or "chosen as a channel")
+                _grant(consent, channel, source, now, stamp.evidence or "chosen as a channel")
         updates["consent"] = consent
     return propose(current, updates, source, now, _summary(updates, source))
 

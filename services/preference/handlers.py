@@ -17,7 +17,6 @@ from services.preference.reactions import Reactions
 from services.preference.service import PreferenceService
 from services.preference.settings import PreferenceSettings
 
-
 # Outcomes that teach something (affinity) or invalidate an address; others are skipped undecoded.
 _LEARN_FROM = frozenset({"replied", "read", "needs_recruiter", "bounced", "failed", None})
 

@@ -31,7 +31,24 @@ class PreferenceSettings(BaseSettings):
         default_factory=lambda: [SecretStr("dev-only-api-key")],
         description="JSON list of keys recruiters and integrators send as X-API-Key (set real ones in production).",
     )
+    oidc_issuer: str | None = Field(
+        None, description="OIDC: the issuer (iss) whose RS256 bearer tokens are accepted besides API keys; unset: off."
+    )
+    oidc_audience: str | None = Field(None, description="OIDC: the audience (aud) tokens must be issued for.")
+    oidc_jwks_url: str | None = Field(None, description="OIDC: the issuer's JWKS URL (keys fetched and cached).")
+    oidc_role_claim: str = Field(
+        "roles", description="OIDC: claim holding roles (a list) or scopes (a space-separated string); dots nest."
+    )
+    oidc_roles: list[str] = Field(
+        default_factory=lambda: ["recruiter"], description="OIDC: JSON list; a token must grant one of these."
+    )
     max_body_bytes: int = Field(64 * 1024, description="Larger request bodies are refused with 413.")
+    page_rate_per_minute: int = Field(
+        120, ge=0, description="Requests per minute one client address may make to /s/ and /u/ (bursts too); 0: off."
+    )
+    link_rate_per_minute: int = Field(
+        30, ge=0, description="Requests per minute with one self-service link to /s/ and /u/, from anywhere; 0: off."
+    )
     retention_days: int = Field(180, ge=1, description="Days after the last procedure ends before data is deleted.")
     talent_pool_days: int = Field(365, ge=1, description="How long a talent-pool consent keeps data beyond that.")
     retention_interval_s: float = Field(3600.0, gt=0, description="How often the retention job runs.")

@@ -214,6 +214,8 @@ class RouterService:
         for c in changes:
             r = stored.get(c.notification_id)
             if r is None or STATUS_RANK[c.status] <= STATUS_RANK[r.planned.state]:
+                log.info("state ignored", extra={"notification_id": c.notification_id, "status": c.status.value,
+                                                 "known": r is not None})
                 continue
             stored[c.notification_id] = replace(r, planned=replace(r.planned, state=c.status))
             forward.append((c.notification_id, c.status))
@@ -239,7 +241,9 @@ class RouterService:
         """Try the next eligible channel (or raise needs_recruiter when none is left)."""
         prefs = self._prefs(partition, r.planned.candidate_id)
         if prefs is None:
-            return  # erased: nothing more to send
+            log.warning("no fallback: the candidate has no preferences in this view (erased?)",
+                        extra={"notification_id": r.id, "partition": partition})
+            return
         tried = (*r.tried, r.planned.channel) if r.planned.channel else r.tried
         intent = replace(intent_of(r), attempt=r.planned.attempt + 1)
         if template_override:

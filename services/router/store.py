@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Iterable, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field, fields
 from datetime import datetime, timedelta
 from typing import Any, Protocol
 
@@ -57,8 +57,8 @@ class Routed:
 
 def _to_doc(r: Routed) -> dict[str, Any]:
     p = r.planned
-    doc = asdict(p)
-    doc.pop("notification_id")
+    # Shallow on purpose: asdict() deep-copies the context model, a measurable share of the router's CPU.
+    doc = {f.name: getattr(p, f.name) for f in fields(p) if f.name != "notification_id"}
     doc.update(
         _id=p.notification_id,
         stage=p.stage.value,

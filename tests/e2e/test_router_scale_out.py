@@ -20,7 +20,7 @@ from services.common.kafka import create_topics, delete_prefixed_topics
 from services.common.settings import KafkaSettings, MongoSettings
 from tests.processes import ServiceProcess
 from tests.stacks import service_settings
-from tests.support import ats_event, eventually, produce, read_json, running, smtp_sink
+from tests.support import DAYTIME, ats_event, eventually, produce, read_json, running, smtp_sink
 
 KEY = {"X-API-Key": "dev-only-api-key"}
 CANDIDATES = 36
@@ -65,7 +65,12 @@ async def _scenario(kafka: KafkaSettings, mongo: MongoSettings, tmp_path: Path, 
             await produce(
                 kafka,
                 ATS_EVENTS,
-                [ats_event("ats.application.received", c, phone="+31612345678", opt_ins=("whatsapp",)) for c in ids],
+                [
+                    ats_event(
+                        "ats.application.received", c, phone="+31612345678", opt_ins=("whatsapp",), timezone=DAYTIME
+                    )
+                    for c in ids
+                ],
             )
             await eventually(lambda: _all_exist(pref, ids), what="all profiles")
             for c in ids[::2]:
@@ -85,13 +90,27 @@ async def _scenario(kafka: KafkaSettings, mongo: MongoSettings, tmp_path: Path, 
             try:
                 await asyncio.gather(*(r.ready() for r in routers))
                 first = [
-                    ats_event("ats.stage.changed", c, stage="screening", phone="+31612345678", opt_ins=("whatsapp",))
+                    ats_event(
+                        "ats.stage.changed",
+                        c,
+                        stage="screening",
+                        phone="+31612345678",
+                        opt_ins=("whatsapp",),
+                        timezone=DAYTIME,
+                    )
                     for c in ids
                 ]
                 await produce(kafka, ATS_EVENTS, first)
                 routers[0].kill()  # SIGKILL mid-stream: its partitions move to the other two
                 second = [
-                    ats_event("ats.stage.changed", c, stage="documents", phone="+31612345678", opt_ins=("whatsapp",))
+                    ats_event(
+                        "ats.stage.changed",
+                        c,
+                        stage="documents",
+                        phone="+31612345678",
+                        opt_ins=("whatsapp",),
+                        timezone=DAYTIME,
+                    )
                     for c in ids
                 ]
                 await produce(kafka, ATS_EVENTS, second)

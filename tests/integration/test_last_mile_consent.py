@@ -20,7 +20,7 @@ from services.common.settings import KafkaSettings, MongoSettings
 from tests.notifier.provider_doubles import emulator
 from tests.processes import ServiceProcess
 from tests.stacks import Running, services_running
-from tests.support import ats_event, eventually, produce, read_json
+from tests.support import DAYTIME, ats_event, eventually, produce, read_json
 
 KEY = {"X-API-Key": "dev-only-api-key"}
 PHONE = "+31612345678"
@@ -28,7 +28,9 @@ PHONE = "+31612345678"
 
 async def sms_first_candidate(stack: Running, kafka: KafkaSettings, cid: str) -> None:
     """A candidate whose ATS opted them into SMS and who put SMS first (no SMS sent yet)."""
-    await produce(kafka, ATS_EVENTS, [ats_event("ats.application.received", cid, phone=PHONE, opt_ins=("sms",))])
+    await produce(
+        kafka, ATS_EVENTS, [ats_event("ats.application.received", cid, phone=PHONE, opt_ins=("sms",), timezone=DAYTIME)]
+    )
 
     async def exists() -> bool:
         return (await stack.preference.get(f"/v1/candidates/{cid}/preferences", headers=KEY)).status_code == 200
@@ -73,7 +75,8 @@ async def test_stop_then_a_burst_sends_nothing_by_sms(
         await sms_first_candidate(stack, kafka, cid)
         await revoke_sms(stack, cid)  # acknowledged: the snapshot is on the topic
         burst = [
-            ats_event("ats.stage.changed", cid, stage="screening", phone=PHONE, opt_ins=("sms",)) for _ in range(30)
+            ats_event("ats.stage.changed", cid, stage="screening", phone=PHONE, opt_ins=("sms",), timezone=DAYTIME)
+            for _ in range(30)
         ]
         await produce(kafka, ATS_EVENTS, burst)
         ids = {e["id"] for e in burst}
@@ -113,7 +116,8 @@ async def test_commands_queued_while_the_notifier_was_paused_are_blocked_after_s
             assert notifier.proc is not None
             os.kill(notifier.proc.pid, signal.SIGSTOP)  # paused with a stale view
             events = [
-                ats_event("ats.stage.changed", cid, stage="screening", phone=PHONE, opt_ins=("sms",)) for _ in range(10)
+                ats_event("ats.stage.changed", cid, stage="screening", phone=PHONE, opt_ins=("sms",), timezone=DAYTIME)
+                for _ in range(10)
             ]
             await produce(kafka, ATS_EVENTS, events)
             ids = {e["id"] for e in events}

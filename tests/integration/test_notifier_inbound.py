@@ -26,7 +26,7 @@ from services.notifier.app import create_app as notifier_app
 from services.preference.app import create_app as preference_app
 from services.router.app import create_app as router_app
 from tests.stacks import service_settings
-from tests.support import ats_event, eventually, produce, read_json, running, smtp_sink
+from tests.support import DAYTIME, ats_event, eventually, produce, read_json, running, smtp_sink
 
 KEY = {"X-API-Key": "dev-only-api-key"}
 
@@ -76,7 +76,12 @@ async def preferences(stack: Stack, cid: str) -> dict[str, Any]:
 async def test_a_late_bounce_falls_back_and_marks_the_address_invalid(stack: Stack, kafka: KafkaSettings) -> None:
     cid = "cand-late-bounce"
     event = ats_event(
-        "ats.interview.scheduled", cid, email="bounce-later-x@example.org", phone="+31612345678", opt_ins=("sms",)
+        "ats.interview.scheduled",
+        cid,
+        email="bounce-later-x@example.org",
+        phone="+31612345678",
+        opt_ins=("sms",),
+        timezone=DAYTIME,
     )
     await produce(kafka, ATS_EVENTS, [event])
     sent = (await wait_status(kafka, cid, "sent", channel="email"))[0]

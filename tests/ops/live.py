@@ -10,7 +10,6 @@ import subprocess
 import time
 from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
-from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -21,14 +20,6 @@ from tests.ops.dashboards import ROOT
 from tests.processes import ServiceProcess, free_port
 
 RULES = ROOT / "deploy/prometheus/rules"
-
-
-def zone_at(local_hour: int, now: datetime) -> str:
-    """An IANA zone (Etc/GMT±N) where the local time is now `local_hour`:MM (its sign is inverted)."""
-    offset = (local_hour - now.hour) % 24
-    if offset > 14:
-        offset -= 24
-    return "Etc/GMT" if offset == 0 else f"Etc/GMT{'-' if offset > 0 else '+'}{abs(offset)}"
 
 
 def service_processes(

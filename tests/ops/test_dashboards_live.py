@@ -28,9 +28,9 @@ from services.common.settings import KafkaSettings, MongoSettings
 from services.notifier.channels.twilio_api import INBOUND_PATH
 from tests.notifier.provider_doubles import emulator
 from tests.ops.dashboards import DASHBOARDS, alert_exprs, expand, metric_names, panels
-from tests.ops.live import Prometheus, finite, positive, prometheus, reported, service_processes, zone_at
+from tests.ops.live import Prometheus, finite, positive, prometheus, reported, service_processes
 from tests.processes import ServiceProcess
-from tests.support import ats_event, eventually, produce, smtp_sink
+from tests.support import ats_event, eventually, produce, smtp_sink, zone_at
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(240)]
 KEY = {"X-API-Key": "dev-only-api-key"}
