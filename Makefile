@@ -50,5 +50,11 @@ fmt: ## Format and fix what ruff can
 schemas: ## Regenerate the JSON Schemas and the AsyncAPI document in schemas/generated/
 	@$(PY) -m schemas.generate
 
+bench: setup ## Benchmark the real stack against raw Kafka; table in README.md, JSON in bench-results/
+	@$(PY) -m bench --write-readme
+
+chaos: setup ## Kill and restart each part under load; reconcile deliveries against the script
+	@$(PY) -m bench.chaos --write-readme
+
 clean: stop ## Stop and delete local data, logs and downloads (.local/)
 	rm -rf .local

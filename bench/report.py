@@ -5,8 +5,6 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-START, END = "<!-- bench-table:start -->", "<!-- bench-table:end -->"
-
 
 def _row(what: str, value: float, unit: str, target: str, base: float | None) -> str:
     ratio = f"{value / base:.1%}" if base else ""
@@ -44,9 +42,10 @@ def render_table(r: dict[str, Any]) -> str:
     return "\n".join(rows)
 
 
-def write_readme(readme: Path, table: str) -> None:
-    """Replace the table between the markers in the README."""
+def write_readme(readme: Path, table: str, marker: str = "bench-table") -> None:
+    """Replace the table between the `<!-- marker:start/end -->` comments in the README."""
+    start, end = f"<!-- {marker}:start -->", f"<!-- {marker}:end -->"
     text = readme.read_text()
-    head, rest = text.split(START, 1)
-    _, tail = rest.split(END, 1)
-    readme.write_text(f"{head}{START}\n{table}\n{END}{tail}")
+    head, rest = text.split(start, 1)
+    _, tail = rest.split(end, 1)
+    readme.write_text(f"{head}{start}\n{table}\n{end}{tail}")

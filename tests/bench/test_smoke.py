@@ -1,0 +1,62 @@
+"""Smoke runs of `make bench` and `make chaos` (small numbers), so neither can rot unnoticed."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from deploy.local.components import LocalStackSettings
+
+pytestmark = pytest.mark.integration
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def test_bench_quick_measures_every_stage(local_stack: LocalStackSettings, tmp_path: Path) -> None:
+    out = tmp_path / "bench.json"
+    subprocess.run(
+        [sys.executable, "-m", "bench", "--quick", "--out", str(out)],
+        cwd=ROOT,
+        check=True,
+        timeout=600,
+        capture_output=True,
+    )
+    r = json.loads(out.read_text())
+    assert r["baseline"]["per_s"] > 0
+    assert r["pipeline"]["out_per_s"] > 0 and r["pipeline"]["in_per_s"] > 0
+    assert r["router"]["per_s"] > 0 and r["notifier"]["per_s"] > 0
+    assert r["database"]["batched_inserts_per_s"] > r["database"]["serial_inserts_per_s"] > 0
+    assert r["latency"]["p50_ms"] > 0 and r["preference_api"]["p99_ms"] > 0
+    assert r["memory"]["candidates"] == r["sizes"]["memory"]
+    assert r["memory"]["bytes_per_candidate"] > 0
+
+
+def test_chaos_kill_notifier_loses_and_doubles_nothing(local_stack: LocalStackSettings, tmp_path: Path) -> None:
+    out = tmp_path / "chaos.json"
+    subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "bench.chaos",
+            "--only",
+            "kill-notifier",
+            "--events",
+            "90",
+            "--rate",
+            "15",
+            "--out",
+            str(out),
+        ],
+        cwd=ROOT,
+        check=False,
+        timeout=600,
+        capture_output=True,
+    )
+    [row] = json.loads(out.read_text())
+    assert row["expected"] > row["events"] // 2
+    assert row["lost"] == 0
+    assert row["duplicated_outside"] == 0
+    assert row["sent_after_revocation"] == 0
