@@ -6,6 +6,7 @@ python -m deploy.config_table --write   # refresh it in README.md
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 from pydantic import SecretStr
@@ -27,6 +28,9 @@ CLASSES: tuple[tuple[type[BaseSettings], str], ...] = (
 )
 
 
+_REPO = Path(__file__).resolve().parents[1]
+
+
 def _default(value: Any) -> str:
     if isinstance(value, SecretStr):
         return "(secret; dev default)"
@@ -35,6 +39,8 @@ def _default(value: Any) -> str:
     if isinstance(value, dict | tuple | list) and len(str(value)) > 40:
         return "(see settings.py)"
     text = str(value.value if hasattr(value, "value") else value)
+    # Defaults derived from where the checkout lives must not leak a machine path.
+    text = text.replace(str(_REPO), "<repo>")
     return text.replace("|", "\\|")
 
 

@@ -22,3 +22,19 @@ def test_every_setting_has_a_description() -> None:
         if not field.description and name not in ("kafka", "mongo")
     ]
     assert not missing, missing
+
+
+def test_no_tracked_file_names_this_machines_checkout_path() -> None:
+    import subprocess
+
+    root = README.parent
+    files = subprocess.run(
+        ["git", "ls-files", "-z"], cwd=root, capture_output=True, check=True
+    ).stdout.split(b"\0")
+    needle = str(root).encode()
+    leaking = [
+        name.decode()
+        for name in files
+        if name and (root / name.decode()).is_file() and needle in (root / name.decode()).read_bytes()
+    ]
+    assert not leaking, f"absolute checkout path in {leaking}"
