@@ -214,8 +214,10 @@ class RouterService:
         for c in changes:
             r = stored.get(c.notification_id)
             if r is None or STATUS_RANK[c.status] <= STATUS_RANK[r.planned.state]:
-                log.info("state ignored", extra={"notification_id": c.notification_id, "status": c.status.value,
-                                                 "known": r is not None})
+                log.info(
+                    "state ignored",
+                    extra={"notification_id": c.notification_id, "status": c.status.value, "known": r is not None},
+                )
                 continue
             stored[c.notification_id] = replace(r, planned=replace(r.planned, state=c.status))
             forward.append((c.notification_id, c.status))
@@ -241,8 +243,10 @@ class RouterService:
         """Try the next eligible channel (or raise needs_recruiter when none is left)."""
         prefs = self._prefs(partition, r.planned.candidate_id)
         if prefs is None:
-            log.warning("no fallback: the candidate has no preferences in this view (erased?)",
-                        extra={"notification_id": r.id, "partition": partition})
+            log.warning(
+                "no fallback: the candidate has no preferences in this view (erased?)",
+                extra={"notification_id": r.id, "partition": partition},
+            )
             return
         tried = (*r.tried, r.planned.channel) if r.planned.channel else r.tried
         intent = replace(intent_of(r), attempt=r.planned.attempt + 1)

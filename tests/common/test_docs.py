@@ -28,9 +28,7 @@ def test_no_tracked_file_names_this_machines_checkout_path() -> None:
     import subprocess
 
     root = README.parent
-    files = subprocess.run(
-        ["git", "ls-files", "-z"], cwd=root, capture_output=True, check=True
-    ).stdout.split(b"\0")
+    files = subprocess.run(["git", "ls-files", "-z"], cwd=root, capture_output=True, check=True).stdout.split(b"\0")
     needle = str(root).encode()
     leaking = [
         name.decode()
