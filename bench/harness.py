@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import signal
 import time
 from collections.abc import AsyncIterator, Iterable
 from dataclasses import dataclass, field
@@ -89,7 +90,10 @@ class Env:
 
 
 async def infra(local: LocalStackSettings) -> list[str]:
-    """Kafka and FerretDB up (started here if needed)."""
+    """Kafka and FerretDB up (started here if needed); a SIGTERM cancels the run so its services stop too."""
+    task = asyncio.current_task()
+    if task is not None:
+        asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, task.cancel)
     stack.install(local)
     return await stack.up(local, list(INFRA))
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from prometheus_client import CollectorRegistry, Counter, Histogram
 
 from schemas.common import Channel
+from services.common.metrics import dead_letter_counter, propagation_histogram
 
 _LATENCY = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 
@@ -46,22 +47,14 @@ class NotifierMetrics:
         self.replies = Counter(
             "notifier_inbound_replies_total", "Candidate replies received.", ["channel"], registry=registry
         )
-        self.dead_letters = Counter(
-            "dlq_records_total", "Records sent to a dead-letter topic.", ["topic", "kind"], registry=registry
-        )
+        self.dead_letters = dead_letter_counter(registry)
         self.provider_latency = Histogram(
             "notifier_provider_seconds", "Provider call duration.", ["provider"], buckets=_LATENCY, registry=registry
         )
         self.end_to_end = Histogram(
             "notifier_end_to_end_seconds", "ATS event time -> provider accepted.", buckets=_LATENCY, registry=registry
         )
-        self.propagation = Histogram(
-            "preference_propagation_seconds",
-            "Preference stored -> applied in this service's view.",
-            ["service"],
-            buckets=(0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.5, 1, 5),
-            registry=registry,
-        )
+        self.propagation = propagation_histogram(registry)
         # Every channel starts at 0, so rates and alerts see the first increment.
         for channel in Channel:
             for counter in (self.retries, self.blocked, self.window_resends, self.replies):

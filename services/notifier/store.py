@@ -23,12 +23,11 @@ from datetime import datetime
 from typing import Any, Protocol
 
 from pymongo import AsyncMongoClient
-from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.asynchronous.database import AsyncDatabase
-from pymongo.errors import BulkWriteError
 
 from schemas.common import STATUS_RANK
 from schemas.status import StatusChange
+from services.common.mongo import insert_new
 
 
 @dataclass(frozen=True)
@@ -93,17 +92,6 @@ def _record(d: dict[str, Any]) -> SendRecord:
     )
 
 
-async def _insert_new(coll: AsyncCollection[dict[str, Any]], docs: list[dict[str, Any]]) -> list[int]:
-    """Insert documents, keeping existing ones; the indexes of those that already existed."""
-    if not docs:
-        return []
-    try:
-        await coll.insert_many(docs, ordered=False)
-    except BulkWriteError as exc:
-        return _ignore_duplicates(exc)
-    return []
-
-
 def assemble_timeline(states: Iterable[dict[str, Any]], contents: dict[str, dict[str, Any]]) -> list[dict[str, Any]]:
     """Per notification: its content and the states that moved it forward, in arrival order."""
     by_id: dict[str, list[dict[str, Any]]] = {}
@@ -135,13 +123,6 @@ def assemble_timeline(states: Iterable[dict[str, Any]], contents: dict[str, dict
     return sorted(rows, key=lambda r: r["created_at"])
 
 
-def _ignore_duplicates(exc: BulkWriteError) -> list[int]:
-    errors = exc.details.get("writeErrors", [])
-    if any(e.get("code") != 11000 for e in errors):
-        raise exc
-    return [e["index"] for e in errors]
-
-
 class MongoNotifierStore:
     """NotifierStore on MongoDB/FerretDB."""
 
@@ -168,7 +149,7 @@ class MongoNotifierStore:
             {"_id": r.notification_id, "channel": r.channel, "candidate_id": r.candidate_id, "claimed_at": now}
             for r in records
         ]
-        dup_ids = [records[i].notification_id for i in await _insert_new(self._sends, docs)]
+        dup_ids = [records[i].notification_id for i in await insert_new(self._sends, docs)]
         if not dup_ids:
             return {}
         found = await asyncio.gather(*(self._outcomes.find_one({"_id": i}) for i in dup_ids))
@@ -184,7 +165,7 @@ class MongoNotifierStore:
 
     async def finish(self, records: Sequence[SendRecord], now: datetime) -> None:
         """Record how sends ended (sent, failed, bounced), with the provider's reference (first outcome wins)."""
-        await _insert_new(
+        await insert_new(
             self._outcomes,
             [
                 {
@@ -200,7 +181,7 @@ class MongoNotifierStore:
                 for r in records
             ],
         )
-        await _insert_new(
+        await insert_new(
             self._refs,
             [
                 {"_id": r.provider_ref, "notification_id": r.notification_id, "candidate_id": r.candidate_id}
@@ -217,7 +198,7 @@ class MongoNotifierStore:
 
     async def save_content(self, entries: Sequence[TimelineEntry]) -> None:
         """Store what was rendered, next to the status history that arrives through events."""
-        await _insert_new(
+        await insert_new(
             self._contents,
             [
                 {
@@ -249,7 +230,7 @@ class MongoNotifierStore:
             }
             for c in changes
         ]
-        seen = set(await _insert_new(self._states, docs))
+        seen = set(await insert_new(self._states, docs))
         return [c for i, c in enumerate(changes) if i not in seen]
 
     async def timeline(self, candidate_id: str, application_id: str | None = None) -> list[dict[str, Any]]:
@@ -262,11 +243,7 @@ class MongoNotifierStore:
 
     async def add_work(self, items: Sequence[dict[str, Any]]) -> None:
         """Add worklist items (idempotent by their _id)."""
-        if items:
-            try:
-                await self._work.insert_many(list(items), ordered=False)
-            except BulkWriteError as exc:
-                _ignore_duplicates(exc)
+        await insert_new(self._work, list(items))
 
     async def worklist(self, include_handled: bool = False) -> list[dict[str, Any]]:
         """Open items (or all), oldest first."""

@@ -6,6 +6,7 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
 from schemas.common import ChangeSource, Channel, ConsentState, PurposeClass
 from schemas.preferences import PreferenceSnapshot
+from services.common.metrics import dead_letter_counter
 from services.preference.replies import Kind
 
 
@@ -22,9 +23,7 @@ class PreferenceMetrics:
             ["channel", "purpose"],
             registry=registry,
         )
-        self.dead_letters = Counter(
-            "dlq_records_total", "Records sent to a dead-letter topic.", ["topic", "kind"], registry=registry
-        )
+        self.dead_letters = dead_letter_counter(registry)
         self.suppressed = Counter(
             "preference_suppressed_events_total", "ATS events for erased candidates not recreated.", registry=registry
         )

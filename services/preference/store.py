@@ -23,12 +23,12 @@ from datetime import datetime
 from typing import Any, Protocol
 
 from pymongo import AsyncMongoClient
-from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.asynchronous.database import AsyncDatabase
-from pymongo.errors import BulkWriteError, DuplicateKeyError
+from pymongo.errors import DuplicateKeyError
 
 from schemas.common import ChangeSource
 from schemas.preferences import PreferenceSnapshot
+from services.common.mongo import insert_new
 from services.preference.domain import Proposed
 from services.preference.lifecycle import ApplicationEvent
 
@@ -77,20 +77,6 @@ def _version_doc(p: Proposed) -> dict[str, Any]:
         "changes": p.changes,
         "snapshot": s.model_dump(mode="json"),
     }
-
-
-async def _insert_new(coll: AsyncCollection[dict[str, Any]], docs: list[dict[str, Any]]) -> list[int]:
-    """Insert documents, keeping existing ones; the indexes of those that already existed."""
-    if not docs:
-        return []
-    try:
-        await coll.insert_many(docs, ordered=False)
-    except BulkWriteError as exc:
-        errors = exc.details.get("writeErrors", [])
-        if any(e.get("code") != 11000 for e in errors):
-            raise
-        return [e["index"] for e in errors]
-    return []
 
 
 class MongoPreferenceStore:
@@ -153,7 +139,7 @@ class MongoPreferenceStore:
 
     async def insert_new_many(self, proposals: Sequence[Proposed]) -> set[str]:
         """Version 1 of many new candidates in one batched insert; the ids actually created."""
-        taken = set(await _insert_new(self._log, [_version_doc(p) for p in proposals]))
+        taken = set(await insert_new(self._log, [_version_doc(p) for p in proposals]))
         created = [p.snapshot for i, p in enumerate(proposals) if i not in taken]
         self._stored(created)
         return {s.candidate_id for s in created}
@@ -175,7 +161,7 @@ class MongoPreferenceStore:
     async def finish_publication_many(self, versions: dict[str, int]) -> set[str]:
         """Confirm these versions in one batched insert; the candidates that have a newer version."""
         ids = [_vid(cid, v) for cid, v in versions.items()]
-        await _insert_new(self._published, [{"_id": i} for i in ids])
+        await insert_new(self._published, [{"_id": i} for i in ids])
         for i in ids:
             self._unconfirmed.pop(i, None)
         newer = await asyncio.gather(*(self._doc(cid, v + 1) for cid, v in versions.items()))
@@ -200,7 +186,7 @@ class MongoPreferenceStore:
 
     async def erase(self, candidate_id: str, suppression_key: str, at: datetime) -> bool:
         """Delete the candidate's log; keep only a keyed hash that suppresses re-creation (rare: scans)."""
-        await _insert_new(self._suppressions, [{"_id": suppression_key, "at": at}])
+        await insert_new(self._suppressions, [{"_id": suppression_key, "at": at}])
         self._suppression_keys.add(suppression_key)
         deleted = await self._log.delete_many({"candidate_id": candidate_id})
         await self._apps.delete_many({"candidate_id": candidate_id})
@@ -217,7 +203,7 @@ class MongoPreferenceStore:
 
     async def record_applications(self, events: Sequence[ApplicationEvent]) -> None:
         """Append application lifecycle events (idempotent per ATS event)."""
-        await _insert_new(
+        await insert_new(
             self._apps,
             [
                 {

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+from prometheus_client import CollectorRegistry, Counter, Gauge
 
 from schemas.common import Channel, PurposeClass, Stage
+from services.common.metrics import dead_letter_counter, propagation_histogram
 from services.router.policy import Planned
 
 # Why a channel was chosen, as a bounded label: the phrase each kind of reason in channels.py uses.
@@ -70,9 +71,7 @@ class RouterMetrics:
             registry=registry,
         )
         self.stale_events = Counter("router_stale_events_total", "Out-of-order ATS events ignored.", registry=registry)
-        self.dead_letters = Counter(
-            "dlq_records_total", "Records sent to a dead-letter topic.", ["topic", "kind"], registry=registry
-        )
+        self.dead_letters = dead_letter_counter(registry)
         self.pending = Gauge(
             "router_pending_messages",
             "Held and scheduled messages of the partitions this instance owns, by hold kind.",
@@ -85,13 +84,7 @@ class RouterMetrics:
         self.view_rebuild_seconds = Gauge(
             "router_view_rebuild_seconds", "Duration of the last view rebuild.", registry=registry
         )
-        self.propagation = Histogram(
-            "preference_propagation_seconds",
-            "Preference stored -> applied in this service's view.",
-            ["service"],
-            buckets=(0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.5, 1, 5),
-            registry=registry,
-        )
+        self.propagation = propagation_histogram(registry)
         self._start_at_zero()
 
     def _start_at_zero(self) -> None:

@@ -23,12 +23,11 @@ from datetime import datetime, timedelta
 from typing import Any, Protocol
 
 from pymongo import AsyncMongoClient
-from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.asynchronous.database import AsyncDatabase
-from pymongo.errors import BulkWriteError
 
 from schemas.common import Channel, NotificationStatus, PurposeClass, Stage
 from schemas.dispatch import MessageContext
+from services.common.mongo import insert_new
 from services.router.policy import Planned, Recent
 
 PENDING_STATES = ("held",)
@@ -159,9 +158,9 @@ class MongoRouterStore:
 
     async def insert(self, routed: Sequence[Routed]) -> dict[str, Routed]:
         """Insert new decisions (waiting ones also into pending); return those that existed, as stored."""
-        taken = set(await _insert_new(self._routed, [_to_doc(r) for r in routed]))
+        taken = set(await insert_new(self._routed, [_to_doc(r) for r in routed]))
         waiting = [r for i, r in enumerate(routed) if i not in taken and _waits(r)]
-        await _insert_new(self._pending, [_to_doc(r) for r in waiting])
+        await insert_new(self._pending, [_to_doc(r) for r in waiting])
         return await self.get_many(routed[i].id for i in taken)
 
     async def _one(self, routed_id: str) -> Routed | None:
@@ -185,7 +184,7 @@ class MongoRouterStore:
 
     async def record_next(self, routed_id: str, from_states: Sequence[str], next_id: str, state: str) -> bool:
         """Record what a message led to, once (False: another decision was recorded first)."""
-        taken = await _insert_new(self._markers, [{"_id": routed_id, "next_id": next_id}])
+        taken = await insert_new(self._markers, [{"_id": routed_id, "next_id": next_id}])
         if not taken:
             await self._pending.delete_many({"_id": routed_id, "state": {"$ne": "held"}})
         return not taken
@@ -290,7 +289,7 @@ class MongoRouterStore:
 
     async def record_sends(self, routed: Sequence[Routed]) -> None:
         """Remember non-essential messages of candidates with a frequency cap."""
-        await _insert_new(
+        await insert_new(
             self._caplog, [{"_id": r.id, "candidate_id": r.planned.candidate_id, "at": r.created_at} for r in routed]
         )
 
@@ -316,7 +315,7 @@ class MongoRouterStore:
     async def save_interview_sequences(self, sequences: dict[str, int]) -> None:
         """Remember the newest sequence per interview (an update only when a reschedule raises it)."""
         known = await self.interview_sequences(sequences)
-        await _insert_new(
+        await insert_new(
             self._interviews, [{"_id": iv, "sequence": s} for iv, s in sequences.items() if iv not in known]
         )
         for iv, seq in sequences.items():
@@ -331,17 +330,3 @@ class MongoRouterStore:
 
 def _waits(r: Routed) -> bool:
     return r.planned.state is NotificationStatus.HELD or r.reply_by is not None
-
-
-async def _insert_new(coll: AsyncCollection[dict[str, Any]], docs: list[dict[str, Any]]) -> list[int]:
-    """Insert documents, keeping existing ones; the indexes of those that already existed."""
-    if not docs:
-        return []
-    try:
-        await coll.insert_many(docs, ordered=False)
-    except BulkWriteError as exc:
-        errors = exc.details.get("writeErrors", [])
-        if any(e.get("code") != 11000 for e in errors):
-            raise
-        return [e["index"] for e in errors]
-    return []
