@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 import signal
 import time
 from collections.abc import AsyncIterator, Iterable
@@ -114,28 +115,64 @@ async def world(local: LocalStackSettings, label: str, workdir: Path, partitions
         await client.close()
 
 
-async def end_offsets(kafka: KafkaSettings, topics: Iterable[str]) -> int:
-    """Total records on these contract topics (sum of end offsets over partitions)."""
+async def wait_count(kafka: KafkaSettings, topics: Iterable[str], target: int, limit_s: float) -> float:
+    """Wait until the topics hold `target` records; seconds it took (raises after `limit_s`).
+
+    One metadata consumer for the whole wait, polled every 0.1 s, with a progress line every 10 s.
+    """
+    started = last_report = time.perf_counter()
+    names = list(topics)
     consumer = AIOKafkaConsumer(bootstrap_servers=kafka.bootstrap_servers, group_id=None)
     await consumer.start()
     try:
-        tps = [TopicPartition(kafka.topic(t), p) for t in topics for p in range(kafka.partitions)]
-        return sum((await consumer.end_offsets(tps)).values())
+        tps = [TopicPartition(kafka.topic(t), p) for t in names for p in range(kafka.partitions)]
+        while True:
+            have = sum((await consumer.end_offsets(tps)).values())
+            now = time.perf_counter()
+            if have >= target:
+                return now - started
+            if now - started > limit_s:
+                raise TimeoutError(f"{have}/{target} records on {names} after {limit_s:.0f}s")
+            if now - last_report >= 10:
+                progress(f"  ... {have}/{target} records after {now - started:.0f}s")
+                last_report = now
+            await asyncio.sleep(0.1)
     finally:
         await consumer.stop()
 
 
-async def wait_count(kafka: KafkaSettings, topics: Iterable[str], target: int, limit_s: float) -> float:
-    """Wait until the topics hold `target` records; seconds it took (raises after `limit_s`)."""
-    started = time.perf_counter()
-    names = list(topics)
-    while True:
-        have = await end_offsets(kafka, names)
-        if have >= target:
-            return time.perf_counter() - started
-        if time.perf_counter() - started > limit_s:
-            raise TimeoutError(f"{have}/{target} records on {names} after {limit_s:.0f}s")
-        await asyncio.sleep(0.05)
+def _proc_table() -> dict[int, tuple[int, float]]:
+    """pid -> (parent pid, CPU seconds used so far) for every process we may read."""
+    tick = os.sysconf("SC_CLK_TCK")
+    table = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(") ", 1)[1].split()
+        except (OSError, IndexError):
+            continue  # the process ended while we looked
+        table[int(stat.parent.name)] = (int(fields[1]), (int(fields[11]) + int(fields[12])) / tick)
+    return table
+
+
+def cpu_seconds(roots: dict[str, int]) -> dict[str, float]:
+    """CPU seconds each named process and its descendants have used so far (Linux /proc)."""
+    table = _proc_table()
+    out = dict.fromkeys(roots, 0.0)
+    owner = {pid: name for name, pid in roots.items()}
+    for pid, (_, used) in table.items():
+        seen, cur = 0, pid
+        while cur not in owner and cur in table and seen < 64:
+            cur, seen = table[cur][0], seen + 1
+        if cur in owner:
+            out[owner[cur]] += used
+    return out
+
+
+def process_roots(env: Env) -> dict[str, int]:
+    """The processes a stage runs on: the broker, the database, this world's services, the driver itself."""
+    roots = {name: pid for name in ("kafka", "ferretdb") if (pid := stack.our_pid(env.local, name)) is not None}
+    roots |= {p.name: p.proc.pid for p in env.processes if p.proc is not None}
+    return roots
 
 
 def quantile(values: list[float], q: float) -> float:

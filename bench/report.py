@@ -11,6 +11,18 @@ def _row(what: str, value: float, unit: str, target: str, base: float | None) ->
     return f"| {what} | {value:,.1f} {unit} | {target} | {ratio} |"
 
 
+def _cpu_row(p: dict[str, Any]) -> str:
+    """CPU per delivery by process, and the ceiling that alone puts on the machine's cores."""
+    cpu: dict[str, float] = p.get("cpu_ms_per_delivery", {})
+    total = sum(cpu.values())
+    parts = ", ".join(f"{k} {v:.2f}" for k, v in sorted(cpu.items(), key=lambda kv: -kv[1]))
+    ceiling = p.get("cores", 1) * 1000 / total if total else float("nan")
+    return (
+        f"| CPU per delivery, by process (ms) | {parts}; total {total:.2f} ms → at most {ceiling:,.0f} deliveries/s "
+        f"on {p.get('cores', '?')} cores | | |"
+    )
+
+
 def render_table(r: dict[str, Any]) -> str:
     """Markdown table of one run."""
     base = r["baseline"]["per_s"]
@@ -34,6 +46,7 @@ def render_table(r: dict[str, Any]) -> str:
         f"p99 {prop['router_p99_ms']:.1f} ms | p99 ≤ 20 ms | |",
         f"| preference stored → applied, notifier view | p50 {prop['notifier_p50_ms']:.1f} ms, "
         f"p99 {prop['notifier_p99_ms']:.1f} ms | p99 ≤ 20 ms | |",
+        _cpu_row(p),
         f"| router memory per candidate ({mem['candidates']:,} candidates) | {mem['bytes_per_candidate']:,.0f} bytes "
         f"| < 1 KB | |",
         f"| router view rebuild ({mem['candidates']:,} snapshots) | {mem['rebuild_s']:.1f} s "

@@ -76,9 +76,13 @@ class ViewReader(Generic[V]):
         on_bad_record: Callable[[str], None] | None = None,
         on_live_snapshot: Callable[[PreferenceSnapshot], None] | None = None,
         live_delay_s: float = 0.0,
+        offsets: AIOKafkaConsumer | None = None,
     ) -> None:
         self.view: PartitionedView[V] = PartitionedView()
         self._consumer = consumer
+        # The barrier asks for end offsets on its own connection: a broker answers the requests of one
+        # connection in order, so on the tailing consumer's they would wait behind its long-poll fetch.
+        self._offsets = offsets or consumer
         self._topic = topic
         self._reduce = reduce
         self._on_change = on_change
@@ -190,7 +194,7 @@ class ViewReader(Generic[V]):
         This is the acknowledgement barrier of the last-mile consent check.
         """
         tps = [TopicPartition(self._topic, p) for p in set(partitions)]
-        targets = await self._consumer.end_offsets(tps)
+        targets = await self._offsets.end_offsets(tps)
         deadline = time.monotonic() + timeout_s
         while any(self.position(tp.partition) < hw for tp, hw in targets.items()):
             if time.monotonic() > deadline:

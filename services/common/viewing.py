@@ -27,6 +27,11 @@ def view_consumer(kafka: KafkaSettings, client_id: str) -> AIOKafkaConsumer:
     )
 
 
+def offsets_consumer(kafka: KafkaSettings, client_id: str) -> AIOKafkaConsumer:
+    """A consumer that only asks for end offsets, on a connection of its own (see ViewReader)."""
+    return AIOKafkaConsumer(**aiokafka_kwargs(kafka), group_id=None, enable_auto_commit=False, client_id=client_id)
+
+
 def preferences_topic(kafka: KafkaSettings) -> str:
     """Physical name of preferences.changed."""
     return kafka.topic(PREFERENCES_CHANGED)

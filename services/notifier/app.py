@@ -19,7 +19,7 @@ from services.common.mongo import make_client, ping
 from services.common.ratelimit import RateLimit, Rule
 from services.common.runtime import cancel, every
 from services.common.view import ViewReader
-from services.common.viewing import preferences_topic, propagation_observer, view_consumer
+from services.common.viewing import offsets_consumer, preferences_topic, propagation_observer, view_consumer
 from services.notifier.callbacks import PhoneBook, callback_routes
 from services.notifier.channels.base import ChannelAdapter
 from services.notifier.channels.email import EmailAdapter
@@ -100,6 +100,8 @@ def create_app(settings: NotifierSettings, clock: Clock = utcnow) -> FastAPI:
         readiness.set("mongodb")
         consumer = view_consumer(settings.kafka, "notifier-view")
         await consumer.start()
+        offsets = offsets_consumer(settings.kafka, "notifier-barrier")
+        await offsets.start()
         reader = ViewReader(
             consumer,
             preferences_topic(settings.kafka),
@@ -107,6 +109,7 @@ def create_app(settings: NotifierSettings, clock: Clock = utcnow) -> FastAPI:
             on_change=on_change,
             on_live_snapshot=propagation_observer(metrics.propagation, "notifier"),
             live_delay_s=settings.test_view_delay_s,
+            offsets=offsets,
         )
         reader.view = phonebook
         holder["reader"] = reader
@@ -130,6 +133,7 @@ def create_app(settings: NotifierSettings, clock: Clock = utcnow) -> FastAPI:
             await cancel(*tasks)
             await broker.stop()
             await consumer.stop()
+            await offsets.stop()
             for adapter in adapters.values():
                 await adapter.close()
             await client.close()
