@@ -87,12 +87,14 @@ async def run(sizes: dict[str, Any], workdir: Path) -> dict[str, Any]:
                 await pipeline.latency(env, rate, sizes["latency_s"], min(sizes["candidates"], 10_000)),
             )
             ids = [f"{env.name}c{i:07d}" for i in range(min(sizes["candidates"], 1000))]
+            views = {p.name: p.url for p in env.processes if p.name in ("router", "notifier")}
+            before = await pipeline.propagation_buckets(views)
             results["preference_api"] = stages.report(
                 "preference API", await pipeline.preference_api(urls["preference"], ids, sizes["api"], concurrency=8)
             )
             results["propagation"] = stages.report(
                 "propagation",
-                await pipeline.propagation({p.name: p.url for p in env.processes if p.name in ("router", "notifier")}),
+                await pipeline.propagation(views, before),
             )
         async with world(local, "mem", workdir) as env:
             progress(f"producing {sizes['memory']:,} snapshots for the memory measurement")

@@ -37,7 +37,7 @@ def create_app(settings: RouterSettings, clock: Clock = utcnow) -> FastAPI:
     readiness = Readiness("kafka", "mongodb", "view")
     broker = make_broker(settings.kafka, registry, "router")
     client = make_client(settings.mongo, "router")
-    store = MongoRouterStore(client, settings.mongo.database)
+    store = MongoRouterStore(client, settings.mongo.database, settings.timer_backstop_s)
     cfg = settings.routing()
     holder: dict[str, ViewReader[RoutingPrefs]] = {}
 

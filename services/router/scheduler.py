@@ -23,7 +23,7 @@ from services.router.service import Clock, PrefsLookup, RouterService, intent_of
 from services.router.store import OPEN_STATES, Routed, RouterStore
 
 log = logging.getLogger(__name__)
-COUNT_EVERY_S = 5.0  # how often the held-message gauge is refreshed by a count query
+COUNT_EVERY_S = 10.0  # how often the held-message gauge is refreshed (a scan of the working set)
 
 
 class Scheduler:
@@ -55,6 +55,7 @@ class Scheduler:
 
     async def load_pending(self) -> None:
         """Which candidates of the owned partitions have held messages (after every assignment)."""
+        self._store.forget_timers()
         found = await self._store.candidates_with_pending(self._partitions())
         self._service.with_pending.clear()
         self._service.with_pending.update(found)

@@ -46,6 +46,11 @@ class RouterSettings(BaseSettings):
     max_follow_ups: int = Field(1, ge=0, description="Follow-ups before needs_recruiter.")
     essential_window_hours: float = Field(48.0, description="Reschedule/cancellation this close is essential.")
     scheduler_interval_s: float = Field(1.0, gt=0, description="How often due messages are released.")
+    timer_backstop_s: float = Field(
+        30.0,
+        gt=0,
+        description="Longest time between two scans of held and awaiting-reply messages when none is known to be due.",
+    )
     log_level: str = Field("INFO", description="DEBUG, INFO, WARNING or ERROR.")
     kafka: KafkaSettings = Field(default_factory=KafkaSettings)
     mongo: MongoSettings = Field(default_factory=MongoSettings)

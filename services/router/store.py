@@ -9,14 +9,17 @@ markers  - what a sent message led to (fallback, follow-up, recruiter): an inser
 caplog   - non-essential messages of candidates with a frequency cap
 interviews - the highest sequence seen per interview (out-of-order ATS events)
 
-Why the split: FerretDB 1.24's SQLite backend pushes down only `_id` equality reads; updates, deletes
-and other queries scan the collection (~30 ms per update at 10,000 documents, measured). The big
-collection is therefore only inserted and read by _id; scans and updates touch the small ones.
+Why the split: FerretDB 1.24's SQLite backend pushes down only `_id` equality; every other query scans
+the collection. The big collection is therefore only inserted and read by _id; scans and updates touch
+the small ones. Even the small one is scanned as rarely as possible: the timer scan also yields the
+next time anything falls due, and until then (or a write of this instance brings it forward, or the
+backstop interval passes) `due` answers without reading the database.
 """
 
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, fields
 from datetime import datetime, timedelta
@@ -131,6 +134,7 @@ class RouterStore(Protocol):
     async def candidates_with_pending(self, partitions: Iterable[int]) -> set[str]: ...
     async def count_held(self, partitions: Iterable[int]) -> dict[str, int]: ...
     async def due(self, partitions: Iterable[int], now: datetime, limit: int) -> list[Routed]: ...
+    def forget_timers(self) -> None: ...
     async def apply_statuses(self, changes: Sequence[tuple[str, NotificationStatus]]) -> None: ...
     async def recent(self, candidate_ids: Iterable[str], now: datetime) -> dict[str, Recent]: ...
     async def interview_sequences(self, interview_ids: Iterable[str]) -> dict[str, int]: ...
@@ -139,11 +143,57 @@ class RouterStore(Protocol):
     async def record_sends(self, routed: Sequence[Routed]) -> None: ...
 
 
+@dataclass
+class TimerScan:
+    """What one scan of the working set found."""
+
+    due: list[str] = field(default_factory=list)
+    held: dict[str, int] = field(default_factory=dict)
+
+
+class TimerHint:
+    """When the working set next needs a look: the earliest due time known, or the backstop interval.
+
+    Every write of this instance that adds or moves a time brings the hint forward; a scan resets it and
+    brings it forward to the earliest future time it saw. The backstop bounds what a missed write (or a
+    clock step) could delay.
+    """
+
+    def __init__(self, backstop_s: float) -> None:
+        self._backstop_s = backstop_s
+        self._wake: datetime | None = None
+        self._parts: list[int] | None = None
+        self._scanned_at = float("-inf")
+
+    def bring_forward(self, *times: datetime | None) -> None:
+        """Something falls due at these times (None: no time)."""
+        for at in times:
+            if at is not None and (self._wake is None or at < self._wake):
+                self._wake = at
+
+    def should_scan(self, parts: list[int], now: datetime) -> bool:
+        """True when something may be due, the partitions changed, or the backstop passed."""
+        return (
+            parts != self._parts
+            or (self._wake is not None and self._wake <= now)
+            or time.monotonic() - self._scanned_at >= self._backstop_s
+        )
+
+    def scanning(self, parts: list[int]) -> None:
+        """A scan starts: it will report every future time it sees."""
+        self._parts, self._wake, self._scanned_at = list(parts), None, time.monotonic()
+
+    def forget(self) -> None:
+        """Scan at the next chance."""
+        self._parts = None
+
+
 class MongoRouterStore:
     """RouterStore on MongoDB/FerretDB."""
 
-    def __init__(self, client: AsyncMongoClient[dict[str, Any]], database: str) -> None:
+    def __init__(self, client: AsyncMongoClient[dict[str, Any]], database: str, timer_backstop_s: float = 30.0) -> None:
         self._db: AsyncDatabase[dict[str, Any]] = client[database]
+        self._timers = TimerHint(timer_backstop_s)
         self._routed = self._db["routed"]
         self._pending = self._db["pending"]
         self._markers = self._db["markers"]
@@ -160,6 +210,8 @@ class MongoRouterStore:
         """Insert new decisions (waiting ones also into pending); return those that existed, as stored."""
         taken = set(await insert_new(self._routed, [_to_doc(r) for r in routed]))
         waiting = [r for i, r in enumerate(routed) if i not in taken and _waits(r)]
+        for r in waiting:
+            self._timers.bring_forward(r.planned.due_at, r.reply_by)
         await insert_new(self._pending, [_to_doc(r) for r in waiting])
         return await self.get_many(routed[i].id for i in taken)
 
@@ -192,6 +244,7 @@ class MongoRouterStore:
     async def record_release(self, held: Routed, target: Routed) -> bool:
         """Step 1 of a release: note what a held message becomes, once (False: already decided)."""
         update: dict[str, Any] = {"next_id": target.id}
+        self._timers.bring_forward(target.reply_by)
         if target.id == held.id:
             doc = _to_doc(target)
             update.update(
@@ -224,6 +277,7 @@ class MongoRouterStore:
     async def update_hold(self, target: Routed) -> None:
         """A held message stays held, with a new time or reason."""
         p = target.planned
+        self._timers.bring_forward(p.due_at)
         await self._pending.update_one(
             {"_id": target.id, "state": "held", "next_id": None},
             {
@@ -259,27 +313,42 @@ class MongoRouterStore:
 
     async def count_held(self, partitions: Iterable[int]) -> dict[str, int]:
         """Held and scheduled messages in these partitions, per hold kind (for the gauge)."""
-        counts: dict[str, int] = {}
-        async for d in self._pending.find({"state": "held", "partition": {"$in": list(partitions)}}, {"hold_kind": 1}):
-            kind = str(d.get("hold_kind") or "held")
-            counts[kind] = counts.get(kind, 0) + 1
-        return counts
+        return (await self._scan(list(partitions), None)).held
 
     async def due(self, partitions: Iterable[int], now: datetime, limit: int) -> list[Routed]:
         """Held messages whose time has come, and open messages whose reply window has passed."""
         parts = list(partitions)
-        held = self._pending.find({"state": "held", "partition": {"$in": parts}, "due_at": {"$lte": now}})
-        out = [_from_doc(d) async for d in held.limit(limit)]
-        silent = self._pending.find(
-            {
-                "state": {"$in": list(OPEN_STATES)},
-                "partition": {"$in": parts},
-                "reply_by": {"$lte": now},
-                "next_id": None,
-            }
-        )
-        out.extend([_from_doc(d) async for d in silent.limit(limit)])
-        return out
+        if not self._timers.should_scan(parts, now):
+            return []
+        ids = (await self._scan(parts, now)).due[:limit]
+        docs = await asyncio.gather(*(self._pending.find_one({"_id": i}) for i in ids))
+        return [_from_doc(d) for d in docs if d is not None]
+
+    def forget_timers(self) -> None:
+        """Partitions moved: the next `due` scans, whatever the hint says."""
+        self._timers.forget()
+
+    async def _scan(self, parts: list[int], now: datetime | None) -> TimerScan:
+        """One pass over the working set: what is due, what falls due next, how many are held."""
+        self._timers.scanning(parts)
+        scan = TimerScan()
+        projection = {"state": 1, "due_at": 1, "reply_by": 1, "next_id": 1, "hold_kind": 1}
+        async for d in self._pending.find({"partition": {"$in": parts}}, projection):
+            if d["state"] == "held":
+                kind = str(d.get("hold_kind") or "held")
+                scan.held[kind] = scan.held.get(kind, 0) + 1
+                at = d.get("due_at")
+            elif d["state"] in OPEN_STATES and d.get("next_id") is None:
+                at = d.get("reply_by")
+            else:
+                continue
+            if at is None:
+                continue
+            # Due ones too: if their release fails, the next tick looks again.
+            self._timers.bring_forward(at)
+            if now is not None and at <= now:
+                scan.due.append(d["_id"])
+        return scan
 
     async def apply_statuses(self, changes: Sequence[tuple[str, NotificationStatus]]) -> None:
         """A reply ends the silence watch of the message replied to."""
