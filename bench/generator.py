@@ -72,7 +72,8 @@ def events(
     """`count` events over `candidates` candidates: first an application each, then a realistic mix."""
     rng = random.Random(seed)
     now = now or datetime.now(UTC)
-    people = [candidate(i, rng, prefix) for i in range(candidates)]
+    # Contact data depends on the candidate alone, so scripts with other seeds meet the same people.
+    people = [candidate(i, random.Random(i), prefix) for i in range(candidates)]
     for n in range(count):
         cand = people[n % candidates] if n < candidates else rng.choice(people)
         if n < candidates:

@@ -182,7 +182,12 @@ class Scheduler:
             follow_ups=r.follow_ups,
         )
         if target.id == r.id and planned.state is NotificationStatus.HELD:
-            await self._store.update_hold(target)
+            if (planned.due_at, planned.hold_kind, planned.reasons) != (
+                r.planned.due_at,
+                r.planned.hold_kind,
+                r.planned.reasons,
+            ):
+                await self._store.update_hold(target)  # else: nothing a release depends on changed; no write
             return None
         if not await self._store.record_release(r, target):
             return None

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field, fields
 from datetime import datetime, timedelta
 from typing import Any, Protocol
@@ -194,6 +194,9 @@ class MongoRouterStore:
     def __init__(self, client: AsyncMongoClient[dict[str, Any]], database: str, timer_backstop_s: float = 30.0) -> None:
         self._db: AsyncDatabase[dict[str, Any]] = client[database]
         self._timers = TimerHint(timer_backstop_s)
+        # candidate -> ids of their working-set documents (filled by the assignment scan and by inserts):
+        # per-candidate reads are point reads, because any other query is a scan on FerretDB.
+        self._ids_of: dict[str, set[str]] = {}
         self._routed = self._db["routed"]
         self._pending = self._db["pending"]
         self._markers = self._db["markers"]
@@ -212,6 +215,7 @@ class MongoRouterStore:
         waiting = [r for i, r in enumerate(routed) if i not in taken and _waits(r)]
         for r in waiting:
             self._timers.bring_forward(r.planned.due_at, r.reply_by)
+            self._ids_of.setdefault(r.planned.candidate_id, set()).add(r.id)
         await insert_new(self._pending, [_to_doc(r) for r in waiting])
         return await self.get_many(routed[i].id for i in taken)
 
@@ -232,13 +236,13 @@ class MongoRouterStore:
 
     async def set_state(self, ids: Iterable[str], state: NotificationStatus, reason: str | None = None) -> None:
         """End waiting messages (cancelled): they leave the working set."""
-        await self._pending.delete_many({"_id": {"$in": list(ids)}})
+        await self._delete_where(ids, lambda _: True)
 
     async def record_next(self, routed_id: str, from_states: Sequence[str], next_id: str, state: str) -> bool:
         """Record what a message led to, once (False: another decision was recorded first)."""
         taken = await insert_new(self._markers, [{"_id": routed_id, "next_id": next_id}])
         if not taken:
-            await self._pending.delete_many({"_id": routed_id, "state": {"$ne": "held"}})
+            await self._delete_where([routed_id], lambda d: d["state"] != "held")
         return not taken
 
     async def record_release(self, held: Routed, target: Routed) -> bool:
@@ -272,7 +276,7 @@ class MongoRouterStore:
                 {"_id": held.id, "state": "held"}, {"$set": {"state": target.planned.state.value, "next_id": None}}
             )
         else:
-            await self._pending.delete_many({"_id": held.id, "state": "held"})
+            await self._delete_where([held.id], lambda d: d["state"] == "held")
 
     async def update_hold(self, target: Routed) -> None:
         """A held message stays held, with a new time or reason."""
@@ -292,24 +296,26 @@ class MongoRouterStore:
 
     async def reminders_of(self, candidate_id: str, interview_id: str) -> list[Routed]:
         """Pending reminders of an interview."""
-        cursor = self._pending.find(
-            {
-                "candidate_id": candidate_id,
-                "interview_id": interview_id,
-                "state": "held",
-                "template": "interview_reminder",
-            }
-        )
-        return [_from_doc(d) async for d in cursor]
+        return [
+            _from_doc(d)
+            for d in await self._pending_docs(candidate_id)
+            if d["state"] == "held" and d.get("interview_id") == interview_id and d["template"] == "interview_reminder"
+        ]
 
     async def pending_of(self, candidate_id: str) -> list[Routed]:
         """Messages of a candidate that are not sent yet (held or scheduled)."""
-        return [_from_doc(d) async for d in self._pending.find({"candidate_id": candidate_id, "state": "held"})]
+        return [_from_doc(d) for d in await self._pending_docs(candidate_id) if d["state"] == "held"]
 
     async def candidates_with_pending(self, partitions: Iterable[int]) -> set[str]:
-        """Candidates in these partitions with held or scheduled messages."""
-        cursor = self._pending.find({"state": "held", "partition": {"$in": list(partitions)}}, {"candidate_id": 1})
-        return {d["candidate_id"] async for d in cursor}
+        """Candidates in these partitions with held or scheduled messages (and every working-set id, learnt)."""
+        cursor = self._pending.find({"partition": {"$in": list(partitions)}}, {"candidate_id": 1, "state": 1})
+        held = set()
+        self._ids_of.clear()
+        async for d in cursor:
+            self._ids_of.setdefault(d["candidate_id"], set()).add(d["_id"])
+            if d["state"] == "held":
+                held.add(d["candidate_id"])
+        return held
 
     async def count_held(self, partitions: Iterable[int]) -> dict[str, int]:
         """Held and scheduled messages in these partitions, per hold kind (for the gauge)."""
@@ -332,8 +338,9 @@ class MongoRouterStore:
         """One pass over the working set: what is due, what falls due next, how many are held."""
         self._timers.scanning(parts)
         scan = TimerScan()
-        projection = {"state": 1, "due_at": 1, "reply_by": 1, "next_id": 1, "hold_kind": 1}
+        projection = {"candidate_id": 1, "state": 1, "due_at": 1, "reply_by": 1, "next_id": 1, "hold_kind": 1}
         async for d in self._pending.find({"partition": {"$in": parts}}, projection):
+            self._ids_of.setdefault(d["candidate_id"], set()).add(d["_id"])  # heals what an insert elsewhere added
             if d["state"] == "held":
                 kind = str(d.get("hold_kind") or "held")
                 scan.held[kind] = scan.held.get(kind, 0) + 1
@@ -354,7 +361,7 @@ class MongoRouterStore:
         """A reply ends the silence watch of the message replied to."""
         replied = [nid for nid, st in changes if st is NotificationStatus.REPLIED]
         if replied:
-            await self._pending.delete_many({"_id": {"$in": replied}, "state": {"$ne": "held"}})
+            await self._delete_where(replied, lambda d: d["state"] != "held")
 
     async def record_sends(self, routed: Sequence[Routed]) -> None:
         """Remember non-essential messages of candidates with a frequency cap."""
@@ -395,6 +402,27 @@ class MongoRouterStore:
         """Delete every record of a candidate (after the preference service's tombstone; rare, so scans)."""
         for coll in (self._routed, self._pending, self._caplog):
             await coll.delete_many({"candidate_id": candidate_id})
+        self._ids_of.pop(candidate_id, None)
+
+    async def _delete_where(self, ids: Iterable[str], keep_unless: Callable[[dict[str, Any]], bool]) -> None:
+        """Delete these working-set documents where the condition holds: read by _id, delete by _id.
+
+        FerretDB scans the whole collection for a delete whose filter has anything beside `_id` (or an
+        `$in`): ~280 ms at 10,000 documents against ~1.5 ms by `_id` alone (measured). Callers hold the
+        candidate's lock, so nothing of this instance changes the document between the read and the delete.
+        """
+        docs = await asyncio.gather(*(self._pending.find_one({"_id": i}, {"state": 1}) for i in set(ids)))
+        doomed = [d["_id"] for d in docs if d is not None and keep_unless(d)]
+        await asyncio.gather(*(self._pending.delete_one({"_id": i}) for i in doomed))
+
+    async def _pending_docs(self, candidate_id: str) -> list[dict[str, Any]]:
+        """A candidate's working-set documents, by point reads of the ids this instance knows of."""
+        ids = self._ids_of.get(candidate_id, set())
+        docs = await asyncio.gather(*(self._pending.find_one({"_id": i}) for i in list(ids)))
+        for i, d in zip(list(ids), docs, strict=True):
+            if d is None:
+                ids.discard(i)  # gone (released, replied, cancelled)
+        return [d for d in docs if d is not None]
 
 
 def _waits(r: Routed) -> bool:

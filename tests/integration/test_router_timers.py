@@ -33,7 +33,7 @@ class CountingFinds:
 
     def __init__(self, store: MongoRouterStore) -> None:
         self.scans = 0
-        pending = store._pending  # noqa: SLF001 - the test watches the one collection the timer reads
+        pending = store._pending  # the test watches the one collection the timer reads
         original = pending.find
 
         def find(*args: Any, **kwargs: Any) -> Any:
