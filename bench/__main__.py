@@ -79,7 +79,8 @@ async def run(sizes: dict[str, Any], workdir: Path) -> dict[str, Any]:
             mail = workdir / f"{env.name}-mail"
             urls = await pipeline.start_pipeline(env, mail)
             results["pipeline"] = stages.report(
-                "pipeline", await pipeline.throughput(env, mail, sizes["events"], sizes["candidates"])
+                "pipeline",
+                await pipeline.throughput(env, mail, sizes["events"], sizes["candidates"], urls["preference"]),
             )
             rate = max(5.0, results["pipeline"]["out_per_s"] / 2)
             results["latency"] = stages.report(

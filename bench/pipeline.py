@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
 import random
@@ -58,15 +59,41 @@ async def wait_mails(mail_dir: Path, target: int, limit_s: float) -> list[dict[s
         await asyncio.sleep(0.5)
 
 
-async def throughput(env: Env, mail_dir: Path, count: int, candidates: int) -> dict[str, Any]:
-    """As fast as possible: ATS events in per second, deliveries out per second."""
+async def churn(url: str, candidates: list[str], per_s: float, stop: asyncio.Event) -> int:
+    """Candidates change their preferences while the load runs (language, voicemail, call times: choices
+    that keep e-mail as the channel, so every event still yields exactly one e-mail). Returns how many
+    changes were acknowledged; a candidate whose profile does not exist yet answers 404 and is skipped.
+    """
+    rng = random.Random(5)
+    changes = ({"language": "en", "voicemail": False}, {"language": "nl", "preferred_call_times": "na 17:00"})
+    done = 0
+    async with httpx.AsyncClient(base_url=url, headers=KEY, timeout=10) as client:
+        while not stop.is_set():
+            r = await client.patch(f"/v1/candidates/{rng.choice(candidates)}/preferences", json=changes[done % 2])
+            done += r.status_code == 200
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), 1 / per_s)
+    return done
+
+
+async def throughput(
+    env: Env, mail_dir: Path, count: int, candidates: int, churn_url: str | None = None, churn_per_s: float = 5.0
+) -> dict[str, Any]:
+    """As fast as possible: ATS events in per second, deliveries out per second (with preference churn)."""
     script = list(events(count, candidates, prefix=env.name))
     before = count_mails(mail_dir)
     roots = process_roots(env)
     cpu_before, driver_before = cpu_seconds(roots), time.process_time()
+    stop = asyncio.Event()
+    early = [f"{env.name}c{i:07d}" for i in range(min(candidates, 2000))]  # created first
+    churning = asyncio.create_task(churn(churn_url, early, churn_per_s, stop)) if churn_url else None
     started = time.perf_counter()
     produce_s = await produce_all(env, ATS_EVENTS, script)
-    mails = (await wait_mails(mail_dir, before + count, limit_s=max(120, count / 50)))[before:]
+    try:
+        mails = (await wait_mails(mail_dir, before + count, limit_s=max(120, count / 50)))[before:]
+    finally:
+        stop.set()
+        changes = await churning if churning else 0
     total_s = time.perf_counter() - started
     cpu = {k: v - cpu_before[k] for k, v in cpu_seconds(roots).items()}
     cpu["driver"] = time.process_time() - driver_before
@@ -80,6 +107,7 @@ async def throughput(env: Env, mail_dir: Path, count: int, candidates: int) -> d
         "out_per_s": sustained,
         "overall_per_s": count / total_s,
         "seconds": total_s,
+        "preference_changes": changes,
         # Where the time goes: CPU milliseconds per delivery in each process (2 cores for all of them).
         "cpu_ms_per_delivery": {k: round(v * 1000 / count, 3) for k, v in sorted(cpu.items())},
         "cores": os.cpu_count(),
