@@ -17,6 +17,7 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPa
 from fastapi import FastAPI
 
 from deploy.local.smtp_sink import read_index, serve
+from services.common.kafka import aiokafka_kwargs
 from services.common.settings import KafkaSettings
 
 T = TypeVar("T")
@@ -116,9 +117,7 @@ async def produce(
     max_request_size: int = 1024 * 1024,
 ) -> list[tuple[int, int]]:
     """Produce raw records to a contract topic (prefix applied); returns (partition, offset) per record."""
-    producer = AIOKafkaProducer(
-        bootstrap_servers=kafka.bootstrap_servers, acks="all", max_request_size=max_request_size
-    )
+    producer = AIOKafkaProducer(**aiokafka_kwargs(kafka), acks="all", max_request_size=max_request_size)
     await producer.start()
     try:
         out = []
@@ -130,6 +129,19 @@ async def produce(
         return out
     finally:
         await producer.stop()
+
+
+async def profile_from_ats(
+    client: httpx.AsyncClient, kafka: KafkaSettings, candidate_id: str, what: str, api_key: str = "dev-only-api-key"
+) -> None:
+    """Send a candidate's first ATS event and wait until the preference service (`client`) has their profile."""
+    await produce(kafka, "ats.events", [ats_event("ats.application.received", candidate_id)])
+
+    async def profile() -> bool:
+        r = await client.get(f"/v1/candidates/{candidate_id}/preferences", headers={"X-API-Key": api_key})
+        return r.status_code == 200
+
+    await eventually(profile, what=what)
 
 
 async def read_topic(kafka: KafkaSettings, topic: str, timeout: float = 2.0) -> list[ConsumerRecord[bytes, bytes]]:

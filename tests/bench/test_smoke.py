@@ -32,6 +32,10 @@ def test_bench_quick_measures_every_stage(local_stack: LocalStackSettings, tmp_p
     assert r["latency"]["p50_ms"] > 0 and r["preference_api"]["p99_ms"] > 0
     assert r["memory"]["candidates"] == r["sizes"]["memory"]
     assert r["memory"]["bytes_per_candidate"] > 0
+    cpu = r["pipeline"]["cpu_ms_per_delivery"]  # the profile evidence: where each delivery's CPU goes
+    assert {"kafka", "ferretdb", "preference", "router", "notifier", "driver"} <= set(cpu)
+    assert all(ms >= 0 for ms in cpu.values()) and sum(cpu.values()) > 0
+    assert r["pipeline"]["preference_changes"] >= 0
 
 
 def test_chaos_kill_notifier_loses_and_doubles_nothing(local_stack: LocalStackSettings, tmp_path: Path) -> None:
@@ -60,3 +64,4 @@ def test_chaos_kill_notifier_loses_and_doubles_nothing(local_stack: LocalStackSe
     assert row["lost"] == 0
     assert row["duplicated_outside"] == 0
     assert row["sent_after_revocation"] == 0
+    assert row["worst_delay_s"] >= row["median_delay_s"] > 0

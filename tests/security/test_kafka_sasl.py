@@ -14,7 +14,7 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.errors import KafkaConnectionError
 from prometheus_client import CollectorRegistry
@@ -26,10 +26,9 @@ from services.common.settings import KafkaSettings, MongoSettings
 from services.preference.app import create_app
 from services.preference.settings import PreferenceSettings
 from tests.security.sasl_kafka import SaslBroker, sasl_kafka
-from tests.support import ats_event, eventually, running
+from tests.support import profile_from_ats, running
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(120)]
-KEY = {"X-API-Key": "dev-only-api-key"}
 
 
 @pytest.fixture(scope="module")
@@ -46,15 +45,6 @@ async def sasl(broker: SaslBroker, unique: str) -> AsyncIterator[KafkaSettings]:
     await create_topics(settings)
     yield settings
     await delete_prefixed_topics(settings)
-
-
-async def produce(k: KafkaSettings, topic: str, value: dict[str, object], key: str) -> None:
-    producer = AIOKafkaProducer(**aiokafka_kwargs(k), acks="all")
-    await producer.start()
-    try:
-        await producer.send_and_wait(k.topic(topic), json.dumps(value).encode(), key=key.encode())
-    finally:
-        await producer.stop()
 
 
 async def read_all(k: KafkaSettings, topic: str) -> list[bytes]:
@@ -102,12 +92,9 @@ async def test_a_service_runs_on_a_scram_only_broker(sasl: KafkaSettings, mongo:
     settings = PreferenceSettings(kafka=sasl, mongo=mongo, group_id=f"{unique}.preference")
     async with running(create_app(settings)) as client:
         assert (await client.get("/ready")).status_code == 200
-        await produce(sasl, ATS_EVENTS, ats_event("ats.application.received", f"{unique}-c"), f"{unique}-c")
-
-        async def profile() -> bool:
-            return (await client.get(f"/v1/candidates/{unique}-c/preferences", headers=KEY)).status_code == 200
-
-        await eventually(profile, what="the profile created from an event consumed over SCRAM")
+        await profile_from_ats(
+            client, sasl, f"{unique}-c", what="the profile created from an event consumed over SCRAM"
+        )
     snapshots = [json.loads(v) for v in await read_all(sasl, PREFERENCES_CHANGED)]
     assert [s["subject"] for s in snapshots] == [f"{unique}-c"]
 

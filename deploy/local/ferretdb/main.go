@@ -18,7 +18,11 @@ import (
 )
 
 func main() {
-	listen := flag.String("listen", "127.0.0.1:27017", "TCP address to listen on")
+	listen := flag.String("listen", "127.0.0.1:27017", "TCP address to listen on (empty: no plain listener)")
+	listenTLS := flag.String("listen-tls", "", "TCP address for TLS connections (empty: no TLS listener)")
+	tlsCert := flag.String("tls-cert", "", "PEM certificate of the TLS listener")
+	tlsKey := flag.String("tls-key", "", "PEM key of the TLS listener")
+	tlsCA := flag.String("tls-ca", "", "PEM CA bundle to verify client certificates (empty: none required)")
 	dataDir := flag.String("data-dir", "data", "directory for the SQLite files")
 	flag.Parse()
 
@@ -34,7 +38,13 @@ func main() {
 	}
 
 	f, err := ferretdb.New(&ferretdb.Config{
-		Listener:  ferretdb.ListenerConfig{TCP: *listen},
+		Listener: ferretdb.ListenerConfig{
+			TCP:         *listen,
+			TLS:         *listenTLS,
+			TLSCertFile: *tlsCert,
+			TLSKeyFile:  *tlsKey,
+			TLSCAFile:   *tlsCA,
+		},
 		Logger:    logger,
 		Handler:   "sqlite",
 		SQLiteURL: "file:" + dir + "/",
@@ -46,6 +56,6 @@ func main() {
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	slog.Info("FerretDB listening", "address", *listen, "data", dir)
+	slog.Info("FerretDB listening", "address", *listen, "tls", *listenTLS, "data", dir)
 	f.Run(ctx)
 }
