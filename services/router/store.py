@@ -419,8 +419,9 @@ class MongoRouterStore:
     async def _pending_docs(self, candidate_id: str) -> list[dict[str, Any]]:
         """A candidate's working-set documents, by point reads of the ids this instance knows of."""
         ids = self._ids_of.get(candidate_id, set())
-        docs = await asyncio.gather(*(self._pending.find_one({"_id": i}) for i in list(ids)))
-        for i, d in zip(list(ids), docs, strict=True):
+        wanted = list(ids)  # one snapshot: an insert may add to the set while the reads are awaited
+        docs = await asyncio.gather(*(self._pending.find_one({"_id": i}) for i in wanted))
+        for i, d in zip(wanted, docs, strict=True):
             if d is None:
                 ids.discard(i)  # gone (released, replied, cancelled)
         return [d for d in docs if d is not None]
