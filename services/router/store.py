@@ -149,6 +149,7 @@ class TimerScan:
 
     due: list[str] = field(default_factory=list)
     held: dict[str, int] = field(default_factory=dict)
+    held_candidates: set[str] = field(default_factory=set)
 
 
 class TimerHint:
@@ -308,14 +309,8 @@ class MongoRouterStore:
 
     async def candidates_with_pending(self, partitions: Iterable[int]) -> set[str]:
         """Candidates in these partitions with held or scheduled messages (and every working-set id, learnt)."""
-        cursor = self._pending.find({"partition": {"$in": list(partitions)}}, {"candidate_id": 1, "state": 1})
-        held = set()
-        self._ids_of.clear()
-        async for d in cursor:
-            self._ids_of.setdefault(d["candidate_id"], set()).add(d["_id"])
-            if d["state"] == "held":
-                held.add(d["candidate_id"])
-        return held
+        self._ids_of.clear()  # the scan learns them again, for the partitions owned now
+        return (await self._scan(list(partitions), None)).held_candidates
 
     async def count_held(self, partitions: Iterable[int]) -> dict[str, int]:
         """Held and scheduled messages in these partitions, per hold kind (for the gauge)."""
@@ -344,6 +339,7 @@ class MongoRouterStore:
             if d["state"] == "held":
                 kind = str(d.get("hold_kind") or "held")
                 scan.held[kind] = scan.held.get(kind, 0) + 1
+                scan.held_candidates.add(d["candidate_id"])
                 at = d.get("due_at")
             elif d["state"] in OPEN_STATES and d.get("next_id") is None:
                 at = d.get("reply_by")
