@@ -36,25 +36,33 @@ async def start_pipeline(env: Env, mail_dir: Path) -> dict[str, Any]:
     return {"preference": pref.url}
 
 
-def count_mails(mail_dir: Path) -> int:
-    """How many messages the sink has recorded (counts index lines without parsing them)."""
+def count_mails(mail_dir: Path, since: tuple[int, int] = (0, 0)) -> tuple[int, int]:
+    """(messages recorded, bytes read) of the sink's index, reading only what was added `since`."""
     index = mail_dir / "index.jsonl"
-    return index.read_bytes().count(b"\n") if index.exists() else 0
+    if not index.exists():
+        return since
+    count, offset = since
+    with index.open("rb") as f:
+        f.seek(offset)
+        added = f.read()
+    end = added.rfind(b"\n") + 1  # a line still being written is counted next time
+    return count + added[:end].count(b"\n"), offset + end
 
 
 async def wait_mails(mail_dir: Path, target: int, limit_s: float) -> list[dict[str, Any]]:
     """Wait until the sink holds `target` messages, with a progress line every 10 s."""
     started = time.perf_counter()
     last_report = started
+    seen = (0, 0)
     while True:
-        seen = count_mails(mail_dir)
-        if seen >= target:
+        seen = count_mails(mail_dir, seen)
+        if seen[0] >= target:
             return read_index(mail_dir)
         now = time.perf_counter()
         if now - started > limit_s:
-            raise TimeoutError(f"{seen}/{target} mails after {limit_s:.0f}s")
+            raise TimeoutError(f"{seen[0]}/{target} mails after {limit_s:.0f}s")
         if now - last_report >= 10:
-            progress(f"  ... {seen}/{target} mails after {now - started:.0f}s")
+            progress(f"  ... {seen[0]}/{target} mails after {now - started:.0f}s")
             last_report = now
         await asyncio.sleep(0.5)
 
@@ -81,7 +89,7 @@ async def throughput(
 ) -> dict[str, Any]:
     """As fast as possible: ATS events in per second, deliveries out per second (with preference churn)."""
     script = list(events(count, candidates, prefix=env.name))
-    before = count_mails(mail_dir)
+    before, _ = count_mails(mail_dir)
     roots = process_roots(env)
     cpu_before, driver_before = cpu_seconds(roots), time.process_time()
     stop = asyncio.Event()
