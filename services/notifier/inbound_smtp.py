@@ -23,6 +23,7 @@ from schemas.common import Channel, NotificationStatus, Stage
 from schemas.inbound import InboundReply
 from schemas.status import StatusChange
 from services.notifier.channels.email import message_id
+from services.notifier.channels.mail_address import same_mailbox
 from services.notifier.inbound_mail import Bounce, Reply, read_inbound
 from services.notifier.metrics import NotifierMetrics
 from services.notifier.reach import Reach
@@ -131,7 +132,8 @@ class InboundMail:
             return
         record, entry = found
         reach = self._reach_of(record.candidate_id)
-        if reach is None or not reach.email or reach.email.lower() != reply.sender:
+        # The same mailbox may come back spelled differently: U-labels or A-labels, other case, other NFC form.
+        if reach is None or not reach.email or not same_mailbox(reach.email, reply.sender):
             await self._store.add_work([self._unverified(record, entry, reply)])
             self._count("unverified_sender")
             return

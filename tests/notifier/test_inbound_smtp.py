@@ -7,6 +7,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import datetime
 from email.message import EmailMessage
+from pathlib import Path
 
 import aiosmtplib
 import pytest
@@ -14,12 +15,14 @@ from prometheus_client import CollectorRegistry
 
 from deploy.local.smtp_sink import dsn
 from schemas.common import Channel, NotificationStatus
-from services.notifier.channels.email import message_id, verp_sender
+from services.notifier.channels.base import Outcome
+from services.notifier.channels.email import EmailAdapter, message_id, verp_sender
 from services.notifier.inbound_smtp import InboundMail, start_inbound_smtp
 from services.notifier.metrics import NotifierMetrics
 from services.notifier.reach import Reach
 from services.notifier.settings import NotifierSettings
 from tests.notifier.provider_doubles import NOW, FakeReports, FakeStore, counter, outgoing
+from tests.support import eventually, smtp_sink
 
 NID = "0b6f3a52-93a4-5f0e-9d1c-5a7e0d1f2b3c"
 
@@ -109,6 +112,39 @@ async def test_the_candidates_reply_goes_to_preference_and_marks_the_message_rep
     assert [c.status for c in reports.changes] == [NotificationStatus.REPLIED]
     assert store.inbound == {("cand-1", "email"): NOW}
     assert counter(metrics, "replies", channel="email") == 1
+
+
+@pytest.mark.parametrize("sender", ["Jörg <jörg@xn--bcher-kva.example>", "=?utf-8?q?J=C3=B6rg?= <JÖRG@Bücher.example>"])
+async def test_an_internationalised_candidate_is_recognised_in_any_spelling(sender: str) -> None:
+    store, reports = FakeStore(), FakeReports()
+    async with listening(store, reports, reach("jörg@bücher.example")) as (s, metrics):
+        sent_email(store, s)
+        await aiosmtplib.send(reply(s, "Liever bellen", sender=sender), hostname="127.0.0.1", port=s.inbound_smtp_port)
+    [(inbound, _)] = reports.replies
+    assert (inbound.candidate_id, inbound.text) == ("cand-1", "Liever bellen")
+    assert store.work == {} and counter(metrics, "replies", channel="email") == 1
+
+
+async def test_the_sinks_dsn_for_a_non_ascii_recipient_becomes_bounced(tmp_path: Path) -> None:
+    """The local sink accepts bounce-later-jörg@..., then reports it (RFC 6533 utf-8 address) to the listener."""
+    store, reports = FakeStore(), FakeReports()
+    async with listening(store, reports) as (s, metrics):
+        sent_email(store, s)
+        assert s.inbound_smtp_port
+        async with smtp_sink(tmp_path, dsn_relay=("127.0.0.1", s.inbound_smtp_port)) as (port, _):
+            smtp = EmailAdapter(s.model_copy(update={"smtp_port": port}))
+            out = outgoing(Channel.EMAIL, "bounce-later-jörg@bücher.example", notification_id=NID)
+            assert (await smtp.send(out)).outcome is Outcome.ACCEPTED
+            await smtp.close()
+            await eventually(lambda: _changed(reports), what="the DSN to reach the listener")
+    [change] = reports.changes
+    assert (change.status, change.contact_invalid, change.notification_id) == (NotificationStatus.BOUNCED, True, NID)
+    assert "5.1.1" in change.reason and "jörg" not in change.reason
+    assert counter(metrics, "provider_status", channel="email", status="bounced") == 1
+
+
+async def _changed(reports: FakeReports) -> bool:
+    return bool(reports.changes)
 
 
 async def test_a_reply_from_another_address_changes_nothing_and_waits_for_a_recruiter() -> None:

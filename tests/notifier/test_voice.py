@@ -65,6 +65,7 @@ def test_call_task_item_shape() -> None:
         "candidate_id": "cand-1",
         "application_id": "app-1",
         "notification_id": "n-1",
+        "channel": "voice",
         "stage": "interview_scheduling",
         "reason": "call the candidate about interview invite (candidate prefers this channel)",
         "created_at": NOW,

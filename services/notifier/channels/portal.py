@@ -3,16 +3,20 @@
 The portal verifies `X-Signature: sha256=<hex HMAC-SHA256 of the raw body>` with the shared secret.
 The send time travels both in the signed body (`sent_at`) and in `X-Timestamp`, so a receiver can
 refuse replays by age without trusting an unsigned header. `Idempotency-Key` is the notification
-id: a resend from the crash window (see delivery.py) is recognisable and can be dropped.
+id: a resend from the crash window (see delivery.py) is recognisable and can be dropped (percent-encoded
+when it holds characters a header cannot carry). The body is UTF-8 JSON, so any account id or text
+travels as it is; text that UTF-8 cannot carry (a lone surrogate) fails the message, it never raises.
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
+import re
 from collections.abc import Callable
 from datetime import datetime
 from typing import Any
+from urllib.parse import quote
 
 import httpx
 
@@ -23,6 +27,14 @@ from services.notifier.signatures import PORTAL_SIGNATURE_HEADER, PORTAL_TIMESTA
 
 Clock = Callable[[], datetime]
 _RETRYABLE = frozenset({408, 425, 429})
+_HEADER_TOKEN = re.compile(r"[A-Za-z0-9._:@-]{1,200}", re.ASCII)
+
+
+def header_token(value: str) -> str:
+    """The value as a header can carry it: as is when it is a plain token, else percent-encoded UTF-8."""
+    if _HEADER_TOKEN.fullmatch(value):
+        return value
+    return quote(value.encode("utf-8", "surrogatepass"), safe="")
 
 
 def portal_document(out: Outgoing, now: datetime) -> dict[str, Any]:
@@ -65,14 +77,18 @@ class PortalAdapter:
             "Content-Type": "application/json",
             PORTAL_SIGNATURE_HEADER: portal_signature(self._secret, body),
             PORTAL_TIMESTAMP_HEADER: str(int(now.timestamp())),
-            "Idempotency-Key": out.msg.notification_id,
+            "Idempotency-Key": header_token(out.msg.notification_id),
         }
         return body, headers
 
     async def send(self, out: Outgoing) -> SendResult:
         """Deliver one message to the portal."""
         ref = out.msg.notification_id
-        body, headers = self.request(out, self._clock())
+        try:
+            body, headers = self.request(out, self._clock())
+        except UnicodeError as exc:
+            reason = f"the message cannot be written as UTF-8 JSON ({type(exc).__name__})"
+            return SendResult(Outcome.PERMANENT, self.provider, ref, reason)
         async with self._slots:
             try:
                 resp = await self._client.post(self._url, content=body, headers=headers)

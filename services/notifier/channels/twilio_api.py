@@ -136,6 +136,9 @@ class TwilioApi:
                 return SendResult(
                     Outcome.TRANSIENT, self.provider, reason=f"provider unreachable ({type(exc).__name__})"
                 )
+            except UnicodeError as exc:  # a value UTF-8 cannot carry (a lone surrogate): no retry can send it
+                reason = f"the request cannot be encoded as UTF-8 ({type(exc).__name__})"
+                return SendResult(Outcome.PERMANENT, self.provider, reason=reason)
         return classify(self.provider, resp.status_code, resp.headers.get("Retry-After"), resp.content)
 
     async def close(self) -> None:

@@ -70,6 +70,7 @@ def call_task_item(out: Outgoing, now: datetime) -> dict[str, Any]:
         "candidate_id": m.candidate_id,
         "application_id": m.application_id,
         "notification_id": m.notification_id,
+        "channel": m.channel.value,
         "stage": m.stage.value,
         "reason": f"call the candidate about {m.template.replace('_', ' ')} ({why})",
         "created_at": now,
