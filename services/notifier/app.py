@@ -12,7 +12,7 @@ from prometheus_client import CollectorRegistry
 from schemas.common import Channel
 from schemas.envelope import utcnow
 from services.common.failpoints import CrashPoints
-from services.common.http import Readiness, mount_probes
+from services.common.http import BodyLimit, Readiness, mount_probes
 from services.common.kafka import DeadLetters, make_broker
 from services.common.lag import watch_lag
 from services.common.mongo import make_client, ping
@@ -141,12 +141,13 @@ def create_app(settings: NotifierSettings, clock: Clock = utcnow) -> FastAPI:
     app = FastAPI(title="Notifier", version="1", lifespan=lifespan)
     app.state.store = store
     app.state.deliveries = deliveries
+    app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
     callbacks = Rule("callbacks", "/callbacks/", settings.callback_rate_per_minute)
     app.add_middleware(RateLimit, rules=[callbacks], registry=registry)
     mount_probes(app, readiness, registry)
     app.include_router(recruiter_api(settings, store, reach_anywhere, clock))
     app.include_router(page_routes(settings, store, reach_anywhere, clock))
     app.include_router(
-        callback_routes(settings, store, reports, metrics, phonebook.candidate_for, voice.hang_up, clock)
+        callback_routes(settings, store, reports, metrics, phonebook.candidates_for, voice.hang_up, clock)
     )
     return app

@@ -4,7 +4,8 @@ Every request must carry a valid X-Twilio-Signature over the URL the provider wa
 public_url + path + query) and its form fields; anything else is refused with 403 and counted.
 Receipts find their notification by the provider's sid; a receipt can arrive before our record of
 the send is written, so it waits up to callback_match_wait_s for it. Inbound messages name only a
-phone number: the PhoneBook (the notifier's preference view, indexed by number) finds the candidate.
+phone number: the PhoneBook (the notifier's preference view, indexed by number) finds the candidates
+holding it, and inbound_sms decides which of them wrote (or puts the message on the worklist).
 """
 
 from __future__ import annotations
@@ -19,11 +20,11 @@ from typing import Any
 from fastapi import APIRouter, Request, Response
 
 from schemas.common import Channel, NotificationStatus, Stage
-from schemas.inbound import InboundReply
 from schemas.status import StatusChange
 from services.common.view import PartitionedView
 from services.notifier.channels.twilio_api import INBOUND_PATH, STATUS_PATH, TWILIO_ERRORS, VOICE_STATUS_PATH
 from services.notifier.channels.voice import call_verdict, empty_twiml
+from services.notifier.inbound_sms import InboundMessages, Owners
 from services.notifier.metrics import NotifierMetrics
 from services.notifier.reach import Reach
 from services.notifier.reports import Reports
@@ -40,7 +41,6 @@ MESSAGE_STATES = {
 }
 _KNOWN_PROVIDER_STATES = frozenset({*MESSAGE_STATES, "queued", "sending", "accepted", "scheduled", "canceled"})
 log = logging.getLogger(__name__)
-CandidateLookup = Callable[[str, Channel], Awaitable[str | None]]
 HangUp = Callable[[str], Awaitable[bool]]
 Clock = Callable[[], datetime]
 
@@ -88,19 +88,24 @@ class PhoneBook(PartitionedView[Reach]):
         owners = self._owners.get(number, set())
         return next(iter(owners)) if len(owners) == 1 else None
 
+    async def candidates_for(self, number: str, channel: Channel) -> tuple[str, ...]:
+        """Every candidate holding this number (several when a family or an agency shares one), sorted."""
+        return tuple(sorted(self._owners.get(number, ())))
+
 
 def callback_routes(
     s: NotifierSettings,
     store: NotifierStore,
     reports: Reports,
     metrics: NotifierMetrics,
-    lookup: CandidateLookup,
+    owners: Owners,
     hang_up: HangUp,
     clock: Clock,
 ) -> APIRouter:
     """The provider callback endpoints."""
     router = APIRouter(include_in_schema=False)
     token = s.twilio_auth_token.get_secret_value()
+    inbound = InboundMessages(store, reports, metrics, owners, clock)
 
     async def signed_form(request: Request, endpoint: str) -> dict[str, str] | None:
         form = await request.form()
@@ -186,33 +191,11 @@ def callback_routes(
 
     @router.post(INBOUND_PATH)
     async def on_inbound(request: Request) -> Response:
-        """An SMS or WhatsApp message from a candidate: remember the time, hand the text to preference."""
+        """An SMS or WhatsApp message: to the candidate it answers, else onto the worklist; never dropped."""
         params = await signed_form(request, "inbound")
         if params is None:
             return Response(status_code=403)
-        sender = params.get("From", "")
-        channel = Channel.WHATSAPP if sender.startswith("whatsapp:") else Channel.SMS
-        candidate_id = await lookup(sender.removeprefix("whatsapp:"), channel)
-        if candidate_id is None:
-            metrics.provider_status.labels(channel=channel.value, status="unknown_sender").inc()
-            return Response(empty_twiml(), media_type="application/xml")
-        now = clock()
-        await store.record_inbound(candidate_id, channel.value, now)
-        latest = [e for e in await store.timeline(candidate_id) if e.get("channel") == channel.value]
-        sid = params.get("MessageSid", "")
-        reply = InboundReply(
-            candidate_id=candidate_id,
-            channel=channel,
-            text=params.get("Body", "").strip()[:2000],
-            received_at=now,
-            in_reply_to=latest[-1]["_id"] if latest else None,
-            application_id=latest[-1].get("application_id") if latest else None,
-            provider_ref=sid[:200] or None,
-        )
-        wave = reports.wave()
-        await wave.reply(reply, f"inbound:{sid}" if sid else f"inbound:{candidate_id}:{now.isoformat()}")
-        await wave.flush()
-        metrics.replies.labels(channel=channel.value).inc()
+        await inbound.receive(params)
         return Response(empty_twiml(), media_type="application/xml")
 
     return router

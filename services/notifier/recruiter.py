@@ -7,7 +7,8 @@ the last-mile check sees. For the full preference history, the preference servic
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import asyncio
+from collections.abc import Callable, Mapping
 from datetime import datetime
 from typing import Any
 
@@ -18,9 +19,11 @@ from services.common.auth import require_recruiter
 from services.common.oidc import oidc_verifier
 from services.notifier.reach import Reach
 from services.notifier.recruiter_views import (
+    KIND_CHANNELS,
     KINDS,
     notification_view,
     preferences_view,
+    with_channel,
     work_item_view,
     worklist_view,
 )
@@ -52,6 +55,25 @@ async def candidate_timeline(
         "preferences": preferences_view(reach),
         "notifications": [notification_view(d) for d in docs],
     }
+
+
+async def worklist_items(store: NotifierStore, include_handled: bool = False) -> list[Mapping[str, Any]]:
+    """The worklist, every item with its channel (older items lack it: their notification's timeline has it)."""
+    items = await store.worklist(include_handled=include_handled)
+    unknown = sorted(
+        {
+            str(i["candidate_id"])
+            for i in items
+            if "channel" not in i
+            and i.get("kind") not in KIND_CHANNELS
+            and i.get("notification_id")
+            and i.get("candidate_id")
+        }
+    )
+    channel_of: dict[str, str | None] = {}
+    for rows in await asyncio.gather(*(store.timeline(cid) for cid in unknown)):
+        channel_of.update({str(r["_id"]): r.get("channel") for r in rows})
+    return [with_channel(i, channel_of) for i in items]
 
 
 async def mark_item_handled(store: NotifierStore, item_id: str, by: str, now: datetime) -> dict[str, Any] | None:
@@ -87,7 +109,7 @@ def recruiter_api(s: NotifierSettings, store: NotifierStore, reach_of: ReachOf, 
         include_handled: bool = Query(False, description="Also items already handled."),
     ) -> dict[str, Any]:
         """What needs a human, oldest first, with open counts per kind and silence per stage."""
-        return worklist_view(await store.worklist(include_handled=include_handled), kind)
+        return worklist_view(await worklist_items(store, include_handled), kind)
 
     @router.post("/worklist/{item_id}/handled")
     async def post_handled(item_id: str, body: HandledBy) -> dict[str, Any]:

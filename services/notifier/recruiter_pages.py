@@ -17,7 +17,7 @@ from fastapi import APIRouter, Request, Response
 from fastapi.responses import HTMLResponse, RedirectResponse
 from jinja2 import Environment, FileSystemLoader, StrictUndefined
 
-from services.notifier.recruiter import ReachOf, candidate_timeline, mark_item_handled
+from services.notifier.recruiter import ReachOf, candidate_timeline, mark_item_handled, worklist_items
 from services.notifier.recruiter_views import grouped, worklist_view
 from services.notifier.sessions import (
     SESSION_COOKIE,
@@ -128,7 +128,7 @@ def page_routes(s: NotifierSettings, store: NotifierStore, reach_of: ReachOf, cl
         session = session_of(request)
         if session is None:
             return _to("/recruiter/login")
-        items = await store.worklist(include_handled=include_handled)
+        items = await worklist_items(store, include_handled)
         view = worklist_view(items)
         return _html(
             "worklist.html",

@@ -11,13 +11,15 @@ from schemas.common import Channel, PurposeClass
 from schemas.consent import CHANNEL_INDEX, consent_state
 from services.notifier.reach import Reach, consent_source
 
-KINDS = ("needs_recruiter", "silence", "unparsed_reply", "call_task")
+KINDS = ("needs_recruiter", "silence", "unparsed_reply", "unattributed_reply", "call_task")
 KIND_TITLES = {
     "needs_recruiter": "Needs a recruiter",
     "silence": "Silent candidates",
     "unparsed_reply": "Replies to read",
+    "unattributed_reply": "Replies from numbers we could not match to one candidate",
     "call_task": "Calls to make",
 }
+KIND_CHANNELS = {"call_task": Channel.VOICE.value}  # kinds that always concern one channel
 # The router's words when a candidate stayed silent, also after a follow-up (services/router/scheduler.py).
 _SILENCE = re.compile(r"\bno reply within\b", re.IGNORECASE)
 
@@ -80,6 +82,14 @@ def preferences_view(reach: Reach | None) -> dict[str, Any] | None:
         "voicemail": reach.voicemail,
         "channels": channels,
     }
+
+
+def with_channel(item: Mapping[str, Any], channel_of: Mapping[str, str | None]) -> Mapping[str, Any]:
+    """The item with its channel; one stored before items carried it gets it by kind or from its notification."""
+    if "channel" in item:
+        return item
+    known = KIND_CHANNELS.get(str(item.get("kind")))
+    return {**item, "channel": known or channel_of.get(str(item.get("notification_id")))}
 
 
 def work_item_view(item: Mapping[str, Any]) -> dict[str, Any]:

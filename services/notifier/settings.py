@@ -117,6 +117,11 @@ class NotifierSettings(BaseSettings):
         SecretStr("dev-only-recruiter-session-secret-change-me"),
         description="Signs recruiter page sessions and their CSRF tokens; rotating it logs everyone out.",
     )
+    max_body_bytes: int = Field(
+        64 * 1024,
+        ge=1024,
+        description="Larger request bodies (callbacks, recruiter login and worklist forms) are refused with 413.",
+    )
     callback_rate_per_minute: int = Field(
         6000, ge=0, description="Provider callbacks per minute accepted from one client address (bursts too); 0: off."
     )

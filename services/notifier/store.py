@@ -261,6 +261,8 @@ class MongoNotifierStore:
         """Forget everything about a candidate (after the preference service's tombstone)."""
         for coll in (self._sends, self._outcomes, self._refs, self._contents, self._states, self._work, self._inbound):
             await coll.delete_many({"candidate_id": candidate_id})
+        # Unattributed replies from a number several candidates share hold that number: each holder erases them.
+        await self._work.delete_many({"sharing": candidate_id})
 
     async def record_inbound(self, candidate_id: str, channel: str, at: datetime) -> None:
         """Remember that the candidate wrote on a channel (only a later time moves it)."""

@@ -126,8 +126,8 @@ class FakeStore:
         self.work: dict[str, dict[str, Any]] = {}
         self.inbound: dict[tuple[str, str], datetime] = {}
 
-    def sent(self, out: Outgoing, provider: str, ref: str | None) -> None:
-        """Record a send and its timeline entry, as delivery does after the provider accepted."""
+    def sent(self, out: Outgoing, provider: str, ref: str | None, at: datetime = NOW) -> None:
+        """Record a send and its timeline entry (with its `sent` state, as the timeline shows it) at `at`."""
         m = out.msg
         self.sends[m.notification_id] = SendRecord(
             m.notification_id, "sent", m.channel.value, m.candidate_id, provider, ref
@@ -140,6 +140,9 @@ class FakeStore:
             "channel": m.channel.value,
             "stage": m.stage.value,
             "attempt": m.attempt,
+            "status": "sent",
+            "history": [{"status": "sent", "at": at, "reason": "", "provider": provider}],
+            "created_at": at,
         }
 
     async def send_by_ref(self, provider_ref: str) -> SendRecord | None:
@@ -181,13 +184,13 @@ class FakeReports:
 
 
 class Phones:
-    """A number -> candidate lookup for inbound messages."""
+    """A number -> candidates lookup for inbound messages."""
 
     def __init__(self, known: dict[str, str]) -> None:
         self.known = known
 
-    async def __call__(self, number: str, channel: Channel) -> str | None:
-        return self.known.get(number)
+    async def __call__(self, number: str, channel: Channel) -> tuple[str, ...]:
+        return (self.known[number],) if number in self.known else ()
 
 
 def callback_app(

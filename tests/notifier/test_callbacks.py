@@ -59,7 +59,7 @@ async def test_inbound_whatsapp_reply_is_recorded_and_handed_to_preference(tmp_p
     assert counter(metrics, "replies", channel="whatsapp") == 1
 
 
-async def test_unknown_sender_gets_empty_twiml_and_is_counted(tmp_path: Path) -> None:
+async def test_unknown_sender_gets_empty_twiml_and_waits_on_the_worklist(tmp_path: Path) -> None:
     store, reports = FakeStore(), FakeReports()
     s = settings("http://127.0.0.1:9")
     app, metrics = callback_app(s, store, reports, phones={KNOWN: "cand-1"})
@@ -74,6 +74,10 @@ async def test_unknown_sender_gets_empty_twiml_and_is_counted(tmp_path: Path) ->
             ).json()
     assert (answer["status"], answer["response"]) == (200, empty_twiml())
     assert reports.replies == [] and store.inbound == {}
+    [item] = store.work.values()
+    assert (item["kind"], item["candidate_id"], item["channel"]) == ("unattributed_reply", None, "sms")
+    assert item["details"] == {"phone": "+31699999999", "text": "wie is dit?", "candidates": []}
+    assert item["_id"] == f"unattributed_reply:{answer['sid']}"
     assert counter(metrics, "provider_status", channel="sms", status="unknown_sender") == 1
 
 

@@ -29,8 +29,10 @@ class WorkStore:
     def __init__(self) -> None:
         self.entries: list[dict[str, Any]] = []
         self.work: dict[str, dict[str, Any]] = {}
+        self.timeline_reads: list[str] = []
 
     async def timeline(self, candidate_id: str, application_id: str | None = None) -> list[dict[str, Any]]:
+        self.timeline_reads.append(candidate_id)
         return [
             e
             for e in self.entries
@@ -167,7 +169,13 @@ async def test_timeline_json(client: httpx.AsyncClient) -> None:
 
 async def test_worklist_json_counts_and_filters(client: httpx.AsyncClient) -> None:
     body = (await client.get("/v1/worklist", headers=KEY)).json()
-    assert body["counts"] == {"needs_recruiter": 3, "silence": 2, "unparsed_reply": 1, "call_task": 1}
+    assert body["counts"] == {
+        "needs_recruiter": 3,
+        "silence": 2,
+        "unparsed_reply": 1,
+        "unattributed_reply": 0,
+        "call_task": 1,
+    }
     assert body["silence_by_stage"] == {"interview_scheduling": 2}
     silent = (await client.get("/v1/worklist", params={"kind": "silence"}, headers=KEY)).json()["items"]
     assert {i["id"] for i in silent} == {"needs_recruiter:n-8", "needs_recruiter:n-7"} and all(
@@ -265,3 +273,54 @@ async def test_the_timeline_page_escapes_message_content(client: httpx.AsyncClie
     assert "&lt;script&gt;alert(1)&lt;/script&gt;" in page and "<script>" not in page
     assert "<details>" in page and "self service" in page
     assert (await client.get("/recruiter/candidates/cand-404")).status_code == 404
+
+
+async def test_every_worklist_item_carries_its_channel() -> None:
+    """Items stored before they carried a channel get it from their notification (the state said sms)."""
+    store = WorkStore()
+    store.entries.append({"_id": "n-sms", "candidate_id": "cand-2", "channel": "sms", "status": "needs_recruiter"})
+    for w in (
+        item(
+            "needs_recruiter:n-sms",
+            "needs_recruiter",
+            "interview_scheduling",
+            "no reply within 24 h",
+            notification_id="n-sms",
+            candidate_id="cand-2",
+        ),
+        item("needs_recruiter:n-none", "needs_recruiter", "screening", "no channel left", channel=None),
+        item("needs_recruiter:n-wa", "needs_recruiter", "offer", "template missing", channel="whatsapp"),
+        item("call_task:n-6", "call_task", "offer", "call the candidate"),
+        {
+            **item(
+                "unattributed_reply:SM1",
+                "unattributed_reply",
+                None,
+                "a reply from a number 2 candidates share",
+                channel="sms",
+            ),
+            "candidate_id": None,
+            "details": {"phone": "+31612345678", "text": "Wie?", "candidates": ["cand-a", "cand-b"]},
+        },
+    ):
+        store.work[w["_id"]] = w
+    app = app_for(store)
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://app") as c:
+        body = (await c.get("/v1/worklist", headers=KEY)).json()
+        await c.get("/recruiter/login", params={"key": "dev-only-api-key"})
+        page = (await c.get("/recruiter/worklist")).text
+    channels = {i["id"]: i["channel"] for i in body["items"]}
+    assert channels == {
+        "needs_recruiter:n-sms": "sms",
+        "needs_recruiter:n-none": None,
+        "needs_recruiter:n-wa": "whatsapp",
+        "call_task:n-6": "voice",
+        "unattributed_reply:SM1": "sms",
+    }
+    assert store.timeline_reads == ["cand-2", "cand-2"]  # only the item without a channel, once per read
+    assert body["counts"]["unattributed_reply"] == 1
+    assert "· sms" in page and "· voice" in page and "unknown sender" in page
+    assert (
+        '<a href="/recruiter/candidates/cand-a">cand-a</a>, <a href="/recruiter/candidates/cand-b">cand-b</a>' in page
+    )
+    assert "/recruiter/candidates/None" not in page
