@@ -30,6 +30,11 @@ class LocalStackSettings(BaseSettings):
     kafka_heap: str = Field("1g", description="JVM heap of the local broker.")
     ferretdb_port: int = Field(27017, description="Local FerretDB (MongoDB wire protocol).")
     smtp_sink_port: int = Field(2525, description="Local SMTP sink.")
+    notifier_inbound_smtp_port: int = Field(
+        2526,
+        description="The notifier's inbound SMTP listener in `make run` (bounces and e-mail replies); "
+        "the SMTP sink sends its delivery-status reports there.",
+    )
     preference_port: int = Field(8001, description="Preference service HTTP port in `make run`.")
     router_port: int = Field(8002, description="Router HTTP port in `make run`.")
     notifier_port: int = Field(8003, description="Notifier HTTP port in `make run`.")
@@ -214,13 +219,17 @@ async def create_topics(s: LocalStackSettings) -> list[str]:
     return await create(KafkaSettings(bootstrap_servers=s.bootstrap, partitions=s.partitions))
 
 
-def _service(name: str, port_of: Callable[[LocalStackSettings], int]) -> Component:
+def _service(
+    name: str, port_of: Callable[[LocalStackSettings], int], also: Callable[[LocalStackSettings], str] = lambda s: ""
+) -> Component:
     prefix = name.upper()
 
     def env(s: LocalStackSettings) -> dict[str, str]:
         return {
             f"{prefix}_PORT": str(port_of(s)),
             "NOTIFIER_SMTP_PORT": str(s.smtp_sink_port),
+            # Bounces (DSNs from the sink) and e-mail replies reach the notifier without extra configuration.
+            "NOTIFIER_INBOUND_SMTP_PORT": str(s.notifier_inbound_smtp_port),
             "NOTIFIER_PREFERENCE_URL": f"http://127.0.0.1:{s.preference_port}",
             "NOTIFIER_PUBLIC_URL": f"http://127.0.0.1:{s.notifier_port}",
             "PREFERENCE_PUBLIC_URL": f"http://127.0.0.1:{s.preference_port}",
@@ -232,7 +241,7 @@ def _service(name: str, port_of: Callable[[LocalStackSettings], int]) -> Compone
         name=name,
         command=lambda s: [sys.executable, "-m", f"services.{name}"],
         probe=http_ready(port_of),
-        describe=lambda s: f"http://127.0.0.1:{port_of(s)}",
+        describe=lambda s: f"http://127.0.0.1:{port_of(s)}{also(s)}",
         env=env,
         start_timeout_s=60.0,
     )
@@ -271,9 +280,14 @@ COMPONENTS: tuple[Component, ...] = (
             str(s.smtp_sink_port),
             "--dir",
             str(s.state_dir / "mail"),
+            "--dsn-relay",
+            f"127.0.0.1:{s.notifier_inbound_smtp_port}",
         ],
         probe=smtp_ready,
-        describe=lambda s: f"SMTP 127.0.0.1:{s.smtp_sink_port}, mail in {s.state_dir / 'mail'}",
+        describe=lambda s: (
+            f"SMTP 127.0.0.1:{s.smtp_sink_port}, mail in {s.state_dir / 'mail'}, "
+            f"bounce reports for bounce-later-* to 127.0.0.1:{s.notifier_inbound_smtp_port}"
+        ),
         start_timeout_s=20.0,
     ),
     Component(
@@ -297,6 +311,10 @@ COMPONENTS: tuple[Component, ...] = (
     ),
     _service("preference", lambda s: s.preference_port),
     _service("router", lambda s: s.router_port),
-    _service("notifier", lambda s: s.notifier_port),
+    _service(
+        "notifier",
+        lambda s: s.notifier_port,
+        lambda s: f", inbound SMTP (bounces, replies) 127.0.0.1:{s.notifier_inbound_smtp_port}",
+    ),
 )
 INFRA: tuple[str, ...] = ("kafka", "ferretdb")
