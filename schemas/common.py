@@ -65,7 +65,11 @@ class ChangeSource(StrEnum):
 
 
 class NotificationStatus(StrEnum):
-    """States of one notification; the router owns the first four, the notifier the rest."""
+    """States of one notification.
+
+    The router owns held, queued, cancelled and needs_recruiter, the notifier sent to bounced; both may
+    write suppressed (the candidate was erased: nothing is or will be sent).
+    """
 
     HELD = "held"
     QUEUED = "queued"
@@ -77,6 +81,7 @@ class NotificationStatus(StrEnum):
     BOUNCED = "bounced"
     CANCELLED = "cancelled"
     NEEDS_RECRUITER = "needs_recruiter"
+    SUPPRESSED = "suppressed"
 
 
 # States only move forward: a consumer ignores a state whose rank is not above the one it holds.
@@ -91,6 +96,7 @@ STATUS_RANK: dict[NotificationStatus, int] = {
     NotificationStatus.BOUNCED: 75,
     NotificationStatus.CANCELLED: 80,
     NotificationStatus.NEEDS_RECRUITER: 90,
+    NotificationStatus.SUPPRESSED: 95,  # final: the candidate's data was erased, nothing more is sent
 }
 
 ROUTER_STATES = frozenset(
@@ -99,9 +105,11 @@ ROUTER_STATES = frozenset(
         NotificationStatus.QUEUED,
         NotificationStatus.CANCELLED,
         NotificationStatus.NEEDS_RECRUITER,
+        NotificationStatus.SUPPRESSED,
     }
 )
-NOTIFIER_STATES = frozenset(NotificationStatus) - ROUTER_STATES
+# `suppressed` is also written by the notifier when it finds, at send time, that the candidate was erased.
+NOTIFIER_STATES = frozenset(NotificationStatus) - ROUTER_STATES | {NotificationStatus.SUPPRESSED}
 
 
 def is_forward(current: NotificationStatus | None, new: NotificationStatus) -> bool:

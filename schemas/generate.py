@@ -29,6 +29,7 @@ from schemas.inbound import InboundReplyEvent
 from schemas.preferences import PreferencesChangedEvent
 from schemas.status import NotificationStatusEvent
 from schemas.topics import (
+    ATS_ACCEPTED,
     ATS_EVENTS,
     CANDIDATE_EVENTS,
     CANDIDATE_INBOUND,
@@ -42,6 +43,7 @@ OUT = Path(__file__).parent / "generated"
 
 PAYLOADS: dict[str, Any] = {
     ATS_EVENTS: AtsEvent,
+    ATS_ACCEPTED: AtsEvent,  # the ATS's own bytes, forwarded unchanged (redacted when the candidate was erased)
     NOTIFICATIONS_STATUS: NotificationStatusEvent,
     PREFERENCES_CHANGED: PreferencesChangedEvent,
     CANDIDATE_INBOUND: InboundReplyEvent,

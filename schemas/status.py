@@ -1,7 +1,8 @@
 """`notifications.status`: one event per state change of a notification (output contract, version 1).
 
-Two writers own disjoint states: the router writes held, queued, cancelled and needs_recruiter; the
-notifier writes sent, delivered, read, replied, failed and bounced. States only move forward
+The router writes held, queued, cancelled and needs_recruiter; the notifier writes sent, delivered,
+read, replied, failed and bounced; either writes suppressed (the candidate's data was erased: the router
+for an event that arrives afterwards, the notifier for a message it finds so at send time). States only move forward
 (schemas.common.STATUS_RANK); a reader ignores a state not above the one it holds.
 """
 
@@ -37,6 +38,14 @@ class StatusChange(BaseModel):
     provider: str | None = Field(None, max_length=50, description="smtp, twilio-sms, ... for notifier states.")
     provider_ref: str | None = Field(None, max_length=200, description="Message-ID or provider message id.")
     contact_invalid: bool = Field(False, description="The address does not exist (hard bounce, invalid number).")
+    release_at: AwareDatetime | None = Field(
+        None, description="For held: when the message is due to go out (UTC); it moves if preferences change."
+    )
+    choice_not_honoured: Channel | None = Field(
+        None,
+        description="The candidate's preferred channel that could not be used for this message (e.g. WhatsApp "
+        "without an approved template); `reason` says why. Recruiters see it on the worklist.",
+    )
     occurred_at: AwareDatetime
     event_time: AwareDatetime | None = Field(None, description="Time of the causing ATS event (for latency).")
 

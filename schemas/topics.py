@@ -37,11 +37,20 @@ class TopicSpec:
 
 
 ATS_EVENTS = "ats.events"
+ATS_ACCEPTED = "ats.accepted"
 NOTIFICATIONS_STATUS = "notifications.status"
 PREFERENCES_CHANGED = "preferences.changed"
 CANDIDATE_INBOUND = "candidate.inbound"
 CANDIDATE_EVENTS = "candidate.events"
 DLQ_SUFFIX = ".dlq"
+
+# Record headers of the contract.
+# On preferences.changed (snapshots and tombstones) and ats.accepted: the preference version the record
+# stands for. A tombstone carries the version of the erasure, so a stale snapshot never outlives it, and an
+# accepted event the version its reader must hold before deciding (the snapshot that event produced).
+PREFERENCE_VERSION_HEADER = "preference.version"
+# On ats.accepted: "1" when the candidate's data was erased; the value is then the event without personal data.
+SUPPRESSED_HEADER = "candidate.suppressed"
 
 
 def dispatch_topic(channel: Channel) -> str:
@@ -59,7 +68,18 @@ _MAIN: tuple[TopicSpec, ...] = (
         ATS_EVENTS,
         "Input from the ATS: application, stage, interview, offer, rejection, hire and free-message events.",
         writers=("ats",),
-        readers=("router", "preference"),
+        readers=("preference",),
+        co_partitioned=False,  # the ATS partitions as its client likes; only the preference service reads it
+        retention_ms=7 * DAY_MS,
+        config={"max.message.bytes": "2097152"},
+    ),
+    TopicSpec(
+        ATS_ACCEPTED,
+        "Internal: every ATS event the preference service accepted (validated, profile stored and published), "
+        "re-keyed by candidate with the project's partitioner (schemas/partitioning.py), so it shares its "
+        "partition with the candidate's snapshot. Header preference.version: the snapshot the reader must hold first.",
+        writers=("preference",),
+        readers=("router",),
         retention_ms=7 * DAY_MS,
         config={"max.message.bytes": "2097152"},
     ),
@@ -113,6 +133,7 @@ _DLQS: tuple[TopicSpec, ...] = tuple(
         writers=tuple(r for r in spec.readers if r != "ats"),
         readers=("ops",),
         retention_ms=14 * DAY_MS,
+        co_partitioned=False,  # the original key, hashed by the writer's client: for redrives, not for state
         config={"max.message.bytes": spec.config.get("max.message.bytes", "1048588")},
     )
     for spec in _MAIN

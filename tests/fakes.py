@@ -8,7 +8,7 @@ from datetime import datetime
 from schemas.preferences import PreferenceSnapshot
 from services.preference.domain import Proposed
 from services.preference.lifecycle import ApplicationEvent
-from services.preference.store import HistoryEntry
+from services.preference.store import Erasure, HistoryEntry
 
 
 class FakePreferenceStore:
@@ -18,6 +18,7 @@ class FakePreferenceStore:
         self.docs: dict[str, dict[str, object]] = {}
         self.history_rows: dict[tuple[str, int], HistoryEntry] = {}
         self.suppressions: set[str] = set()
+        self.erased_versions: dict[str, int] = {}
         self.apps: dict[str, ApplicationEvent] = {}
 
     async def get(self, candidate_id: str) -> PreferenceSnapshot | None:
@@ -67,12 +68,16 @@ class FakePreferenceStore:
     async def history(self, candidate_id: str) -> list[HistoryEntry]:
         return [h for (c, _), h in sorted(self.history_rows.items()) if c == candidate_id]
 
-    async def erase(self, candidate_id: str, suppression_key: str, at: datetime) -> bool:
+    async def erase(self, candidate_id: str, suppression_key: str, at: datetime) -> Erasure:
         self.suppressions.add(suppression_key)
         self.history_rows = {k: v for k, v in self.history_rows.items() if k[0] != candidate_id}
-        return self.docs.pop(candidate_id, None) is not None
+        doc = self.docs.pop(candidate_id, None)
+        latest = doc["snapshot"].version if doc else 0  # type: ignore[attr-defined]
+        version = max(latest, self.erased_versions.get(suppression_key, 0)) + 1
+        self.erased_versions[suppression_key] = version
+        return Erasure(existed=doc is not None, version=version)
 
-    async def suppressed(self, suppression_keys: Iterable[str]) -> set[str]:
+    async def suppressed(self, suppression_keys: Iterable[str], fresh: bool = False) -> set[str]:
         return set(suppression_keys) & self.suppressions
 
     async def record_applications(self, events: list[ApplicationEvent]) -> None:
@@ -92,6 +97,6 @@ class FakeSnapshotPublisher:
         self.published.append(snapshot)
         return 0, len(self.published) - 1
 
-    async def tombstone(self, candidate_id: str) -> tuple[int, int]:
+    async def tombstone(self, candidate_id: str, version: int) -> tuple[int, int]:
         self.published.append(candidate_id)
         return 0, len(self.published) - 1

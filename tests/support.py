@@ -4,20 +4,21 @@ from __future__ import annotations
 
 import asyncio
 import json
+import random
 import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, Literal, TypeVar
 
 import httpx
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
+from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
+from confluent_kafka import Producer
 from fastapi import FastAPI
 
 from deploy.local.smtp_sink import read_index, serve
-from services.common.kafka import aiokafka_kwargs
 from services.common.settings import KafkaSettings
 
 T = TypeVar("T")
@@ -109,26 +110,80 @@ def ats_event(
     }
 
 
+# How a foreign producer picks partitions: librdkafka's default (CRC32 of the key, random when keyless), its
+# Java-compatible murmur2, or an explicit random partition per record.
+Partitioning = Literal["consistent_random", "murmur2_random", "random"]
+
+
+def _produce_with_librdkafka(
+    bootstrap: str,
+    topic: str,
+    records: list[tuple[bytes | None, bytes | None]],
+    partitioner: Partitioning,
+    max_request_size: int,
+) -> list[tuple[int, int]]:
+    """Produce with confluent-kafka (librdkafka), the client behind most ATS integrations; blocking."""
+    config: dict[str, Any] = {
+        "bootstrap.servers": bootstrap,
+        "acks": "all",
+        "enable.idempotence": True,
+        "message.max.bytes": max_request_size + 4096,
+        "partitioner": "murmur2_random" if partitioner == "murmur2_random" else "consistent_random",
+    }
+    producer = Producer(config)
+    count = None
+    if partitioner == "random":
+        count = len(producer.list_topics(topic, timeout=10).topics[topic].partitions)
+    placed: list[tuple[int, int] | None] = [None] * len(records)
+    errors: list[str] = []
+
+    def delivered(i: int) -> Callable[[Any, Any], None]:
+        def report(err: Any, msg: Any) -> None:
+            if err is not None:
+                errors.append(str(err))
+            else:
+                placed[i] = (msg.partition(), msg.offset())
+
+        return report
+
+    for i, (key, value) in enumerate(records):
+        extra = {"partition": random.randrange(count)} if count else {}
+        producer.produce(topic, value=value, key=key, on_delivery=delivered(i), **extra)
+        producer.poll(0)
+    if producer.flush(30) or errors:
+        raise RuntimeError(f"librdkafka could not deliver every record: {errors[:3]}")
+    return [p for p in placed if p is not None]
+
+
 async def produce(
     kafka: KafkaSettings,
     topic: str,
-    values: list[bytes | dict[str, Any]],
-    key: str | None = None,
+    values: list[bytes | dict[str, Any] | None],
+    key: str | bytes | None = None,
     max_request_size: int = 1024 * 1024,
+    partitioner: Partitioning = "consistent_random",
+    keyed: bool = True,
 ) -> list[tuple[int, int]]:
-    """Produce raw records to a contract topic (prefix applied); returns (partition, offset) per record."""
-    producer = AIOKafkaProducer(**aiokafka_kwargs(kafka), acks="all", max_request_size=max_request_size)
-    await producer.start()
-    try:
-        out = []
-        for v in values:
-            raw = v if isinstance(v, bytes) else json.dumps(v).encode()
-            k = key if key is not None else (v.get("subject") if isinstance(v, dict) else "unknown")
-            md = await producer.send_and_wait(kafka.topic(topic), raw, key=k.encode() if k else None)
-            out.append((md.partition, md.offset))
-        return out
-    finally:
-        await producer.stop()
+    """Produce raw records to a contract topic (prefix applied) as a stranger would; (partition, offset) per record.
+
+    The producer is librdkafka (confluent-kafka), not the services' own client: by default with its own
+    default partitioner, so nothing may depend on how a producer hashes keys. The key is `key`, else the
+    event's subject (none at all with keyed=False); a None value is a tombstone.
+    """
+    records: list[tuple[bytes | None, bytes | None]] = []
+    for v in values:
+        raw = v if isinstance(v, bytes) or v is None else json.dumps(v).encode()
+        k = key if key is not None else (v.get("subject") if isinstance(v, dict) else "unknown")
+        k_bytes = k if isinstance(k, bytes) else (k.encode() if k else None)
+        records.append((k_bytes if keyed else None, raw))
+    return await asyncio.to_thread(
+        _produce_with_librdkafka,
+        kafka.bootstrap_servers,
+        kafka.topic(topic),
+        records,
+        partitioner,
+        max_request_size,
+    )
 
 
 async def profile_from_ats(

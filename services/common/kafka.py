@@ -20,7 +20,8 @@ from opentelemetry.trace import TracerProvider
 from prometheus_client import CollectorRegistry
 
 from schemas.envelope import DecodeError
-from schemas.topics import TOPICS, TopicSpec, dlq_topic
+from schemas.partitioning import partition_for
+from schemas.topics import TOPICS, TOPICS_BY_NAME, TopicSpec, dlq_topic
 from services.common.settings import KafkaSettings
 from services.common.tracing import tracer_provider
 
@@ -167,6 +168,40 @@ async def create_topics(k: KafkaSettings, specs: Iterable[TopicSpec] = TOPICS) -
         return [t.name for t in new]
     finally:
         await admin.close()
+
+
+class Partitioner:
+    """Partitions of candidate-keyed topics by the project's rule, for the partition count they share.
+
+    Every internal, candidate-keyed record is written with an explicit partition from this, so no
+    reader depends on which client (and which default partitioner) wrote it.
+    """
+
+    def __init__(self, count: int = 0) -> None:
+        self.count = count
+
+    def of(self, candidate_id: str) -> int:
+        """The partition of a candidate."""
+        if not self.count:
+            raise RuntimeError("partition count unknown: load() the topics first")
+        return partition_for(candidate_id, self.count)
+
+    async def load(self, k: KafkaSettings, topics: Iterable[str]) -> None:
+        """Read the partition count of these co-partitioned topics; fail loudly when they differ."""
+        names = [k.topic(t) for t in topics if TOPICS_BY_NAME[t].co_partitioned]
+        admin = AIOKafkaAdminClient(**aiokafka_kwargs(k), request_timeout_ms=15000)
+        await admin.start()
+        try:
+            described = await admin.describe_topics(names)
+        finally:
+            await admin.close()
+        counts = {t["topic"]: len(t["partitions"]) for t in described if t["error_code"] == 0}
+        missing = sorted(set(names) - set(counts))
+        if missing:
+            raise RuntimeError(f"topics missing: {missing} (create them first: python -m deploy.tools.create_topics)")
+        if len(set(counts.values())) != 1:
+            raise RuntimeError(f"co-partitioned topics must have one partition count, found {counts}")
+        self.count = next(iter(counts.values()))
 
 
 def header(record: Record, name: str) -> str | None:

@@ -3,7 +3,8 @@
 The reader is assigned partitions directly (no consumer group) and commits nothing, so every
 rebuild starts at the beginning of the compacted log and ends at the high watermark measured when it
 started. Values are reduced to what the owning service needs; a snapshot whose version is not newer
-than the one held is dropped; a tombstone forgets the candidate.
+than the one held is dropped; a tombstone forgets the candidate and leaves a marker with the version of
+the erasure.
 """
 
 from __future__ import annotations
@@ -11,13 +12,16 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
 from typing import Generic, Protocol, TypeVar
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from pydantic import ValidationError
 
+from schemas.partitioning import partition_for
 from schemas.preferences import PREFERENCES_EVENT_ADAPTER, PreferenceSnapshot
+from schemas.topics import PREFERENCE_VERSION_HEADER
 
 log = logging.getLogger(__name__)
 
@@ -29,39 +33,92 @@ class Versioned(Protocol):
     def version(self) -> int: ...
 
 
+class ViewRecord(Protocol):
+    """What the reader needs of a consumed record (aiokafka's ConsumerRecord satisfies it)."""
+
+    key: bytes | None
+    value: bytes | None
+    headers: Sequence[tuple[str, bytes]]
+
+
+def tombstone_version(record: ViewRecord) -> int | None:
+    """The version an erasure was published at (None: no such header, or not a number)."""
+    for name, raw in record.headers or ():
+        if name == PREFERENCE_VERSION_HEADER:
+            try:
+                return int(raw)
+            except ValueError:
+                return None
+    return None
+
+
 V = TypeVar("V", bound=Versioned)
 OnChange = Callable[[int, str, V | None, V | None], None]
 
 
+@dataclass(frozen=True, slots=True)
+class Erased:
+    """What a view keeps of an erased candidate: the version of the erasure (a stale snapshot is older)."""
+
+    version: int
+
+
 class PartitionedView(Generic[V]):
-    """candidate id -> reduced preferences, grouped by partition so a revoked partition drops at once."""
+    """candidate id -> reduced preferences, grouped by partition so a revoked partition drops at once.
+
+    Lookups go by candidate id alone: the partition comes from the project's partitioning rule, never
+    from the partition an input record arrived on. An erasure leaves an `Erased` marker, so a snapshot
+    older than the erasure that arrives later (a replay, a race with a concurrent write) is dropped.
+    """
 
     def __init__(self) -> None:
-        self._parts: dict[int, dict[str, V]] = {}
+        self._parts: dict[int, dict[str, V | Erased]] = {}
+        self._erased = 0
+        self.partition_count = 0  # set by the reader from the topic's metadata
 
-    def get(self, partition: int, candidate_id: str) -> V | None:
-        """The value for a candidate in a partition."""
-        part = self._parts.get(partition)
+    def partition_of(self, candidate_id: str) -> int:
+        """The partition that holds a candidate (the same number on every co-partitioned topic)."""
+        return partition_for(candidate_id, self.partition_count)
+
+    def state(self, candidate_id: str) -> V | Erased | None:
+        """The candidate's preferences, an erasure marker, or None when this view knows nothing of them."""
+        part = self._parts.get(self.partition_of(candidate_id)) if self.partition_count else None
         return part.get(candidate_id) if part is not None else None
 
-    def apply(self, partition: int, candidate_id: str, value: V | None) -> tuple[V | None, bool]:
-        """Store a newer value (None: erase); return (previous, changed)."""
+    def get(self, candidate_id: str) -> V | None:
+        """The candidate's preferences (None when unknown or erased)."""
+        value = self.state(candidate_id)
+        return None if value is None or isinstance(value, Erased) else value
+
+    def apply(
+        self, partition: int, candidate_id: str, value: V | None, version: int | None = None
+    ) -> tuple[V | None, bool]:
+        """Store a newer value, or an erasure (value None) at `version`; return (previous, changed)."""
         part = self._parts.setdefault(partition, {})
         old = part.get(candidate_id)
-        if value is None:
-            return old, part.pop(candidate_id, None) is not None
-        if old is not None and value.version <= old.version:
-            return old, False
-        part[candidate_id] = value
-        return old, True
+        previous = None if old is None or isinstance(old, Erased) else old
+        if value is not None:
+            if old is not None and value.version <= old.version:
+                return previous, False
+            self._erased -= isinstance(old, Erased)
+            part[candidate_id] = value
+            return previous, True
+        if version is None:  # a tombstone written before erasures carried their version
+            version = old.version + (previous is not None) if old is not None else 0
+        if old is not None and old.version >= version:
+            return previous, False
+        self._erased += not isinstance(old, Erased)
+        part[candidate_id] = Erased(version)
+        return previous, previous is not None
 
     def drop(self, partitions: Iterable[int]) -> None:
         """Forget whole partitions (revoked from this instance)."""
         for p in partitions:
-            self._parts.pop(p, None)
+            gone = self._parts.pop(p, None) or {}
+            self._erased -= sum(isinstance(v, Erased) for v in gone.values())
 
     def __len__(self) -> int:
-        return sum(len(p) for p in self._parts.values())
+        return sum(len(p) for p in self._parts.values()) - self._erased
 
 
 class ViewReader(Generic[V]):
@@ -93,6 +150,7 @@ class ViewReader(Generic[V]):
         self._assigned: set[int] = set()
         self._positions: dict[int, int] = {}
         self._caught_up = asyncio.Event()
+        self._progress = asyncio.Event()
         self.last_rebuild_s = 0.0
 
     @property
@@ -105,10 +163,17 @@ class ViewReader(Generic[V]):
         """True once every assigned partition was read to the high watermark of its rebuild."""
         return self._caught_up.is_set()
 
-    def _apply(self, partition: int, key: bytes | None, value: bytes | None, notify: bool) -> None:
-        if key is None:
+    def _apply(self, partition: int, record: ViewRecord, notify: bool) -> None:
+        key, value = record.key, record.value
+        try:
+            candidate_id = key.decode() if key is not None else None
+        except UnicodeDecodeError:
+            candidate_id = None
+        if candidate_id is None:
+            log.error("snapshot without a readable key skipped", extra={"partition": partition})
+            if self._on_bad_record is not None:
+                self._on_bad_record("invalid_key")
             return
-        candidate_id = key.decode()
         reduced: V | None = None
         if value is not None:
             try:
@@ -121,7 +186,7 @@ class ViewReader(Generic[V]):
             reduced = self._reduce(snapshot)
             if notify and self._on_live_snapshot is not None:
                 self._on_live_snapshot(snapshot)
-        old, changed = self.view.apply(partition, candidate_id, reduced)
+        old, changed = self.view.apply(partition, candidate_id, reduced, tombstone_version(record))
         if changed and notify and self._on_change is not None:
             self._on_change(partition, candidate_id, old, reduced)
 
@@ -137,6 +202,8 @@ class ViewReader(Generic[V]):
     async def assign(self, partitions: Iterable[int]) -> None:
         """Follow exactly these partitions; rebuild the new ones to their high watermark first."""
         wanted = set(partitions)
+        if not self.view.partition_count:
+            self.view.partition_count = len(await self.partitions())
         async with self._lock:
             self._caught_up.clear()
             started = time.perf_counter()
@@ -155,6 +222,7 @@ class ViewReader(Generic[V]):
                 self._positions[tp.partition] = await self._consumer.position(tp)
             self.last_rebuild_s = time.perf_counter() - started
             self._caught_up.set()
+            self._progressed()
 
     async def _read_to(self, targets: dict[TopicPartition, int]) -> None:
         pending = {tp: hw for tp, hw in targets.items() if hw > 0}
@@ -162,7 +230,7 @@ class ViewReader(Generic[V]):
             batch = await self._consumer.getmany(*pending, timeout_ms=500, max_records=10_000)
             for tp, records in batch.items():
                 for r in records:
-                    self._apply(tp.partition, r.key, r.value, notify=False)
+                    self._apply(tp.partition, r, notify=False)
             for tp in list(pending):
                 if await self._consumer.position(tp) >= pending[tp]:
                     del pending[tp]
@@ -179,10 +247,33 @@ class ViewReader(Generic[V]):
                     if tp.partition not in self._assigned:
                         continue
                     for r in records:
-                        self._apply(tp.partition, r.key, r.value, notify=True)
+                        self._apply(tp.partition, r, notify=True)
+                moved = bool(batch)
                 for p in self._assigned:
                     # position(), not last offset + 1: compaction leaves gaps the high watermark skips.
-                    self._positions[p] = await self._consumer.position(TopicPartition(self._topic, p))
+                    position = await self._consumer.position(TopicPartition(self._topic, p))
+                    moved = moved or position != self._positions.get(p)
+                    self._positions[p] = position
+            if moved:
+                self._progressed()
+
+    def _progressed(self) -> None:
+        """Wake everyone waiting for the view to move (wait_for)."""
+        self._progress.set()
+        self._progress = asyncio.Event()
+
+    async def wait_for(self, ready: Callable[[], bool], timeout_s: float) -> bool:
+        """Wait until `ready()` holds, re-checking each time the view applied records; False on timeout."""
+        deadline = time.monotonic() + timeout_s
+        while not ready():
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                return False
+            try:
+                await asyncio.wait_for(self._progress.wait(), remaining)
+            except TimeoutError:
+                return ready()
+        return True
 
     def position(self, partition: int) -> int:
         """Offset of the next record this view will apply in a partition."""
@@ -195,9 +286,6 @@ class ViewReader(Generic[V]):
         """
         tps = [TopicPartition(self._topic, p) for p in set(partitions)]
         targets = await self._offsets.end_offsets(tps)
-        deadline = time.monotonic() + timeout_s
-        while any(self.position(tp.partition) < hw for tp, hw in targets.items()):
-            if time.monotonic() > deadline:
-                return False
-            await asyncio.sleep(0.001)
-        return True
+        return await self.wait_for(
+            lambda: all(self.position(tp.partition) >= hw for tp, hw in targets.items()), timeout_s
+        )

@@ -11,14 +11,15 @@ from prometheus_client import CollectorRegistry
 
 from schemas.common import Channel
 from schemas.envelope import utcnow
+from schemas.topics import CANDIDATE_INBOUND, NOTIFICATIONS_STATUS, PREFERENCES_CHANGED
 from services.common.failpoints import CrashPoints
 from services.common.http import BodyLimit, Readiness, mount_probes
-from services.common.kafka import DeadLetters, make_broker
+from services.common.kafka import DeadLetters, Partitioner, make_broker
 from services.common.lag import watch_lag
 from services.common.mongo import make_client, ping
 from services.common.ratelimit import RateLimit, Rule
 from services.common.runtime import cancel, every
-from services.common.view import ViewReader
+from services.common.view import Erased, ViewReader
 from services.common.viewing import offsets_consumer, preferences_topic, propagation_observer, view_consumer
 from services.notifier.callbacks import PhoneBook, callback_routes
 from services.notifier.channels.base import ChannelAdapter
@@ -47,23 +48,29 @@ def create_app(settings: NotifierSettings, clock: Clock = utcnow) -> FastAPI:
     broker = make_broker(settings.kafka, registry, "notifier")
     client = make_client(settings.mongo, "notifier")
     store = MongoNotifierStore(client, settings.mongo.database)
-    reports = Reports(broker, settings.kafka)
+    partitioner = Partitioner()  # loaded at start from the topics' metadata
+    reports = Reports(broker, settings.kafka, partitioner)
     renderer = Renderer()
     crash = CrashPoints(settings.crash_at)
     holder: dict[str, ViewReader[Reach]] = {}
     erasures: asyncio.Queue[str] = asyncio.Queue()
 
-    def reach(partition: int, candidate_id: str) -> Reach | None:
-        return holder["reader"].view.get(partition, candidate_id)
-
-    async def barrier(partitions: set[int]) -> bool:
-        return await holder["reader"].wait_caught_up(partitions, settings.consent_wait_s)
-
-    def reach_anywhere(candidate_id: str) -> Reach | None:
-        """A candidate's view entry without knowing its partition (recruiter pages, inbound mail)."""
+    def reach(candidate_id: str) -> Reach | None:
+        """A candidate's view entry (None when unknown or erased)."""
         reader = holder.get("reader")
-        found = (reader.view.get(p, candidate_id) for p in reader.assigned) if reader else iter(())
-        return next((r for r in found if r is not None), None)
+        return reader.view.get(candidate_id) if reader else None
+
+    def erased(candidate_id: str) -> bool:
+        """The view holds an erasure marker for the candidate."""
+        reader = holder.get("reader")
+        return reader is not None and isinstance(reader.view.state(candidate_id), Erased)
+
+    async def barrier(candidate_ids: set[str]) -> bool:
+        reader = holder["reader"]
+        partitions = {reader.view.partition_of(cid) for cid in candidate_ids}
+        return await reader.wait_caught_up(partitions, settings.consent_wait_s)
+
+    reach_anywhere = reach
 
     inbound_mail = InboundMail(settings, store, reports, metrics, reach_anywhere, clock)
     phonebook = PhoneBook()  # the preference view, also indexed by number for inbound messages
@@ -80,7 +87,13 @@ def create_app(settings: NotifierSettings, clock: Clock = utcnow) -> FastAPI:
         for ch, ad in adapters.items()
     }
     register_handlers(
-        broker, settings, deliveries, store, DeadLetters(broker, settings.group_prefix, metrics.dead_letter), clock
+        broker,
+        settings,
+        deliveries,
+        store,
+        DeadLetters(broker, settings.group_prefix, metrics.dead_letter),
+        clock,
+        erased,
     )
 
     def on_change(partition: int, candidate_id: str, old: Reach | None, new: Reach | None) -> None:
@@ -98,6 +111,7 @@ def create_app(settings: NotifierSettings, clock: Clock = utcnow) -> FastAPI:
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         await store.ensure_indexes()
         readiness.set("mongodb")
+        await partitioner.load(settings.kafka, (NOTIFICATIONS_STATUS, CANDIDATE_INBOUND, PREFERENCES_CHANGED))
         consumer = view_consumer(settings.kafka, "notifier-view")
         await consumer.start()
         offsets = offsets_consumer(settings.kafka, "notifier-barrier")

@@ -59,8 +59,10 @@ class PhoneBook(PartitionedView[Reach]):
         self._owners: dict[str, set[str]] = {}
         self._held: dict[str, tuple[int, frozenset[str]]] = {}
 
-    def apply(self, partition: int, candidate_id: str, value: Reach | None) -> tuple[Reach | None, bool]:
-        old, changed = super().apply(partition, candidate_id, value)
+    def apply(
+        self, partition: int, candidate_id: str, value: Reach | None, version: int | None = None
+    ) -> tuple[Reach | None, bool]:
+        old, changed = super().apply(partition, candidate_id, value, version)
         if changed:
             self._forget(candidate_id)
             numbers = frozenset(n for n in (value.phone, value.whatsapp) if n) if value else frozenset()

@@ -33,7 +33,8 @@ from services.notifier.store import NotifierStore, SendRecord, TimelineEntry
 
 log = logging.getLogger(__name__)
 Clock = Callable[[], datetime]
-ReachLookup = Callable[[int, str], Reach | None]
+ReachLookup = Callable[[str], Reach | None]
+ERASED = "suppressed: the candidate's data was erased on request; nothing is sent"
 _FINAL_STATE = {
     Outcome.ACCEPTED: "sent",
     Outcome.PERMANENT: "failed",
@@ -64,7 +65,7 @@ class Delivery:
         adapter: ChannelAdapter,
         store: NotifierStore,
         reach: ReachLookup,
-        barrier: Callable[[set[int]], Awaitable[bool]],
+        barrier: Callable[[set[str]], Awaitable[bool]],
         renderer: Renderer,
         reports: Reports,
         metrics: NotifierMetrics,
@@ -90,7 +91,7 @@ class Delivery:
         """Handle one batch of commands; returns once every outcome is recorded and reported."""
         jobs = list({cmd.data.notification_id: Job(cmd.data, rec.partition) for rec, cmd in batch}.values())
         # The acknowledgement barrier: whatever a candidate changed before now is in the view first.
-        if not await self._barrier({j.partition for j in jobs}):
+        if not await self._barrier({j.msg.candidate_id for j in jobs}):
             raise ViewBehindError("preference view behind the acknowledged offsets")
         now = self._clock()
         existing = await self._store.claim(
@@ -131,9 +132,12 @@ class Delivery:
         msg = job.msg
         # Runs as its own task (gather), so this binding names this message in its log lines only.
         bind_contextvars(notification_id=msg.notification_id, ats_event_id=msg.ats_event_id)
-        reach = self._reach(job.partition, msg.candidate_id)
-        to = (reach.address(msg.channel) if reach else None) or msg.to
-        blocked = last_mile_block(reach, msg.channel, msg.purpose_class) if reach else None
+        reach = self._reach(msg.candidate_id)
+        if reach is None:  # after the barrier: no snapshot means the candidate was erased
+            self._metrics.blocked.labels(channel=self._channel.value).inc()
+            return self._record(msg, "suppressed", ERASED), None
+        to = reach.address(msg.channel) or msg.to
+        blocked = last_mile_block(reach, msg.channel, msg.purpose_class)
         if blocked is None and not to:
             blocked = "no address known for this channel"
         if blocked is not None:

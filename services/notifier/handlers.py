@@ -6,7 +6,7 @@ notifications.status.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
 
 from faststream.kafka import KafkaBroker
@@ -42,6 +42,7 @@ def work_items(changes: Sequence[NotificationStatusEvent], now: datetime) -> lis
                     "candidate_id": c.candidate_id,
                     "application_id": c.application_id,
                     "notification_id": c.notification_id,
+                    "channel": c.channel.value if c.channel else None,
                     "stage": c.stage.value,
                     "reason": c.reason,
                     "created_at": now,
@@ -79,6 +80,7 @@ def register_handlers(
     store: NotifierStore,
     dead_letters: DeadLetters,
     clock: object,
+    erased: Callable[[str], bool] = lambda _: False,
 ) -> None:
     """Subscribe the notifier to its dispatch topics and to notification states."""
     dispatch_decoder = EventDecoder(DISPATCH_ADAPTER, DISPATCH_TYPES, settings.max_event_bytes)
@@ -96,7 +98,16 @@ def register_handlers(
         )
 
     async def on_status_events(batch: list[tuple[Record, NotificationStatusEvent]]) -> None:
-        """Project every state change onto the timeline; hand what needs a human to the worklist."""
+        """Project every state change onto the timeline; hand what needs a human to the worklist.
+
+        An erased candidate's timeline is not rebuilt: `suppressed` states and anything else about a
+        candidate the view knows as erased stay on the topic (for the ATS) and out of the store.
+        """
+        batch = [
+            (r, e)
+            for r, e in batch
+            if e.data.status is not NotificationStatus.SUPPRESSED and not erased(e.data.candidate_id)
+        ]
         applied = await store.apply_statuses([e.data for _, e in batch])
         moved = {c.notification_id + c.status.value for c in applied}
         fresh = [e for _, e in batch if e.data.notification_id + e.data.status.value in moved]

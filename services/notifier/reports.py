@@ -14,6 +14,7 @@ from schemas.dispatch import DeliverMessage
 from schemas.inbound import InboundReply, InboundReplyEvent
 from schemas.status import STATUS_HEADER, NotificationStatusEvent, StatusChange
 from schemas.topics import CANDIDATE_INBOUND, NOTIFICATIONS_STATUS
+from services.common.kafka import Partitioner
 from services.common.settings import KafkaSettings
 
 SOURCE = "urn:candidate-comms:notifier"
@@ -22,9 +23,10 @@ SOURCE = "urn:candidate-comms:notifier"
 class ReportWave:
     """Publications answering one batch; `flush` waits for all acknowledgements."""
 
-    def __init__(self, broker: KafkaBroker, kafka: KafkaSettings) -> None:
+    def __init__(self, broker: KafkaBroker, kafka: KafkaSettings, partitioner: Partitioner) -> None:
         self._broker = broker
         self._kafka = kafka
+        self._partitioner = partitioner
         self._pending: list[Awaitable[Any]] = []
 
     async def _send(self, body: bytes, topic: str, key: str, event_id: str, status: str | None = None) -> None:
@@ -35,6 +37,7 @@ class ReportWave:
             body,
             self._kafka.topic(topic),
             key=key.encode(),
+            partition=self._partitioner.of(key),
             correlation_id=event_id,
             headers=headers,
             no_confirm=True,
@@ -99,10 +102,11 @@ class ReportWave:
 class Reports:
     """Starts report waves."""
 
-    def __init__(self, broker: KafkaBroker, kafka: KafkaSettings) -> None:
+    def __init__(self, broker: KafkaBroker, kafka: KafkaSettings, partitioner: Partitioner) -> None:
         self._broker = broker
         self._kafka = kafka
+        self._partitioner = partitioner
 
     def wave(self) -> ReportWave:
         """A new, empty wave."""
-        return ReportWave(self._broker, self._kafka)
+        return ReportWave(self._broker, self._kafka, self._partitioner)

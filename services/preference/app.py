@@ -12,15 +12,16 @@ from prometheus_client import CollectorRegistry
 
 from schemas.candidate_events import ReplyNeedsRecruiterEvent, SlotChosenEvent
 from schemas.envelope import utcnow
-from schemas.topics import CANDIDATE_EVENTS
+from schemas.topics import ATS_ACCEPTED, CANDIDATE_EVENTS, PREFERENCES_CHANGED
 from services.common.failpoints import CrashPoints
 from services.common.http import BodyLimit, Readiness, mount_probes
-from services.common.kafka import DeadLetters, make_broker
+from services.common.kafka import DeadLetters, Partitioner, make_broker
 from services.common.lag import watch_lag
 from services.common.mongo import make_client, ping
 from services.common.ratelimit import RateLimit, Rule
 from services.common.runtime import cancel, every
 from services.preference.api import api_routes
+from services.preference.forwarding import Forwarder
 from services.preference.handlers import register_handlers
 from services.preference.metrics import PreferenceMetrics
 from services.preference.pages import page_routes
@@ -39,7 +40,8 @@ def create_app(settings: PreferenceSettings, clock: Clock = utcnow) -> FastAPI:
     broker = make_broker(settings.kafka, registry, "preference")
     client = make_client(settings.mongo, "preference")
     store = MongoPreferenceStore(client, settings.mongo.database)
-    publisher = KafkaSnapshotPublisher(settings.kafka)
+    partitioner = Partitioner()  # loaded at start from the topics' metadata
+    publisher = KafkaSnapshotPublisher(settings.kafka, partitioner)
     service = PreferenceService(
         store,
         publisher,
@@ -54,12 +56,15 @@ def create_app(settings: PreferenceSettings, clock: Clock = utcnow) -> FastAPI:
             event.model_dump_json().encode(),
             settings.kafka.topic(CANDIDATE_EVENTS),
             key=event.subject.encode(),
+            partition=partitioner.of(event.subject),
             correlation_id=event.id,
             headers={"content-type": "application/cloudevents+json"},
         )
 
     reactions = Reactions(service, publish_candidate_event, metrics, clock)
-    register_handlers(broker, settings, service, reactions, DeadLetters(broker, settings.group_id, metrics.dead_letter))
+    dead_letters = DeadLetters(broker, settings.group_id, metrics.dead_letter)
+    forwarder = Forwarder(broker, settings.kafka, partitioner)
+    register_handlers(broker, settings, service, reactions, dead_letters, forwarder)
 
     async def retention() -> None:
         await service.retention_once(timedelta(days=settings.retention_days), timedelta(days=settings.talent_pool_days))
@@ -72,6 +77,7 @@ def create_app(settings: PreferenceSettings, clock: Clock = utcnow) -> FastAPI:
         await store.ensure_indexes()
         await store.load_unconfirmed()  # what a crash left unpublished goes out through the relay
         readiness.set("mongodb")
+        await partitioner.load(settings.kafka, (PREFERENCES_CHANGED, ATS_ACCEPTED, CANDIDATE_EVENTS))
         await publisher.start()
         await broker.start()
         readiness.set("kafka")

@@ -13,6 +13,7 @@ from schemas.status import STATUS_ADAPTER, STATUS_HEADER, STATUS_TYPES, Notifica
 from schemas.topics import ATS_EVENTS, CANDIDATE_INBOUND, NOTIFICATIONS_STATUS
 from services.common.consuming import subscribe_batch
 from services.common.kafka import DeadLetters, Record, header
+from services.preference.forwarding import Forwarder
 from services.preference.reactions import Reactions
 from services.preference.service import PreferenceService
 from services.preference.settings import PreferenceSettings
@@ -31,13 +32,16 @@ def register_handlers(
     service: PreferenceService,
     reactions: Reactions,
     dead_letters: DeadLetters,
+    forwarder: Forwarder,
 ) -> None:
     """Subscribe the preference service to its input topics (one consumer group per topic)."""
     limit = settings.max_event_bytes
 
     async def on_ats_events(batch: list[tuple[Record, AtsEvent]]) -> None:
-        """The first event of a candidate creates their profile; later ones refresh contact data."""
-        await service.import_from_ats(sorted((event for _, event in batch), key=lambda e: e.time))
+        """Create or refresh the profile, publish it, then forward each event to the router on its partition."""
+        ordered = sorted(batch, key=lambda item: item[1].time)  # any partition, any client: event time orders
+        admission = await service.import_from_ats([event for _, event in ordered])
+        await forwarder.forward(ordered, admission)
 
     async def on_inbound_replies(batch: list[tuple[Record, InboundReplyEvent]]) -> None:
         """Replies: STOP/START, channel statements, slot choices; anything else goes to a recruiter."""

@@ -7,8 +7,8 @@ from typing import Protocol
 from aiokafka import AIOKafkaProducer
 
 from schemas.preferences import PreferencesChangedEvent, PreferenceSnapshot
-from schemas.topics import PREFERENCES_CHANGED
-from services.common.kafka import aiokafka_kwargs
+from schemas.topics import PREFERENCE_VERSION_HEADER, PREFERENCES_CHANGED
+from services.common.kafka import Partitioner, aiokafka_kwargs
 from services.common.settings import KafkaSettings
 
 
@@ -16,15 +16,16 @@ class SnapshotPublisher(Protocol):
     """Puts a snapshot on the topic and says where it landed."""
 
     async def publish(self, snapshot: PreferenceSnapshot) -> tuple[int, int]: ...
-    async def tombstone(self, candidate_id: str) -> tuple[int, int]: ...
+    async def tombstone(self, candidate_id: str, version: int) -> tuple[int, int]: ...
 
 
 class KafkaSnapshotPublisher:
     """aiokafka directly: a tombstone needs a null value, which FastStream's publish cannot send."""
 
-    def __init__(self, kafka: KafkaSettings) -> None:
+    def __init__(self, kafka: KafkaSettings, partitioner: Partitioner) -> None:
         self._kafka = kafka
         self._topic = kafka.topic(PREFERENCES_CHANGED)
+        self._partitioner = partitioner
         self._producer: AIOKafkaProducer | None = None
 
     async def start(self) -> None:
@@ -46,12 +47,19 @@ class KafkaSnapshotPublisher:
     async def publish(self, snapshot: PreferenceSnapshot) -> tuple[int, int]:
         """Send and wait for the broker's acknowledgement (acks=all); return (partition, offset)."""
         value = PreferencesChangedEvent.of(snapshot).model_dump_json().encode()
-        assert self._producer is not None, "start() first"
-        md = await self._producer.send_and_wait(self._topic, value, key=snapshot.candidate_id.encode())
-        return md.partition, md.offset
+        return await self._send(snapshot.candidate_id, value, snapshot.version)
 
-    async def tombstone(self, candidate_id: str) -> tuple[int, int]:
-        """Null value: compaction removes the candidate and every view forgets them."""
+    async def tombstone(self, candidate_id: str, version: int) -> tuple[int, int]:
+        """Null value at the erasure's version: views forget the candidate, compaction removes them."""
+        return await self._send(candidate_id, None, version)
+
+    async def _send(self, candidate_id: str, value: bytes | None, version: int) -> tuple[int, int]:
         assert self._producer is not None, "start() first"
-        md = await self._producer.send_and_wait(self._topic, None, key=candidate_id.encode())
+        md = await self._producer.send_and_wait(
+            self._topic,
+            value,
+            key=candidate_id.encode(),
+            partition=self._partitioner.of(candidate_id),
+            headers=[(PREFERENCE_VERSION_HEADER, str(version).encode())],
+        )
         return md.partition, md.offset

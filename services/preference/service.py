@@ -7,7 +7,7 @@ import hashlib
 import hmac
 import logging
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -26,8 +26,18 @@ Clock = Callable[[], datetime]
 Change = Callable[[PreferenceSnapshot], Proposed | None]
 
 
-def _fingerprint(candidate: CandidateContact) -> int:
+def _fp(candidate: CandidateContact) -> int:
+    """A fingerprint of the ATS's contact data (unchanged data needs no database work)."""
     return hash(candidate.model_dump_json())
+
+
+@dataclass(frozen=True)
+class Admission:
+    """What an imported batch of ATS events needs downstream, per candidate."""
+
+    versions: dict[str, int]  # candidate -> the snapshot version a reader must hold before deciding
+    suppressed: frozenset[str]  # candidates whose data was erased: nothing may be sent or rebuilt
+    acks: list[Acknowledged]
 
 
 class UnknownCandidateError(LookupError):
@@ -68,7 +78,8 @@ class PreferenceService:
         self._crash = crash or CrashPoints(None)
         self._max_attempts = max_attempts
         self.clock = clock
-        self._seen: dict[str, int] = {}  # candidate -> fingerprint of the ATS contact data last applied
+        # candidate -> (fingerprint of the ATS contact data last applied, the version that holds it)
+        self._seen: dict[str, tuple[int, int]] = {}
 
     def suppression_key(self, candidate_id: str) -> str:
         """Keyed hash of a candidate id: identifies an erased candidate without storing who they were."""
@@ -87,36 +98,69 @@ class PreferenceService:
 
     async def change(self, candidate_id: str, change: Change) -> Acknowledged | None:
         """Apply `change` with optimistic concurrency; None when it changes nothing."""
+        result = await self.change_or_current(candidate_id, change)
+        return result if isinstance(result, Acknowledged) else None
+
+    async def change_or_current(self, candidate_id: str, change: Change) -> Acknowledged | PreferenceSnapshot:
+        """Apply `change` with optimistic concurrency; the current snapshot when it changes nothing."""
         for _ in range(self._max_attempts):
             current = await self.get(candidate_id)
             proposed = change(current)
             if proposed is None:
-                return None
+                return current
             if await self._store.replace_if_version(current.version, proposed):
                 self._metrics.consent_changed(current, proposed.snapshot)
                 return await self._after_store(proposed)
         raise ConcurrentChangesError(candidate_id)
 
-    async def import_from_ats(self, events: Sequence[AtsEvent]) -> list[Acknowledged]:
-        """Create or refresh profiles from ATS events (in event-time order), and track open applications."""
+    async def import_from_ats(self, events: Sequence[AtsEvent]) -> Admission:
+        """Create or refresh profiles from ATS events (in event-time order); say what each candidate's events need.
+
+        Every event's candidate ends either suppressed (erased) or with the snapshot version its reader must
+        hold before deciding: that snapshot is on the topic when this returns.
+        """
         latest = {e.data.candidate.id: e.data.candidate for e in events}
-        keys = {self.suppression_key(cid): cid for cid in latest}
-        for key in await self._store.suppressed(keys):
+        suppressed = await self._suppressed(latest)
+        for cid in suppressed:
             self._metrics.suppressed.inc()
-            latest.pop(keys[key])
+            latest.pop(cid)
+            self._seen.pop(cid, None)
         await self._store.record_applications(application_events(e for e in events if e.subject in latest))
+        versions = {cid: seen[1] for cid, c in latest.items() if (seen := self._seen.get(cid)) and seen[0] == _fp(c)}
         # Contact data already seen for a candidate cannot change anything: no database work at all.
-        todo = {cid: c for cid, c in latest.items() if self._seen.get(cid) != _fingerprint(c)}
+        todo = {cid: c for cid, c in latest.items() if cid not in versions}
         now = self._clock()
         # Optimistically version 1 for everyone in one batched insert; those that exist are merged instead.
         fresh = [first_version(c, now) for c in todo.values()]
         created = await self._store.insert_new_many(fresh)
         acks = await self._publish_new([p for p in fresh if p.snapshot.candidate_id in created])
         merged = await asyncio.gather(*(self._merge(c) for cid, c in todo.items() if cid not in created))
+        acks += [a for a in merged if isinstance(a, Acknowledged)]
+        current = {a.snapshot.candidate_id: a.snapshot.version for a in acks}
+        current.update({s.candidate_id: s.version for s in merged if isinstance(s, PreferenceSnapshot)})
+        erased = set(todo) - set(current)  # erased concurrently (another instance, the API)
         if len(self._seen) > 1_000_000:
             self._seen.clear()  # a bounded memory of what was seen; forgetting only costs a re-check
-        self._seen.update({cid: _fingerprint(c) for cid, c in todo.items()})
-        return acks + [a for a in merged if a is not None]
+        self._seen.update({cid: (_fp(todo[cid]), v) for cid, v in current.items() if cid not in erased})
+        versions.update({cid: v for cid, v in current.items() if cid not in erased})
+        return Admission(versions, frozenset(suppressed | erased), acks)
+
+    async def _suppressed(self, candidates: Iterable[str], fresh: bool = False) -> set[str]:
+        keys = {self.suppression_key(cid): cid for cid in candidates}
+        return {keys[k] for k in await self._store.suppressed(keys, fresh)} if keys else set()
+
+    async def _erase_if_suppressed(self, candidate_ids: Iterable[str]) -> set[str]:
+        """After publishing: a candidate erased concurrently (another instance) is erased again, tombstone last.
+
+        The erasure stores its suppression before deleting and publishing its tombstone; this check reads it
+        after the snapshot was acknowledged. Whichever of the two came second on the topic, the candidate ends
+        erased: a snapshot published after that tombstone is followed by this second one.
+        """
+        found = await self._suppressed(candidate_ids, fresh=True)
+        for cid in found:
+            self._metrics.suppressed.inc()
+            await self.erase(cid)
+        return found
 
     async def _publish_new(self, proposals: Sequence[Proposed]) -> list[Acknowledged]:
         if not proposals:
@@ -130,17 +174,23 @@ class PreferenceService:
         self._crash.reached("after_publish")
         newer = await self._store.finish_publication_many({p.snapshot.candidate_id: 1 for p in proposals})
         acks = [Acknowledged(p.snapshot, part, off) for p, (part, off) in zip(proposals, placed, strict=True)]
-        for candidate_id in newer:  # changed concurrently through the API: the newest must be last on the topic
+        erased = await self._erase_if_suppressed(p.snapshot.candidate_id for p in proposals)
+        acks = [a for a in acks if a.snapshot.candidate_id not in erased]
+        # Changed concurrently through the API: the newest must be last on the topic.
+        for candidate_id in newer - erased:
             current = await self._store.get(candidate_id)
             if current is not None:
                 await self.publish(current)
         return acks
 
-    async def _merge(self, candidate: CandidateContact) -> Acknowledged | None:
+    async def _merge(self, candidate: CandidateContact) -> Acknowledged | PreferenceSnapshot | None:
+        """The candidate's new version (published) or their unchanged snapshot; None when they were erased."""
         try:
-            return await self.change(candidate.id, lambda cur: merge_ats_contact(cur, candidate, self._clock()))
+            return await self.change_or_current(
+                candidate.id, lambda cur: merge_ats_contact(cur, candidate, self._clock())
+            )
         except UnknownCandidateError:
-            return None  # erased between the two reads: the suppression wins next time
+            return None  # erased between the two reads
 
     async def retention_once(self, retention: timedelta, talent_pool: timedelta) -> int:
         """Erase candidates whose last procedure ended long enough ago (talent-pool consent extends it)."""
@@ -160,7 +210,10 @@ class PreferenceService:
     async def _after_store(self, proposed: Proposed) -> Acknowledged:
         self._crash.reached("after_write")
         self._metrics.changes.labels(source=proposed.source.value).inc()
-        return await self.publish(proposed.snapshot)
+        ack = await self.publish(proposed.snapshot)
+        if await self._erase_if_suppressed([proposed.snapshot.candidate_id]):
+            raise UnknownCandidateError(proposed.snapshot.candidate_id)
+        return ack
 
     async def publish(self, snapshot: PreferenceSnapshot) -> Acknowledged:
         """Put a stored snapshot on the topic, then write its history and clear its outbox entries."""
@@ -190,7 +243,12 @@ class PreferenceService:
         return len(pending)
 
     async def erase(self, candidate_id: str) -> bool:
-        """Forget a candidate: document, history, and a tombstone on the topic; keep a suppression key."""
-        existed = await self._store.erase(candidate_id, self.suppression_key(candidate_id), self._clock())
-        await self._publisher.tombstone(candidate_id)
-        return existed
+        """Forget a candidate: versions, history, a tombstone on the topic; keep a suppression key.
+
+        The tombstone carries the erasure's version (one above the last stored), so views drop any older
+        snapshot that reaches them later, and versions stay monotonic if the candidate ever comes back.
+        """
+        self._seen.pop(candidate_id, None)
+        erased = await self._store.erase(candidate_id, self.suppression_key(candidate_id), self._clock())
+        await self._publisher.tombstone(candidate_id, erased.version)
+        return erased.existed

@@ -34,6 +34,14 @@ from services.preference.lifecycle import ApplicationEvent
 
 
 @dataclass(frozen=True)
+class Erasure:
+    """What an erasure did: whether there was anything to delete, and the version it stands at."""
+
+    existed: bool
+    version: int
+
+
+@dataclass(frozen=True)
 class HistoryEntry:
     """One change of one candidate's preferences."""
 
@@ -55,8 +63,8 @@ class PreferenceStore(Protocol):
     async def finish_publication_many(self, versions: dict[str, int]) -> set[str]: ...
     async def pending_outbox(self, older_than: datetime, limit: int) -> list[str]: ...
     async def history(self, candidate_id: str) -> list[HistoryEntry]: ...
-    async def erase(self, candidate_id: str, suppression_key: str, at: datetime) -> bool: ...
-    async def suppressed(self, suppression_keys: Iterable[str]) -> set[str]: ...
+    async def erase(self, candidate_id: str, suppression_key: str, at: datetime) -> Erasure: ...
+    async def suppressed(self, suppression_keys: Iterable[str], fresh: bool = False) -> set[str]: ...
     async def record_applications(self, events: Sequence[ApplicationEvent]) -> None: ...
     async def application_events(self) -> list[ApplicationEvent]: ...
 
@@ -184,22 +192,39 @@ class MongoPreferenceStore:
             if d is not None
         ]
 
-    async def erase(self, candidate_id: str, suppression_key: str, at: datetime) -> bool:
-        """Delete the candidate's log; keep only a keyed hash that suppresses re-creation (rare: scans)."""
-        await insert_new(self._suppressions, [{"_id": suppression_key, "at": at}])
+    async def erase(self, candidate_id: str, suppression_key: str, at: datetime) -> Erasure:
+        """Delete the candidate's log; keep only a keyed hash that suppresses re-creation (rare: scans).
+
+        The suppression is stored first (a concurrent import checks it after publishing), with the
+        erasure's version: one above the last stored version, or above an earlier erasure's.
+        """
+        latest = await self.latest_version(candidate_id)
+        prior = await self._suppressions.find_one({"_id": suppression_key})
+        version = max(latest, prior["version"] if prior and "version" in prior else 0) + 1
+        if prior is None:
+            await insert_new(self._suppressions, [{"_id": suppression_key, "at": at, "version": version}])
+        else:
+            await self._suppressions.update_one({"_id": suppression_key}, {"$set": {"version": version}})
         self._suppression_keys.add(suppression_key)
         deleted = await self._log.delete_many({"candidate_id": candidate_id})
         await self._apps.delete_many({"candidate_id": candidate_id})
         self._latest.pop(candidate_id, None)
-        return deleted.deleted_count > 0
+        return Erasure(existed=deleted.deleted_count > 0, version=version)
 
-    async def suppressed(self, suppression_keys: Iterable[str]) -> set[str]:
-        """Which of these keys belong to erased candidates (from memory, reloaded every minute)."""
+    async def suppressed(self, suppression_keys: Iterable[str], fresh: bool = False) -> set[str]:
+        """Which of these keys belong to erased candidates.
+
+        Known keys come from memory (reloaded every minute, so another instance's erasures arrive) and
+        are confirmed by point reads: a lifted suppression must not outlive the reload. `fresh` reads
+        every key (after a publication, where another instance's erasure of a moment ago matters).
+        """
         now = asyncio.get_running_loop().time()
         if now - self._suppressions_loaded_at > 60:
             self._suppressions_loaded_at = now
             self._suppression_keys = {d["_id"] async for d in self._suppressions.find({}, {"_id": 1})}
-        return set(suppression_keys) & self._suppression_keys
+        known = list(set(suppression_keys) if fresh else set(suppression_keys) & self._suppression_keys)
+        docs = await asyncio.gather(*(self._suppressions.find_one({"_id": k}, {"_id": 1}) for k in known))
+        return {k for k, d in zip(known, docs, strict=True) if d is not None}
 
     async def record_applications(self, events: Sequence[ApplicationEvent]) -> None:
         """Append application lifecycle events (idempotent per ATS event)."""

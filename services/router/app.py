@@ -4,20 +4,24 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
+from datetime import timedelta
 
 from fastapi import FastAPI
 from prometheus_client import CollectorRegistry
 
+from schemas.common import Channel
 from schemas.envelope import utcnow
+from schemas.topics import ATS_ACCEPTED, NOTIFICATIONS_STATUS, PREFERENCES_CHANGED, dispatch_topic
 from services.common.http import Readiness, mount_probes
-from services.common.kafka import DeadLetters, make_broker
+from services.common.kafka import DeadLetters, Partitioner, make_broker
 from services.common.lag import watch_lag
 from services.common.mongo import make_client, ping
 from services.common.runtime import cancel, every
-from services.common.view import ViewReader
+from services.common.view import Erased, ViewReader
 from services.common.viewing import preferences_topic, propagation_observer, view_consumer
+from services.router.admission import Admission
 from services.router.handlers import register_handlers
 from services.router.metrics import RouterMetrics
 from services.router.outputs import Outputs
@@ -28,6 +32,26 @@ from services.router.settings import RouterSettings
 from services.router.store import MongoRouterStore
 
 log = logging.getLogger(__name__)
+CO_PARTITIONED = (ATS_ACCEPTED, NOTIFICATIONS_STATUS, PREFERENCES_CHANGED, *(dispatch_topic(c) for c in Channel))
+
+
+class ViewHandle:
+    """The router's preference view, for parts wired before the reader exists (it starts in the lifespan)."""
+
+    def __init__(self, holder: dict[str, ViewReader[RoutingPrefs]]) -> None:
+        self._holder = holder
+
+    def get(self, candidate_id: str) -> RoutingPrefs | None:
+        """A candidate's preferences (None when unknown, erased, or not on this instance's partitions)."""
+        return self._holder["reader"].view.get(candidate_id)
+
+    def state(self, candidate_id: str) -> RoutingPrefs | Erased | None:
+        """Preferences, an erasure marker, or None."""
+        return self._holder["reader"].view.state(candidate_id)
+
+    async def wait_for(self, ready: Callable[[], bool], timeout_s: float) -> bool:
+        """Wait until the view satisfies `ready` (see ViewReader.wait_for)."""
+        return await self._holder["reader"].wait_for(ready, timeout_s)
 
 
 def create_app(settings: RouterSettings, clock: Clock = utcnow) -> FastAPI:
@@ -40,12 +64,12 @@ def create_app(settings: RouterSettings, clock: Clock = utcnow) -> FastAPI:
     store = MongoRouterStore(client, settings.mongo.database, settings.timer_backstop_s)
     cfg = settings.routing()
     holder: dict[str, ViewReader[RoutingPrefs]] = {}
-
-    def prefs(partition: int, candidate_id: str) -> RoutingPrefs | None:
-        return holder["reader"].view.get(partition, candidate_id)
-
-    outputs = Outputs(broker, settings.kafka)
-    service = RouterService(store, outputs, prefs, cfg, clock, metrics)
+    view = ViewHandle(holder)
+    partitioner = Partitioner()  # loaded at start from the topics' metadata
+    outputs = Outputs(broker, settings.kafka, partitioner)
+    admission = Admission(view, settings.snapshot_wait_s, timedelta(seconds=settings.snapshot_give_up_s))
+    service = RouterService(store, outputs, view.get, admission, cfg, clock, metrics)
+    prefs = view.get
     scheduler = Scheduler(service, store, outputs, prefs, lambda: holder["reader"].assigned, cfg, clock, metrics)
 
     async def on_assigned(partitions: set[int]) -> None:
@@ -82,6 +106,7 @@ def create_app(settings: RouterSettings, clock: Clock = utcnow) -> FastAPI:
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         await store.ensure_indexes()
         readiness.set("mongodb")
+        await partitioner.load(settings.kafka, CO_PARTITIONED)
         consumer = view_consumer(settings.kafka, "router-view")
         await consumer.start()
         holder["reader"] = ViewReader(

@@ -1,4 +1,4 @@
-"""The router's one subscriber: ATS events and notifier states together, with a rebalance listener.
+"""The router's one subscriber: accepted ATS events and notifier states together, with a rebalance listener.
 
 FastStream creates one consumer per subscriber. Both input topics go through ONE subscriber (one
 consumer, one group membership), so range assignment hands an instance the same partition numbers
@@ -18,7 +18,7 @@ from faststream.kafka import KafkaBroker
 from schemas.ats import ATS_EVENT_ADAPTER, ATS_EVENT_TYPES, AtsEvent
 from schemas.envelope import EventDecoder
 from schemas.status import STATUS_ADAPTER, STATUS_HEADER, STATUS_TYPES, NotificationStatusEvent
-from schemas.topics import ATS_EVENTS, NOTIFICATIONS_STATUS
+from schemas.topics import ATS_ACCEPTED, NOTIFICATIONS_STATUS
 from services.common.consuming import subscribe_batch
 from services.common.kafka import DeadLetters, Record, header
 from services.common.locks import WorkGate
@@ -58,8 +58,8 @@ def register_handlers(
     on_assigned: Callable[[set[int]], Awaitable[None]],
     owned: Callable[[], frozenset[int]],
 ) -> None:
-    """Subscribe the router to ats.events + notifications.status in one consumer."""
-    ats_topic = settings.kafka.topic(ATS_EVENTS)
+    """Subscribe the router to ats.accepted + notifications.status in one consumer."""
+    ats_topic = settings.kafka.topic(ATS_ACCEPTED)
     status_topic = settings.kafka.topic(NOTIFICATIONS_STATUS)
     decoders: dict[str, EventDecoder[Any]] = {
         ats_topic: EventDecoder(ATS_EVENT_ADAPTER, ATS_EVENT_TYPES, settings.max_event_bytes),
@@ -78,7 +78,7 @@ def register_handlers(
                 (r, e) for r, e in batch if r.topic == status_topic and r.partition in mine
             ]
             if events:
-                await service.on_ats_events(events)
+                await dead_letters.send_all(await service.on_ats_events(events))
             if states:
                 await service.on_status_events(states)
 

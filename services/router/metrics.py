@@ -71,6 +71,16 @@ class RouterMetrics:
             registry=registry,
         )
         self.stale_events = Counter("router_stale_events_total", "Out-of-order ATS events ignored.", registry=registry)
+        self.suppressed = Counter(
+            "router_suppressed_events_total",
+            "ATS events of erased candidates: nothing decided, `suppressed` published.",
+            registry=registry,
+        )
+        self.snapshot_waits = Counter(
+            "router_snapshot_wait_timeouts_total",
+            "Batches retried because a candidate's snapshot had not reached the view in time.",
+            registry=registry,
+        )
         self.dead_letters = dead_letter_counter(registry)
         self.pending = Gauge(
             "router_pending_messages",

@@ -9,10 +9,13 @@ from typing import Any
 
 from faststream.kafka import KafkaBroker
 
-from schemas.common import NotificationStatus
+from schemas.ats import AtsEvent
+from schemas.common import NotificationStatus, Stage
 from schemas.dispatch import DeliverMessage, DeliverMessageCommand
+from schemas.ids import notification_id
 from schemas.status import STATUS_HEADER, NotificationStatusEvent, StatusChange
 from schemas.topics import NOTIFICATIONS_STATUS, dispatch_topic
+from services.common.kafka import Partitioner
 from services.common.settings import KafkaSettings
 from services.router.store import Routed
 
@@ -70,10 +73,34 @@ def status_event(
         reason=reason if reason is not None else _reason(p.reasons),
         occurred_at=now,
         event_time=p.event_time,
+        release_at=p.due_at if status is NotificationStatus.HELD else None,
     )
     return NotificationStatusEvent(
         id=f"{p.notification_id}:{status.value}", source=SOURCE, time=now, subject=p.candidate_id, data=change
     )
+
+
+SUPPRESSED_REASON = (
+    "suppressed: the candidate's data was erased on request; nothing is sent or recorded for them "
+    "(a new application with renewed consent lifts this)"
+)
+
+
+def suppressed_event(event: AtsEvent, stage: Stage, now: datetime) -> NotificationStatusEvent:
+    """`suppressed` for an ATS event of an erased candidate: no decision, no message, only the reason."""
+    nid = notification_id(event.id, "suppressed", None, 1)
+    change = StatusChange(
+        notification_id=nid,
+        ats_event_id=event.id,
+        candidate_id=event.subject,
+        application_id=event.data.application.id,
+        status=NotificationStatus.SUPPRESSED,
+        stage=stage,
+        reason=SUPPRESSED_REASON,
+        occurred_at=now,
+        event_time=event.time,
+    )
+    return NotificationStatusEvent(id=f"{nid}:suppressed", source=SOURCE, time=now, subject=event.subject, data=change)
 
 
 class Wave:
@@ -83,9 +110,10 @@ class Wave:
     its input only after the wave that answers it is flushed, so a crash loses nothing.
     """
 
-    def __init__(self, broker: KafkaBroker, kafka: KafkaSettings) -> None:
+    def __init__(self, broker: KafkaBroker, kafka: KafkaSettings, partitioner: Partitioner) -> None:
         self._broker = broker
         self._kafka = kafka
+        self._partitioner = partitioner
         self._pending: list[Awaitable[Any]] = []
 
     async def _send(self, body: bytes, topic: str, key: str, correlation_id: str, status: str | None = None) -> None:
@@ -96,6 +124,7 @@ class Wave:
             body,
             topic,
             key=key.encode(),
+            partition=self._partitioner.of(key),
             correlation_id=correlation_id,
             headers=headers,
             no_confirm=True,
@@ -115,6 +144,12 @@ class Wave:
         topic = self._kafka.topic(NOTIFICATIONS_STATUS)
         await self._send(ev.model_dump_json().encode(), topic, r.planned.candidate_id, ev.id, status.value)
 
+    async def suppressed(self, event: AtsEvent, stage: Stage, now: datetime) -> None:
+        """Tell the ATS that an erased candidate's event led to nothing."""
+        ev = suppressed_event(event, stage, now)
+        topic = self._kafka.topic(NOTIFICATIONS_STATUS)
+        await self._send(ev.model_dump_json().encode(), topic, event.subject, ev.id, ev.data.status.value)
+
     async def flush(self) -> None:
         """Wait for the broker's acknowledgement of everything in this wave."""
         pending, self._pending = self._pending, []
@@ -125,10 +160,11 @@ class Wave:
 class Outputs:
     """Starts waves of publications on the service's broker."""
 
-    def __init__(self, broker: KafkaBroker, kafka: KafkaSettings) -> None:
+    def __init__(self, broker: KafkaBroker, kafka: KafkaSettings, partitioner: Partitioner) -> None:
         self._broker = broker
         self._kafka = kafka
+        self._partitioner = partitioner
 
     def wave(self) -> Wave:
         """A new, empty wave."""
-        return Wave(self._broker, self._kafka)
+        return Wave(self._broker, self._kafka, self._partitioner)

@@ -92,7 +92,9 @@ class Plan:
     """Everything one ATS event leads to."""
 
     messages: tuple[Planned, ...] = ()
-    cancel_reminders_of: str | None = None  # interview id whose pending reminders are void
+    # Interview whose held, scheduled and awaiting-reply messages are void (moved or cancelled): invitation,
+    # reminders, follow-ups. The messages of this plan replace them.
+    withdraw_messages_of: str | None = None
 
 
 @dataclass(frozen=True)
@@ -224,16 +226,26 @@ def is_essential(event: AtsEvent, now: datetime, cfg: RoutingConfig) -> bool:
     return False
 
 
-def intent_for(event: AtsEvent, prefs: RoutingPrefs, now: datetime, cfg: RoutingConfig) -> Intent:
-    """What the event's main message is for."""
-    template, stage = _EVENT_TEMPLATES[event.type]
-    if stage is None:
-        stage = cfg.map_stage(event.data.application.stage)
-    purpose = PurposeClass.APPLICATION
-    if isinstance(event, MessageRequested):
-        purpose = event.data.message.purpose_class
-        if purpose is PurposeClass.TALENT_POOL:
-            stage = Stage.TALENT_POOL
+INVITES: frozenset[TemplateName] = frozenset({"interview_invite", "interview_slot_options"})
+
+
+def stage_of(event: AtsEvent, cfg: RoutingConfig) -> Stage:
+    """Our stage of the event's main message."""
+    stage = _EVENT_TEMPLATES[event.type][1] or cfg.map_stage(event.data.application.stage)
+    if isinstance(event, MessageRequested) and event.data.message.purpose_class is PurposeClass.TALENT_POOL:
+        return Stage.TALENT_POOL
+    return stage
+
+
+def intent_for(
+    event: AtsEvent, prefs: RoutingPrefs, now: datetime, cfg: RoutingConfig, invite_unsent: bool = False
+) -> Intent:
+    """What the event's main message is for (a reschedule of an invitation still held is a new invitation)."""
+    template = _EVENT_TEMPLATES[event.type][0]
+    if invite_unsent and isinstance(event, InterviewRescheduled):
+        template = "interview_invite"
+    stage = stage_of(event, cfg)
+    purpose = event.data.message.purpose_class if isinstance(event, MessageRequested) else PurposeClass.APPLICATION
     reply = template in _REPLY_TEMPLATES and stage in cfg.reply_windows
     interview_id = (
         event.data.interview.id
@@ -282,9 +294,24 @@ def _reminders(
     return out
 
 
-def plan_event(event: AtsEvent, prefs: RoutingPrefs, now: datetime, cfg: RoutingConfig, recent: Recent) -> Plan:
-    """Everything an ATS event leads to: the message, an urgent copy, reminders, reminders to drop."""
-    intent = intent_for(event, prefs, now, cfg)
+def plan_event(
+    event: AtsEvent,
+    prefs: RoutingPrefs,
+    now: datetime,
+    cfg: RoutingConfig,
+    recent: Recent,
+    invite_unsent: bool = False,
+) -> Plan:
+    """Everything an ATS event leads to: the message, an urgent copy, reminders, what to drop.
+
+    `invite_unsent`: the interview's invitation is still held (never went out). A reschedule then
+    supersedes it with an invitation for the new time; a cancellation withdraws it and tells the
+    candidate nothing, since they never heard of the interview.
+    """
+    withdrawn = event.data.interview.id if isinstance(event, InterviewCancelled | InterviewRescheduled) else None
+    if invite_unsent and isinstance(event, InterviewCancelled):
+        return Plan(withdraw_messages_of=withdrawn)
+    intent = intent_for(event, prefs, now, cfg, invite_unsent)
     main = decide(intent, prefs, now, cfg, recent)
     messages = [main]
     if main.hold_kind == "quiet_hours" and intent.essential:
@@ -300,9 +327,6 @@ def plan_event(event: AtsEvent, prefs: RoutingPrefs, now: datetime, cfg: Routing
         if urgent.state is NotificationStatus.QUEUED and urgent.channel is not None:
             why = f"urgent: sent now by {CHANNEL_NAME[urgent.channel]} because the preferred channel is in quiet hours"
             messages.append(replace(urgent, reasons=(*urgent.reasons, why)))
-    cancel = None
     if isinstance(event, InterviewScheduled | InterviewRescheduled):
         messages.extend(_reminders(event, intent, prefs, now, cfg, recent))
-    if isinstance(event, InterviewRescheduled | InterviewCancelled):
-        cancel = event.data.interview.id
-    return Plan(messages=tuple(messages), cancel_reminders_of=cancel)
+    return Plan(messages=tuple(messages), withdraw_messages_of=withdrawn)

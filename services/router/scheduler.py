@@ -21,8 +21,10 @@ from services.router.policy import Recent, RoutingConfig, decide
 from services.router.prefs import RoutingPrefs
 from services.router.service import Clock, PrefsLookup, RouterService, intent_of
 from services.router.store import OPEN_STATES, Routed, RouterStore
+from services.router.timing import duration_words
 
 log = logging.getLogger(__name__)
+ERASED = "suppressed: the candidate's data was erased on request; nothing is sent"
 COUNT_EVERY_S = 10.0  # how often the held-message gauge is refreshed (a scan of the working set)
 
 
@@ -118,7 +120,7 @@ class Scheduler:
         wave = self._outputs.wave()
         finish = []
         async with self._service.locks.hold(candidate_id):
-            if self._prefs(partition, candidate_id) is None:
+            if self._prefs(candidate_id) is None:
                 await self._forget(wave, candidate_id, now)
             for r in await self._store.pending_of(candidate_id):
                 if r.next_id is None:
@@ -132,23 +134,21 @@ class Scheduler:
             self._service.with_pending.discard(candidate_id)
 
     async def _forget(self, wave: Wave, candidate_id: str, now: datetime) -> None:
-        """The candidate was erased: cancel what is pending, then delete the router's records of them."""
-        reason = "cancelled: the candidate's data was erased"
+        """The candidate was erased: suppress what is pending, then delete the router's records of them."""
         pending = await self._store.pending_of(candidate_id)
-        await self._store.set_state([r.id for r in pending], NotificationStatus.CANCELLED, reason)
+        await self._store.set_state([r.id for r in pending], NotificationStatus.SUPPRESSED, ERASED)
         for r in pending:
-            await wave.status(r, NotificationStatus.CANCELLED, now, reason)
+            await wave.status(r, NotificationStatus.SUPPRESSED, now, ERASED)
         await wave.flush()
         await self._store.erase(candidate_id)
 
     async def _release(self, wave: Wave, r: Routed, now: datetime, why: str) -> tuple[Routed, Routed] | None:
         if r.next_id is not None:
             return await self._replay(wave, r, now)
-        prefs = self._prefs(r.partition, r.planned.candidate_id)
-        if prefs is None:
-            reason = "cancelled: the candidate's data was erased"
-            await self._store.set_state([r.id], NotificationStatus.CANCELLED, reason)
-            await wave.status(r, NotificationStatus.CANCELLED, now, reason)
+        prefs = self._prefs(r.planned.candidate_id)
+        if prefs is None:  # erased (the view holds no snapshot): nothing is sent, ever
+            await self._store.set_state([r.id], NotificationStatus.SUPPRESSED, ERASED)
+            await wave.status(r, NotificationStatus.SUPPRESSED, now, ERASED)
             return None
         scheduled = r.planned.hold_kind == "scheduled" and r.planned.due_at and r.planned.due_at > now
         planned = decide(
@@ -225,7 +225,7 @@ class Scheduler:
 
     async def _silence(self, wave: Wave, r: Routed, now: datetime) -> None:
         window = self._cfg.reply_windows.get(r.planned.stage)
-        hours = int(window.total_seconds() // 3600) if window else 0
+        within = duration_words(window) if window else "the reply window"
         if r.follow_ups >= self._cfg.max_follow_ups:
             if await self._store.record_next(r.id, list(OPEN_STATES), "needs_recruiter", r.planned.state.value):
                 self._metrics.needs_recruiter.labels(cause="silence").inc()
@@ -233,9 +233,9 @@ class Scheduler:
                     r,
                     NotificationStatus.NEEDS_RECRUITER,
                     now,
-                    f"no reply within {hours} h, also after a follow-up; a recruiter should reach out",
+                    f"no reply within {within}, also after a follow-up; a recruiter should reach out",
                 )
             return
         await self._service.fall_back(
-            wave, r, f"no reply within {hours} h", now, r.partition, template_override="follow_up"
+            wave, r, f"no reply within {within}", now, r.partition, template_override="follow_up"
         )

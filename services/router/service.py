@@ -9,20 +9,21 @@ from datetime import datetime
 
 from schemas.ats import AtsEvent, InterviewCancelled, InterviewRescheduled, InterviewScheduled
 from schemas.common import ROUTER_STATES, STATUS_RANK, Channel, NotificationStatus
-from schemas.defaults import default_snapshot
 from schemas.dispatch import TemplateName
+from schemas.envelope import DecodeError
 from schemas.status import NotificationStatusEvent
 from services.common.kafka import Record
 from services.common.locks import KeyedLocks, WorkGate
+from services.router.admission import Admission
 from services.router.metrics import RouterMetrics
 from services.router.outputs import Outputs, Wave
-from services.router.policy import Intent, Planned, Recent, RoutingConfig, decide, plan_event
-from services.router.prefs import RoutingPrefs, compact
+from services.router.policy import INVITES, Intent, Planned, Recent, RoutingConfig, decide, plan_event, stage_of
+from services.router.prefs import RoutingPrefs
 from services.router.store import Routed, RouterStore
 
 log = logging.getLogger(__name__)
 Clock = Callable[[], datetime]
-PrefsLookup = Callable[[int, str], RoutingPrefs | None]
+PrefsLookup = Callable[[str], RoutingPrefs | None]
 _FALLBACK_ON = frozenset({NotificationStatus.FAILED, NotificationStatus.BOUNCED})
 _TRACKED = _FALLBACK_ON | {NotificationStatus.REPLIED}
 _NOTIFIER_STATES = (
@@ -31,6 +32,14 @@ _NOTIFIER_STATES = (
     )
     | _FALLBACK_ON
 )
+
+
+def _withdrawal_reason(event: AtsEvent, invite_unsent: bool) -> str:
+    if isinstance(event, InterviewRescheduled):
+        return "cancelled: the interview was moved; a message for the new time replaces this one"
+    if invite_unsent:
+        return "cancelled: the interview was cancelled before the invitation went out; no notice is sent"
+    return "cancelled: the interview was cancelled"
 
 
 def address_for(event: AtsEvent, channel: Channel | None) -> str | None:
@@ -71,10 +80,12 @@ class RouterService:
         store: RouterStore,
         outputs: Outputs,
         prefs: PrefsLookup,
+        admission: Admission,
         cfg: RoutingConfig,
         clock: Clock,
         metrics: RouterMetrics,
     ) -> None:
+        self._admission = admission
         self._store = store
         self._outputs = outputs
         self._prefs = prefs
@@ -133,23 +144,33 @@ class RouterService:
         if state in ROUTER_STATES:
             await wave.status(r, state, now)
 
-    async def on_ats_events(self, batch: Sequence[tuple[Record, AtsEvent]]) -> None:
-        """Decide every event of a batch, record the intents, dispatch, publish states."""
+    async def on_ats_events(self, batch: Sequence[tuple[Record, AtsEvent]]) -> list[tuple[Record, DecodeError]]:
+        """Decide every event of a batch, record the intents, dispatch, publish states; return what to dead-letter."""
         now = self._clock()
+        admitted = await self._admission.admit(batch, now)
+        wave = self._outputs.wave()
+        for _, event in admitted.suppressed:
+            self._metrics.suppressed.inc()
+            await wave.suppressed(event, stage_of(event, self._cfg), now)
+        moving = {
+            e.subject for _, e, _ in admitted.routable if isinstance(e, InterviewRescheduled | InterviewCancelled)
+        }
+        async with self.locks.hold_all(moving):  # no release of this candidate's held invitation meanwhile
+            await self._decide(admitted.routable, wave, now)
+        return admitted.rejected
+
+    async def _decide(self, batch: Sequence[tuple[Record, AtsEvent, RoutingPrefs]], wave: Wave, now: datetime) -> None:
         sequences = await self._store.interview_sequences(
             e.data.interview.id
-            for _, e in batch
+            for _, e, _ in batch
             if isinstance(e, InterviewScheduled | InterviewRescheduled | InterviewCancelled)
         )
-        capped = [
-            e.subject
-            for r, e in batch
-            if (p := self._prefs(r.partition, e.subject)) and (p.cap_per_day or p.cap_per_week)
-        ]
+        capped = [e.subject for _, e, p in batch if p.cap_per_day or p.cap_per_week]
         recent = await self._store.recent(capped, now) if capped else {}
         new: list[Routed] = []
-        cancels: list[tuple[str, str]] = []
-        for record, event in batch:
+        withdrawn: list[tuple[str, str, str]] = []
+        for record, event, prefs in batch:
+            invite_unsent = False
             if isinstance(event, InterviewScheduled | InterviewRescheduled | InterviewCancelled):
                 iv = event.data.interview
                 known = sequences.get(iv.id)
@@ -158,16 +179,16 @@ class RouterService:
                     log.info("stale interview event ignored", extra={"event_id": event.id, "sequence": iv.sequence})
                     continue
                 sequences[iv.id] = iv.sequence
-            prefs = self._prefs(record.partition, event.subject) or compact(default_snapshot(event.data.candidate, now))
-            plan = plan_event(event, prefs, now, self._cfg, recent.get(event.subject, Recent()))
-            if plan.cancel_reminders_of is not None:
-                cancels.append((event.subject, plan.cancel_reminders_of))
+                if not isinstance(event, InterviewScheduled):
+                    invite_unsent = await self._invite_unsent(event.subject, iv.id)
+            plan = plan_event(event, prefs, now, self._cfg, recent.get(event.subject, Recent()), invite_unsent)
+            if plan.withdraw_messages_of is not None:
+                withdrawn.append((event.subject, plan.withdraw_messages_of, _withdrawal_reason(event, invite_unsent)))
             for planned in plan.messages:
                 new.append(self.routed(planned, record.partition, address_for(event, planned.channel), prefs, now))
-        wave = self._outputs.wave()
         fresh_ids = {r.id for r in new}
-        for candidate_id, interview_id in cancels:
-            await self._cancel_reminders(wave, candidate_id, interview_id, fresh_ids, now)
+        for candidate_id, interview_id, reason in withdrawn:
+            await self._withdraw(wave, candidate_id, interview_id, fresh_ids, reason, now)
         existing = await self._store.insert(new)
         for r in new:
             if r.id not in existing:
@@ -189,14 +210,22 @@ class RouterService:
         if sequences:
             await self._store.save_interview_sequences(sequences)
 
-    async def _cancel_reminders(
-        self, wave: Wave, candidate_id: str, interview_id: str, keep: set[str], now: datetime
+    async def _invite_unsent(self, candidate_id: str, interview_id: str) -> bool:
+        """The interview's invitation is still held (quiet hours, a pause): the candidate never got it."""
+        about = await self._store.about_interview(candidate_id, interview_id)
+        held = [r for r in about if r.planned.state is NotificationStatus.HELD]
+        return any(r.planned.template in INVITES for r in held) and len(held) == len(about)
+
+    async def _withdraw(
+        self, wave: Wave, candidate_id: str, interview_id: str, keep: set[str], reason: str, now: datetime
     ) -> None:
-        stale = [r for r in await self._store.reminders_of(candidate_id, interview_id) if r.id not in keep]
-        if stale:
-            reason = "cancelled: the interview was moved or cancelled"
-            await self._store.set_state([r.id for r in stale], NotificationStatus.CANCELLED, reason)
-            for r in stale:
+        """Cancel what waits for a moved or cancelled interview: held invitation, reminders, follow-up watches."""
+        stale = [r for r in await self._store.about_interview(candidate_id, interview_id) if r.id not in keep]
+        if not stale:
+            return
+        await self._store.set_state([r.id for r in stale], NotificationStatus.CANCELLED, reason)
+        for r in stale:
+            if r.planned.state is NotificationStatus.HELD:  # a sent message keeps its state; its watch just ends
                 await wave.status(r, NotificationStatus.CANCELLED, now, reason)
 
     async def on_status_events(self, batch: Sequence[tuple[Record, NotificationStatusEvent]]) -> None:
@@ -241,7 +270,7 @@ class RouterService:
         template_override: TemplateName | None = None,
     ) -> None:
         """Try the next eligible channel (or raise needs_recruiter when none is left)."""
-        prefs = self._prefs(partition, r.planned.candidate_id)
+        prefs = self._prefs(r.planned.candidate_id)
         if prefs is None:
             log.warning(
                 "no fallback: the candidate has no preferences in this view (erased?)",

@@ -76,3 +76,15 @@ def cap_hold(prefs: RoutingPrefs, now: datetime, sent_last_day: int, sent_last_w
     if prefs.cap_per_week and sent_last_week >= prefs.cap_per_week:
         return Hold(now + timedelta(hours=6), f"held: at most {prefs.cap_per_week} messages a week", "frequency_cap")
     return None
+
+
+def duration_words(span: timedelta) -> str:
+    """'45 min', '24 h', '1 h 30 min', '3 days' (a reply window under an hour is not '0 h')."""
+    minutes = max(1, round(span.total_seconds() / 60))
+    days, rest = divmod(minutes, 24 * 60)
+    if days > 1 and not rest:
+        return f"{days} day" + ("s" if days > 1 else "")
+    hours, mins = divmod(minutes, 60)
+    if not hours:
+        return f"{mins} min"
+    return f"{hours} h" + (f" {mins} min" if mins else "")

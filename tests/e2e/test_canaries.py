@@ -22,7 +22,7 @@ import pytest
 from aiokafka import ConsumerRecord
 
 from deploy.local.provider_emulator import read_messages
-from schemas.topics import ATS_EVENTS, CANDIDATE_INBOUND, TOPICS
+from schemas.topics import ATS_ACCEPTED, ATS_EVENTS, CANDIDATE_INBOUND, TOPICS
 from services.common.settings import KafkaSettings, MongoSettings
 from services.notifier.channels.twilio_api import INBOUND_PATH
 from tests.e2e.canaries import Canaries, find_leaks, link_tokens
@@ -46,6 +46,7 @@ def dead_letters(c: Canaries) -> list[tuple[str, bytes]]:
         (ATS_EVENTS, json.dumps(bad_contacts).encode()),
         (ATS_EVENTS, json.dumps(bad_timezone).encode()),
         (ATS_EVENTS, truncated.encode()),
+        (ATS_ACCEPTED, truncated.encode()),  # an internal topic is an input too
         (CANDIDATE_INBOUND, json.dumps(reply).encode()),
     ]
 
@@ -76,7 +77,7 @@ async def drive(kafka: KafkaSettings, c: Canaries, urls: dict[str, str], provide
             "a provider receipt": positive(notifier, "notifier_provider_callbacks_total", 'status="delivered"'),
             "the refused number": positive(notifier, "notifier_deliveries_total", 'channel="sms"', 'status="failed"'),
             "dead letters in preference": positive(pref, "dlq_records_total", 'ats.events"'),
-            "dead letters in the router": positive(router, "dlq_records_total", 'ats.events"'),
+            "dead letters in the router": positive(router, "dlq_records_total", 'ats.accepted"'),
             "a dead reply": positive(pref, "dlq_records_total", 'candidate.inbound"'),
         }
     )

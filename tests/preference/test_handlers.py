@@ -11,8 +11,9 @@ from faststream.kafka.annotations import KafkaMessage
 from prometheus_client import CollectorRegistry
 
 from schemas.preferences import PreferenceSnapshot
-from services.common.kafka import DLQ_ERROR_KIND, DeadLetters, make_broker
+from services.common.kafka import DLQ_ERROR_KIND, DeadLetters, Partitioner, make_broker
 from services.common.settings import KafkaSettings
+from services.preference.forwarding import Forwarder
 from services.preference.handlers import register_handlers
 from services.preference.metrics import PreferenceMetrics
 from services.preference.reactions import Reactions
@@ -37,7 +38,10 @@ def build() -> tuple[Any, FakePreferenceStore, FakeSnapshotPublisher, list[dict[
 
     events: list[Any] = []
     reactions = Reactions(service, publish, metrics, lambda: NOW)
-    register_handlers(broker, settings, service, reactions, DeadLetters(broker, "preference", metrics.dead_letter))
+    forwarder = Forwarder(broker, settings.kafka, Partitioner(3))
+    register_handlers(
+        broker, settings, service, reactions, DeadLetters(broker, "preference", metrics.dead_letter), forwarder
+    )
     dead: list[dict[str, Any]] = []
 
     @broker.subscriber("h.ats.events.dlq")

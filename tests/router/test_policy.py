@@ -120,7 +120,7 @@ def test_urgent_cancellation_at_night_goes_by_email_now_and_sms_in_the_morning()
     assert sms.channel is Channel.SMS and sms.state is NotificationStatus.HELD and sms.essential
     assert mail.channel is Channel.EMAIL and mail.state is NotificationStatus.QUEUED
     assert any("urgent" in r for r in mail.reasons)
-    assert plan.cancel_reminders_of == "iv-1"
+    assert plan.withdraw_messages_of == "iv-1"
 
 
 @pytest.mark.parametrize(
@@ -172,7 +172,7 @@ def test_reminders_are_scheduled_before_the_interview_and_past_ones_skipped() ->
 def test_rescheduling_moves_the_reminders() -> None:
     start = DAY + timedelta(days=4)
     _, plan = main_of("ats.interview.rescheduled", prefs(), start=start)
-    assert plan.cancel_reminders_of == "iv-1"
+    assert plan.withdraw_messages_of == "iv-1"
     assert sorted(m.due_at for m in plan.messages if m.template == "interview_reminder") == [
         start - timedelta(hours=24),
         start - timedelta(hours=2),

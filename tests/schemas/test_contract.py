@@ -12,7 +12,7 @@ from schemas.common import STATUS_RANK, ChangeSource, Channel, ConsentState, Not
 from schemas.defaults import default_snapshot
 from schemas.envelope import DecodeError, EventDecoder
 from schemas.ids import notification_id
-from schemas.topics import ATS_EVENTS, DLQ_SUFFIX, PREFERENCES_CHANGED, TOPICS, TOPICS_BY_NAME
+from schemas.topics import ATS_ACCEPTED, ATS_EVENTS, DLQ_SUFFIX, PREFERENCES_CHANGED, TOPICS, TOPICS_BY_NAME
 from tests.support import ats_event
 
 DECODER = EventDecoder(ATS_EVENT_ADAPTER, ATS_EVENT_TYPES, max_bytes=64 * 1024)
@@ -89,7 +89,9 @@ def test_topics_are_co_partitioned_keyed_and_owned() -> None:
     assert TOPICS_BY_NAME[PREFERENCES_CHANGED].cleanup_policy == "compact"
     for spec in TOPICS:
         assert spec.writers, spec.name
-        assert spec.co_partitioned and spec.key == "candidate id"
+        assert spec.key == "candidate id"
+        # Only the ATS's input and dead letters are partitioned by whoever wrote them; everything else by us.
+        assert spec.co_partitioned == (spec.name != ATS_EVENTS and not spec.name.endswith(DLQ_SUFFIX)), spec.name
         if spec.cleanup_policy == "delete":
             assert int(spec.kafka_config()["retention.ms"]) <= 30 * 24 * 3600 * 1000, "retention is bounded"
     inputs = {r for spec in TOPICS for r in spec.readers}
@@ -98,6 +100,10 @@ def test_topics_are_co_partitioned_keyed_and_owned() -> None:
         if not spec.name.endswith(DLQ_SUFFIX) and set(spec.readers) - {"ats"}:
             assert spec.name + DLQ_SUFFIX in TOPICS_BY_NAME, f"{spec.name} has readers but no DLQ"
     assert TOPICS_BY_NAME[ATS_EVENTS].writers == ("ats",)
+    assert TOPICS_BY_NAME[ATS_EVENTS].readers == ("preference",), "the preference service is the single entry"
+    assert TOPICS_BY_NAME[ATS_ACCEPTED].writers == ("preference",) and TOPICS_BY_NAME[ATS_ACCEPTED].readers == (
+        "router",
+    )
 
 
 def test_default_preferences_from_ats_contact_data() -> None:
@@ -123,7 +129,10 @@ def test_default_preferences_from_ats_contact_data() -> None:
 def test_states_only_move_forward_and_owners_are_disjoint() -> None:
     from schemas.common import NOTIFIER_STATES, ROUTER_STATES, is_forward
 
-    assert not ROUTER_STATES & NOTIFIER_STATES
+    # Only `suppressed` is shared: whoever finds the candidate erased says so, and it is final.
+    shared = ROUTER_STATES & NOTIFIER_STATES
+    assert shared == {NotificationStatus.SUPPRESSED}
+    assert max(STATUS_RANK, key=STATUS_RANK.__getitem__) is NotificationStatus.SUPPRESSED
     assert set(NotificationStatus) == ROUTER_STATES | NOTIFIER_STATES
     assert is_forward(NotificationStatus.SENT, NotificationStatus.DELIVERED)
     assert not is_forward(NotificationStatus.READ, NotificationStatus.DELIVERED)  # a late `delivered` is ignored

@@ -18,6 +18,7 @@ def test_asyncapi_names_every_topic_with_its_readers_and_writers() -> None:
     addresses = {ch["address"] for ch in doc["channels"].values()}
     assert addresses == {t.name for t in TOPICS}
     titles = set(doc["operations"])
-    assert "router receives ats.events" in titles
+    assert "preference receives ats.events" in titles and "router receives ats.accepted" in titles
+    assert "router receives ats.events" not in titles
     assert "notifier sends notifications.status" in titles
     assert "preference sends preferences.changed" in titles

@@ -1,0 +1,66 @@
+"""An erasure by another instance that lands while an ATS import publishes: the candidate still ends erased.
+
+The erasure stores its suppression before it deletes and publishes its tombstone; the import checks the
+suppression after its snapshot is acknowledged. Whichever of the two reached the topic last, the last
+record for the candidate is a tombstone, and the import tells the router the events are suppressed.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from prometheus_client import CollectorRegistry
+
+from schemas.ats import ATS_EVENT_ADAPTER
+from services.preference.metrics import PreferenceMetrics
+from services.preference.service import PreferenceService
+from tests.fakes import FakePreferenceStore, FakeSnapshotPublisher
+from tests.support import ats_event
+
+NOW = datetime(2026, 12, 1, 12, 0, tzinfo=UTC)
+
+
+class ErasedElsewhereDuringPublish(FakePreferenceStore):
+    """Another instance erases the candidate after our snapshot was acknowledged, before our check."""
+
+    def __init__(self, service_key: str) -> None:
+        super().__init__()
+        self._key = service_key
+
+    async def finish_publication_many(self, versions: dict[str, int]) -> set[str]:
+        self.suppressions.add(self._key)
+        return await super().finish_publication_many(versions)
+
+
+def service_with(store: FakePreferenceStore, publisher: FakeSnapshotPublisher) -> PreferenceService:
+    return PreferenceService(store, publisher, PreferenceMetrics(CollectorRegistry()), lambda: NOW, b"k")
+
+
+async def test_a_concurrent_erasure_wins_over_a_profile_created_by_an_import() -> None:
+    publisher = FakeSnapshotPublisher()
+    probe = service_with(FakePreferenceStore(), publisher)
+    store = ErasedElsewhereDuringPublish(probe.suppression_key("c1"))
+    service = service_with(store, publisher)
+    event = ATS_EVENT_ADAPTER.validate_python(ats_event("ats.application.received", "c1"))
+
+    admission = await service.import_from_ats([event])
+
+    assert admission.suppressed == {"c1"} and "c1" not in admission.versions
+    assert [type(p).__name__ for p in publisher.published] == ["PreferenceSnapshot", "str"], "tombstone last"
+    assert await store.get("c1") is None
+
+
+async def test_events_of_an_erased_candidate_are_suppressed_and_create_nothing() -> None:
+    store, publisher = FakePreferenceStore(), FakeSnapshotPublisher()
+    service = service_with(store, publisher)
+    first = ATS_EVENT_ADAPTER.validate_python(ats_event("ats.application.received", "c2"))
+    assert (await service.import_from_ats([first])).versions == {"c2": 1}
+    await service.erase("c2")
+
+    again = await service.import_from_ats(
+        [first, ATS_EVENT_ADAPTER.validate_python(ats_event("ats.stage.changed", "c2"))]
+    )
+
+    assert again.suppressed == {"c2"} and again.versions == {}
+    assert await store.get("c2") is None
+    assert publisher.published[-1] == "c2", "nothing was published after the tombstone"
