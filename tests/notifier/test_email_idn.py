@@ -15,6 +15,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from email_validator import EmailNotValidError, validate_email
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from deploy.local.smtp_sink import read_index, serve
 from schemas.common import Channel
@@ -155,3 +158,26 @@ def test_addresses_in_smtp_form() -> None:
     assert not same_mailbox("jorg@bücher.example", "jörg@bücher.example")
     with pytest.raises(AddressError):
         mail_address("@example.org")
+
+
+_chars = st.characters(codec="utf-8", exclude_categories=("Cs",))
+
+
+@settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    st.emails()
+    | st.builds(
+        lambda local, label, tld: f"{local}@{label}.{tld}",
+        st.text(_chars, min_size=1, max_size=20),
+        st.text(_chars, min_size=1, max_size=12),
+        st.sampled_from(["example", "jp", "de", "org"]),
+    )
+)
+def test_every_address_the_validation_lets_through_can_be_sent(address: str) -> None:
+    """What email_validator (the contract's deliverability check) accepts, the adapter can write for SMTP."""
+    try:
+        normalized = validate_email(address, check_deliverability=False, allow_smtputf8=True).normalized
+    except EmailNotValidError:
+        return
+    sendable = mail_address(normalized)
+    assert sendable.domain.isascii() and sendable.local == normalized.rpartition("@")[0]
