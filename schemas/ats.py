@@ -37,17 +37,43 @@ class ApplicationRef(_Input):
     id: str = Field(min_length=1, max_length=128, description="The ATS's application id.")
     job_title: str = Field(min_length=1, max_length=200, description="Title of the vacancy.")
     stage: str = Field(min_length=1, max_length=100, description="The ATS's own stage name (mapped by the router).")
+    consent_renewed_at: AwareDatetime | None = Field(
+        None,
+        description="When the candidate agreed (again) to the processing of their data for this application, "
+        "e.g. by accepting the privacy statement when applying. On `ats.application.received` for a candidate "
+        "whose data was erased, a time after the erasure lifts the suppression: the documented way back. "
+        "Events that happened before it stay suppressed.",
+    )
+
+
+def _rule(keyword: str, pointers: list[str], words: str) -> Callable[[dict[str, Any]], None]:
+    """A cross-field rule JSON Schema has no keyword for: a custom keyword plus the same rule in words.
+
+    The keyword's value lists JSON Pointers relative to the object that carries it.
+    """
+
+    def extra(schema: dict[str, Any]) -> None:
+        schema[keyword] = pointers
+        schema["description"] = f"{schema.get('description', '').rstrip('.')}. Rule ({keyword}): {words}."
+
+    return extra
 
 
 class Interview(_Input):
     """An interview slot."""
 
+    model_config = ConfigDict(
+        json_schema_extra=_rule("x-greater-than", ["/end", "/start"], "end is a later instant than start")
+    )
+
     id: str = Field(min_length=1, max_length=128, description="Stable id; reschedules keep it.")
     start: AwareDatetime = Field(description="Start (RFC 3339 with offset).")
     end: AwareDatetime = Field(description="End (RFC 3339 with offset).")
     location: str | None = Field(None, max_length=300, description="Address, if on site.")
-    video_link: AnyHttpUrl | None = Field(None, description="Video call link, if remote.")
-    sequence: int = Field(0, ge=0, description="Increases with every change of this interview (ATS's counter).")
+    video_link: HttpLink | None = Field(None, description="Video call link, if remote.")
+    sequence: NonNegativeInt64 = Field(
+        0, description="Increases with every change of this interview (the ATS's counter; int64)."
+    )
     options: tuple[AwareDatetime, ...] = Field(
         (), max_length=5, description="Alternative slots the candidate may pick from (scheduling by SMS)."
     )

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
+from dataclasses import replace
 from datetime import datetime
 
 from schemas.preferences import PreferenceSnapshot
 from services.preference.domain import Proposed
 from services.preference.lifecycle import ApplicationEvent
-from services.preference.store import Erasure, HistoryEntry
+from services.preference.store import Erasure, HistoryEntry, Suppression
 
 
 class FakePreferenceStore:
@@ -17,8 +18,7 @@ class FakePreferenceStore:
     def __init__(self) -> None:
         self.docs: dict[str, dict[str, object]] = {}
         self.history_rows: dict[tuple[str, int], HistoryEntry] = {}
-        self.suppressions: set[str] = set()
-        self.erased_versions: dict[str, int] = {}
+        self.erased: dict[str, Suppression] = {}  # suppression key -> what an erasure kept
         self.apps: dict[str, ApplicationEvent] = {}
 
     async def get(self, candidate_id: str) -> PreferenceSnapshot | None:
@@ -69,16 +69,19 @@ class FakePreferenceStore:
         return [h for (c, _), h in sorted(self.history_rows.items()) if c == candidate_id]
 
     async def erase(self, candidate_id: str, suppression_key: str, at: datetime) -> Erasure:
-        self.suppressions.add(suppression_key)
         self.history_rows = {k: v for k, v in self.history_rows.items() if k[0] != candidate_id}
         doc = self.docs.pop(candidate_id, None)
         latest = doc["snapshot"].version if doc else 0  # type: ignore[attr-defined]
-        version = max(latest, self.erased_versions.get(suppression_key, 0)) + 1
-        self.erased_versions[suppression_key] = version
+        prior = self.erased.get(suppression_key)
+        version = max(latest, prior.version if prior else 0) + 1
+        self.erased[suppression_key] = Suppression(at, version)
         return Erasure(existed=doc is not None, version=version)
 
-    async def suppressed(self, suppression_keys: Iterable[str], fresh: bool = False) -> set[str]:
-        return set(suppression_keys) & self.suppressions
+    async def suppressions(self, suppression_keys: Iterable[str], fresh: bool = False) -> dict[str, Suppression]:
+        return {k: self.erased[k] for k in suppression_keys if k in self.erased}
+
+    async def renew(self, suppression_key: str, candidate_id: str, renewed_at: datetime, base: int) -> None:
+        self.erased[suppression_key] = replace(self.erased[suppression_key], renewed_at=renewed_at)
 
     async def record_applications(self, events: list[ApplicationEvent]) -> None:
         self.apps.update({e.event_id: e for e in events})

@@ -49,7 +49,7 @@ class Forwarder:
         pending: list[Awaitable[Any]] = []
         for record, event in batch:
             cid = event.subject
-            if cid in admission.suppressed:
+            if event.id in admission.suppressed:
                 value, headers = redacted(event).model_dump_json().encode(), {SUPPRESSED_HEADER: "1"}
             elif cid in admission.versions:
                 # The ATS's own bytes, unchanged: decoded once more by the router, never re-serialised here.

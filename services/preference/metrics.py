@@ -24,6 +24,11 @@ class PreferenceMetrics:
             registry=registry,
         )
         self.dead_letters = dead_letter_counter(registry)
+        self.renewals = Counter(
+            "preference_suppressions_lifted_total",
+            "Erased candidates who came back with a new application and renewed consent (the way back).",
+            registry=registry,
+        )
         self.suppressed = Counter(
             "preference_suppressed_events_total", "ATS events for erased candidates not recreated.", registry=registry
         )

@@ -8,17 +8,17 @@ import hmac
 import logging
 import time
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
-from schemas.ats import AtsEvent, CandidateContact
+from schemas.ats import ApplicationReceived, AtsEvent, CandidateContact
 from schemas.preferences import PreferenceSnapshot
 from services.common.failpoints import CrashPoints
 from services.preference.domain import Proposed, first_version, merge_ats_contact
 from services.preference.lifecycle import application_events, may_delete, procedures_ended
 from services.preference.metrics import PreferenceMetrics
 from services.preference.publisher import SnapshotPublisher
-from services.preference.store import HistoryEntry, PreferenceStore
+from services.preference.store import HistoryEntry, PreferenceStore, Suppression
 
 log = logging.getLogger(__name__)
 
@@ -31,12 +31,40 @@ def _fp(candidate: CandidateContact) -> int:
     return hash(candidate.model_dump_json())
 
 
+def _first(candidate: CandidateContact, now: datetime, erased: Suppression | None) -> Proposed:
+    """A new profile: version 1, or one above the erasure when the candidate came back after one."""
+    proposed = first_version(candidate, now)
+    if erased is None:
+        return proposed
+    snapshot = proposed.snapshot.model_copy(update={"version": erased.version + 1})
+    summary = "profile created again: a new application with renewed consent after an erasure"
+    return replace(proposed, snapshot=snapshot, summary=summary)
+
+
+def renewal_time(events: Sequence[AtsEvent], candidate_id: str, erased: Suppression) -> datetime | None:
+    """When one of these events lifts a suppression not yet lifted, else None.
+
+    That is a new application of the candidate with consent renewed after the erasure (the earliest).
+    """
+    if erased.renewed_at is not None:
+        return None
+    times = [
+        e.data.application.consent_renewed_at
+        for e in events
+        if isinstance(e, ApplicationReceived)
+        and e.subject == candidate_id
+        and e.data.application.consent_renewed_at is not None
+        and e.data.application.consent_renewed_at > erased.erased_at
+    ]
+    return min(times, default=None)
+
+
 @dataclass(frozen=True)
 class Admission:
-    """What an imported batch of ATS events needs downstream, per candidate."""
+    """What an imported batch of ATS events needs downstream."""
 
     versions: dict[str, int]  # candidate -> the snapshot version a reader must hold before deciding
-    suppressed: frozenset[str]  # candidates whose data was erased: nothing may be sent or rebuilt
+    suppressed: frozenset[str]  # ids of events of erased candidates: nothing may be sent or rebuilt for them
     acks: list[Acknowledged]
 
 
@@ -114,24 +142,25 @@ class PreferenceService:
         raise ConcurrentChangesError(candidate_id)
 
     async def import_from_ats(self, events: Sequence[AtsEvent]) -> Admission:
-        """Create or refresh profiles from ATS events (in event-time order); say what each candidate's events need.
+        """Create or refresh profiles from ATS events (in event-time order); say what each event needs downstream.
 
-        Every event's candidate ends either suppressed (erased) or with the snapshot version its reader must
-        hold before deciding: that snapshot is on the topic when this returns.
+        Every event ends either suppressed (its candidate was erased) or with the snapshot version its reader
+        must hold before deciding: that snapshot is on the topic when this returns.
         """
-        latest = {e.data.candidate.id: e.data.candidate for e in events}
-        suppressed = await self._suppressed(latest)
-        for cid in suppressed:
-            self._metrics.suppressed.inc()
-            latest.pop(cid)
+        suppressions = await self._renewals(events, await self._suppressions(e.subject for e in events))
+        held_back = {e.id for e in events if (s := suppressions.get(e.subject)) and s.covers(e.time)}
+        self._metrics.suppressed.inc(len(held_back))
+        live = [e for e in events if e.id not in held_back]
+        latest = {e.data.candidate.id: e.data.candidate for e in live}
+        for cid in {e.subject for e in events} - set(latest):
             self._seen.pop(cid, None)
-        await self._store.record_applications(application_events(e for e in events if e.subject in latest))
+        await self._store.record_applications(application_events(live))
         versions = {cid: seen[1] for cid, c in latest.items() if (seen := self._seen.get(cid)) and seen[0] == _fp(c)}
         # Contact data already seen for a candidate cannot change anything: no database work at all.
         todo = {cid: c for cid, c in latest.items() if cid not in versions}
         now = self._clock()
-        # Optimistically version 1 for everyone in one batched insert; those that exist are merged instead.
-        fresh = [first_version(c, now) for c in todo.values()]
+        # Optimistically the first version for everyone in one batched insert; those that exist are merged.
+        fresh = [_first(c, now, suppressions.get(cid)) for cid, c in todo.items()]
         created = await self._store.insert_new_many(fresh)
         acks = await self._publish_new([p for p in fresh if p.snapshot.candidate_id in created])
         merged = await asyncio.gather(*(self._merge(c) for cid, c in todo.items() if cid not in created))
@@ -139,15 +168,31 @@ class PreferenceService:
         current = {a.snapshot.candidate_id: a.snapshot.version for a in acks}
         current.update({s.candidate_id: s.version for s in merged if isinstance(s, PreferenceSnapshot)})
         erased = set(todo) - set(current)  # erased concurrently (another instance, the API)
+        held_back |= {e.id for e in live if e.subject in erased}
         if len(self._seen) > 1_000_000:
             self._seen.clear()  # a bounded memory of what was seen; forgetting only costs a re-check
         self._seen.update({cid: (_fp(todo[cid]), v) for cid, v in current.items() if cid not in erased})
         versions.update({cid: v for cid, v in current.items() if cid not in erased})
-        return Admission(versions, frozenset(suppressed | erased), acks)
+        return Admission(versions, frozenset(held_back), acks)
 
-    async def _suppressed(self, candidates: Iterable[str], fresh: bool = False) -> set[str]:
-        keys = {self.suppression_key(cid): cid for cid in candidates}
-        return {keys[k] for k in await self._store.suppressed(keys, fresh)} if keys else set()
+    async def _suppressions(self, candidates: Iterable[str], fresh: bool = False) -> dict[str, Suppression]:
+        keys = {self.suppression_key(cid): cid for cid in set(candidates)}
+        found = await self._store.suppressions(keys, fresh) if keys else {}
+        return {keys[k]: s for k, s in found.items()}
+
+    async def _renewals(
+        self, events: Sequence[AtsEvent], suppressions: dict[str, Suppression]
+    ) -> dict[str, Suppression]:
+        """The way back: a new application whose candidate renewed consent after their erasure lifts it."""
+        out = dict(suppressions)
+        for cid, sup in suppressions.items():
+            renewed = renewal_time(events, cid, sup)
+            if renewed is not None:
+                await self._store.renew(self.suppression_key(cid), cid, renewed, sup.version)
+                out[cid] = replace(sup, renewed_at=renewed)
+                self._metrics.renewals.inc()
+                log.info("suppression lifted: a new application with renewed consent", extra={"renewed_at": renewed})
+        return out
 
     async def _erase_if_suppressed(self, candidate_ids: Iterable[str]) -> set[str]:
         """After publishing: a candidate erased concurrently (another instance) is erased again, tombstone last.
@@ -156,7 +201,7 @@ class PreferenceService:
         after the snapshot was acknowledged. Whichever of the two came second on the topic, the candidate ends
         erased: a snapshot published after that tombstone is followed by this second one.
         """
-        found = await self._suppressed(candidate_ids, fresh=True)
+        found = {cid for cid, s in (await self._suppressions(candidate_ids, fresh=True)).items() if not s.renewed_at}
         for cid in found:
             self._metrics.suppressed.inc()
             await self.erase(cid)
@@ -172,7 +217,9 @@ class PreferenceService:
         placed = await asyncio.gather(*(self._publisher.publish(p.snapshot) for p in proposals))
         self._metrics.publish_seconds.observe(time.perf_counter() - started)
         self._crash.reached("after_publish")
-        newer = await self._store.finish_publication_many({p.snapshot.candidate_id: 1 for p in proposals})
+        newer = await self._store.finish_publication_many(
+            {p.snapshot.candidate_id: p.snapshot.version for p in proposals}
+        )
         acks = [Acknowledged(p.snapshot, part, off) for p, (part, off) in zip(proposals, placed, strict=True)]
         erased = await self._erase_if_suppressed(p.snapshot.candidate_id for p in proposals)
         acks = [a for a in acks if a.snapshot.candidate_id not in erased]

@@ -42,6 +42,19 @@ class Erasure:
 
 
 @dataclass(frozen=True)
+class Suppression:
+    """What is kept of an erased candidate: no personal data, only when and at which version."""
+
+    erased_at: datetime
+    version: int
+    renewed_at: datetime | None = None  # the deliberate way back: a new application with renewed consent
+
+    def covers(self, event_time: datetime) -> bool:
+        """An event of this time belongs to the erased past (or nobody has come back yet)."""
+        return self.renewed_at is None or event_time < self.renewed_at
+
+
+@dataclass(frozen=True)
 class HistoryEntry:
     """One change of one candidate's preferences."""
 
@@ -64,7 +77,8 @@ class PreferenceStore(Protocol):
     async def pending_outbox(self, older_than: datetime, limit: int) -> list[str]: ...
     async def history(self, candidate_id: str) -> list[HistoryEntry]: ...
     async def erase(self, candidate_id: str, suppression_key: str, at: datetime) -> Erasure: ...
-    async def suppressed(self, suppression_keys: Iterable[str], fresh: bool = False) -> set[str]: ...
+    async def suppressions(self, suppression_keys: Iterable[str], fresh: bool = False) -> dict[str, Suppression]: ...
+    async def renew(self, suppression_key: str, candidate_id: str, renewed_at: datetime, base: int) -> None: ...
     async def record_applications(self, events: Sequence[ApplicationEvent]) -> None: ...
     async def application_events(self) -> list[ApplicationEvent]: ...
 
@@ -109,7 +123,10 @@ class MongoPreferenceStore:
     async def load_unconfirmed(self) -> int:
         """At start: versions a crash left stored but unconfirmed (one scan, then tracked in memory)."""
         confirmed = {d["_id"] async for d in self._published.find({}, {"_id": 1})}
-        async for d in self._log.find({}, {"candidate_id": 1, "version": 1, "at": 1}):
+        async for d in self._log.find({}, {"candidate_id": 1, "version": 1, "at": 1, "base": 1}):
+            if "base" in d:  # the version a re-created profile counts on from, not a version
+                self._latest[d["candidate_id"]] = max(self._latest.get(d["candidate_id"], 0), d["base"])
+                continue
             self._latest[d["candidate_id"]] = max(self._latest.get(d["candidate_id"], 0), d["version"])
             if d["_id"] not in confirmed:
                 self._unconfirmed[d["_id"]] = d["at"]
@@ -118,13 +135,19 @@ class MongoPreferenceStore:
     async def _doc(self, candidate_id: str, version: int) -> dict[str, Any] | None:
         return await self._log.find_one({"_id": _vid(candidate_id, version)})
 
+    async def _base(self, candidate_id: str) -> int:
+        """The version a profile re-created after an erasure counts on from (0: never erased and back)."""
+        marker = await self._doc(candidate_id, 0)
+        return int(marker["base"]) if marker is not None else 0
+
     async def latest_version(self, candidate_id: str) -> int:
         """The newest stored version (0: none), probing forward from the hint."""
         v = self._latest.get(candidate_id, 0)
         if v == 0:  # no hint: grow the step until a version is missing, then search back
-            hi = 1
+            v = base = await self._base(candidate_id)
+            hi = base + 1
             while await self._doc(candidate_id, hi) is not None:
-                v, hi = hi, hi * 2
+                v, hi = hi, base + (hi - base) * 2
             while hi - v > 1:
                 mid = (v + hi) // 2
                 v, hi = (mid, hi) if await self._doc(candidate_id, mid) is not None else (v, mid)
@@ -183,7 +206,8 @@ class MongoPreferenceStore:
     async def history(self, candidate_id: str) -> list[HistoryEntry]:
         """Every recorded change, oldest first."""
         latest = await self.latest_version(candidate_id)
-        docs = await asyncio.gather(*(self._doc(candidate_id, v) for v in range(1, latest + 1)))
+        first = await self._base(candidate_id) + 1
+        docs = await asyncio.gather(*(self._doc(candidate_id, v) for v in range(first, latest + 1)))
         return [
             HistoryEntry(
                 d["candidate_id"], d["version"], d["at"], ChangeSource(d["source"]), d["summary"], d["changes"]
@@ -196,35 +220,47 @@ class MongoPreferenceStore:
         """Delete the candidate's log; keep only a keyed hash that suppresses re-creation (rare: scans).
 
         The suppression is stored first (a concurrent import checks it after publishing), with the
-        erasure's version: one above the last stored version, or above an earlier erasure's.
+        erasure's time and version: one above the last stored version, or above an earlier erasure's.
         """
         latest = await self.latest_version(candidate_id)
         prior = await self._suppressions.find_one({"_id": suppression_key})
         version = max(latest, prior["version"] if prior and "version" in prior else 0) + 1
+        doc = {"at": at, "version": version, "renewed_at": None}
         if prior is None:
-            await insert_new(self._suppressions, [{"_id": suppression_key, "at": at, "version": version}])
+            await insert_new(self._suppressions, [{"_id": suppression_key, **doc}])
         else:
-            await self._suppressions.update_one({"_id": suppression_key}, {"$set": {"version": version}})
+            await self._suppressions.update_one({"_id": suppression_key}, {"$set": doc})
         self._suppression_keys.add(suppression_key)
         deleted = await self._log.delete_many({"candidate_id": candidate_id})
         await self._apps.delete_many({"candidate_id": candidate_id})
         self._latest.pop(candidate_id, None)
         return Erasure(existed=deleted.deleted_count > 0, version=version)
 
-    async def suppressed(self, suppression_keys: Iterable[str], fresh: bool = False) -> set[str]:
-        """Which of these keys belong to erased candidates.
+    async def suppressions(self, suppression_keys: Iterable[str], fresh: bool = False) -> dict[str, Suppression]:
+        """The suppressions among these keys (erased candidates, and ones who came back after an erasure).
 
         Known keys come from memory (reloaded every minute, so another instance's erasures arrive) and
-        are confirmed by point reads: a lifted suppression must not outlive the reload. `fresh` reads
-        every key (after a publication, where another instance's erasure of a moment ago matters).
+        are confirmed by point reads: a renewal must not wait for the reload. `fresh` reads every key
+        (after a publication, where another instance's erasure of a moment ago matters).
         """
         now = asyncio.get_running_loop().time()
         if now - self._suppressions_loaded_at > 60:
             self._suppressions_loaded_at = now
             self._suppression_keys = {d["_id"] async for d in self._suppressions.find({}, {"_id": 1})}
         known = list(set(suppression_keys) if fresh else set(suppression_keys) & self._suppression_keys)
-        docs = await asyncio.gather(*(self._suppressions.find_one({"_id": k}, {"_id": 1}) for k in known))
-        return {k for k, d in zip(known, docs, strict=True) if d is not None}
+        docs = await asyncio.gather(*(self._suppressions.find_one({"_id": k}) for k in known))
+        return {d["_id"]: Suppression(d["at"], d.get("version", 0), d.get("renewed_at")) for d in docs if d is not None}
+
+    async def renew(self, suppression_key: str, candidate_id: str, renewed_at: datetime, base: int) -> None:
+        """The candidate came back with renewed consent: events from `renewed_at` on are theirs again.
+
+        Their new profile counts on from the erasure's version `base` (a marker at version 0 says so), so
+        every view takes it as newer than the erasure.
+        """
+        await self._suppressions.update_one({"_id": suppression_key}, {"$set": {"renewed_at": renewed_at}})
+        marker = {"_id": _vid(candidate_id, 0), "candidate_id": candidate_id, "base": base, "at": renewed_at}
+        await insert_new(self._log, [marker])
+        self._latest[candidate_id] = max(self._latest.get(candidate_id, 0), base)
 
     async def record_applications(self, events: Sequence[ApplicationEvent]) -> None:
         """Append application lifecycle events (idempotent per ATS event)."""

@@ -146,3 +146,26 @@ async def test_a_command_already_on_its_way_is_suppressed_at_send_time(
     state = (await wait_for(kafka, cid, "suppressed", notification_id=msg.notification_id))[0]
     assert "erased" in state["reason"]
     assert len(running.mails()) == mails_before
+
+
+async def test_a_new_application_with_renewed_consent_is_the_documented_way_back(
+    stack: tuple[Running, Clock], kafka: KafkaSettings, unique: str
+) -> None:
+    running, clock = stack
+    cid = f"{unique}-w"
+    first = await create_and_erase(running, kafka, cid)
+    clock.now = NIGHT + timedelta(days=30)
+    renewed = ats_event("ats.application.received", cid, time_=clock.now, email="sanne.new@example.org")
+    renewed["data"]["application"] |= {"id": "app-2", "consent_renewed_at": clock.now.isoformat()}
+    await produce(kafka, ATS_EVENTS, [renewed])
+
+    sent = (await wait_for(kafka, cid, "sent", ats_event_id=renewed["id"]))[0]
+    assert sent["channel"] == "email"
+    assert [m for m in running.mails() if m["rcpt_tos"] == ["sanne.new@example.org"]]
+    profile = await running.preference.get(f"/v1/candidates/{cid}/preferences", headers=KEY)
+    assert profile.status_code == 200 and profile.json()["version"] > 2, "versions go on past the erasure"
+    history = (await running.preference.get(f"/v1/candidates/{cid}/preferences/history", headers=KEY)).json()
+    assert "renewed consent" in history[0]["summary"]
+
+    await produce(kafka, ATS_EVENTS, [first])  # the old life, replayed: still suppressed
+    await wait_for(kafka, cid, "suppressed", ats_event_id=first["id"])

@@ -7,13 +7,14 @@ record for the candidate is a tombstone, and the import tells the router the eve
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 from prometheus_client import CollectorRegistry
 
 from schemas.ats import ATS_EVENT_ADAPTER
 from services.preference.metrics import PreferenceMetrics
 from services.preference.service import PreferenceService
+from services.preference.store import Suppression
 from tests.fakes import FakePreferenceStore, FakeSnapshotPublisher
 from tests.support import ats_event
 
@@ -28,7 +29,7 @@ class ErasedElsewhereDuringPublish(FakePreferenceStore):
         self._key = service_key
 
     async def finish_publication_many(self, versions: dict[str, int]) -> set[str]:
-        self.suppressions.add(self._key)
+        self.erased[self._key] = Suppression(NOW, 2)
         return await super().finish_publication_many(versions)
 
 
@@ -45,7 +46,7 @@ async def test_a_concurrent_erasure_wins_over_a_profile_created_by_an_import() -
 
     admission = await service.import_from_ats([event])
 
-    assert admission.suppressed == {"c1"} and "c1" not in admission.versions
+    assert admission.suppressed == {event.id} and "c1" not in admission.versions
     assert [type(p).__name__ for p in publisher.published] == ["PreferenceSnapshot", "str"], "tombstone last"
     assert await store.get("c1") is None
 
@@ -57,10 +58,35 @@ async def test_events_of_an_erased_candidate_are_suppressed_and_create_nothing()
     assert (await service.import_from_ats([first])).versions == {"c2": 1}
     await service.erase("c2")
 
-    again = await service.import_from_ats(
-        [first, ATS_EVENT_ADAPTER.validate_python(ats_event("ats.stage.changed", "c2"))]
-    )
+    later = ATS_EVENT_ADAPTER.validate_python(ats_event("ats.stage.changed", "c2"))
+    again = await service.import_from_ats([first, later])
 
-    assert again.suppressed == {"c2"} and again.versions == {}
+    assert again.suppressed == {first.id, later.id} and again.versions == {}
     assert await store.get("c2") is None
     assert publisher.published[-1] == "c2", "nothing was published after the tombstone"
+
+
+async def test_a_new_application_with_renewed_consent_is_the_way_back() -> None:
+    store, publisher = FakePreferenceStore(), FakeSnapshotPublisher()
+    service = service_with(store, publisher)
+    old = ATS_EVENT_ADAPTER.validate_python(ats_event("ats.application.received", "c3", time_=NOW))
+    await service.import_from_ats([old])
+    await service.erase("c3")  # version 1 -> erasure at version 2
+    stale = ATS_EVENT_ADAPTER.validate_python(ats_event("ats.stage.changed", "c3", time_=NOW + timedelta(hours=1)))
+    without = ATS_EVENT_ADAPTER.validate_python(
+        ats_event("ats.application.received", "c3", time_=NOW + timedelta(days=2))
+    )
+    assert (await service.import_from_ats([stale, without])).suppressed == {stale.id, without.id}, (
+        "no consent: no way back"
+    )
+
+    renewed = ats_event("ats.application.received", "c3", time_=NOW + timedelta(days=3))
+    renewed["data"]["application"] |= {"id": "app-2", "consent_renewed_at": (NOW + timedelta(days=3)).isoformat()}
+    back = ATS_EVENT_ADAPTER.validate_python(renewed)
+    admission = await service.import_from_ats([old, back])  # a replay of the old life in the same batch
+
+    assert admission.suppressed == {old.id}, "what happened before the renewal stays suppressed"
+    assert admission.versions == {"c3": 3}, "the new profile counts on from the erasure (2), so views take it"
+    snapshot = await store.get("c3")
+    assert snapshot is not None and snapshot.version == 3
+    assert (await service.import_from_ats([stale])).suppressed == {stale.id}
