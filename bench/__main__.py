@@ -5,7 +5,8 @@
     python -m bench --write-readme      # also refresh the table in README.md
 
 Prints a table, writes bench-results/latest.json. Figures are ratios against the baseline measured in
-the same run, because the machine is shared and noisy.
+the same run, because the machine is shared and noisy. The ATS is played by librdkafka (confluent-kafka)
+with its default partitioner, as most ATS integrations are (bench/foreign.py).
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ from deploy.local.components import LocalStackSettings
 FULL = {
     "baseline": 50_000,
     "db_s": 2.0,
+    "preference": 20_000,
     "router": 20_000,
     "notifier": 10_000,
     "candidates": 100_000,
@@ -41,6 +43,7 @@ FULL = {
 QUICK = {
     "baseline": 2_000,
     "db_s": 0.5,
+    "preference": 300,
     "router": 300,
     "notifier": 300,
     "candidates": 300,
@@ -62,18 +65,22 @@ async def run(sizes: dict[str, Any], workdir: Path) -> dict[str, Any]:
             results["baseline"] = stages.report("baseline", await stages.baseline(env, sizes["baseline"], payload))
         async with world(local, "db", workdir) as env:
             results["database"] = stages.report("database", await stages.database(env, sizes["db_s"]))
+        async with world(local, "pref", workdir) as env:
+            results["preference"] = stages.report(
+                "preference alone (accept + forward)",
+                await stages.preference_alone(env, sizes["preference"], min(sizes["preference"], 5_000)),
+            )
         async with world(local, "router", workdir) as env:
             results["router"] = stages.report(
                 "router alone", await stages.router_alone(env, sizes["router"], min(sizes["router"], 5_000))
             )
         async with world(local, "notif", workdir) as env:
+            mail = workdir / f"{env.name}-mail"
             sink = await env.start(
-                "smtp-sink",
-                module="deploy.local.smtp_sink",
-                args=("--port", "{port}", "--dir", str(workdir / f"{env.name}-mail")),
+                "smtp-sink", module="deploy.local.smtp_sink", args=("--port", "{port}", "--dir", str(mail))
             )
             results["notifier"] = stages.report(
-                "notifier alone", await stages.notifier_alone(env, sizes["notifier"], sink.port)
+                "notifier alone", await stages.notifier_alone(env, sizes["notifier"], sink.port, mail)
             )
         async with world(local, "pipe", workdir) as env:
             mail = workdir / f"{env.name}-mail"
@@ -99,7 +106,7 @@ async def run(sizes: dict[str, Any], workdir: Path) -> dict[str, Any]:
             )
         async with world(local, "mem", workdir) as env:
             progress(f"producing {sizes['memory']:,} snapshots for the memory measurement")
-            await fill(local.bootstrap, env.kafka.topic("preferences.changed"), sizes["memory"])
+            await fill(local.bootstrap, env.kafka.topic("preferences.changed"), sizes["memory"], env.partitions)
             out = subprocess.run(  # noqa: ASYNC221 - our own module, measured in a fresh process
                 [sys.executable, "-m", "bench.memory", "--bootstrap", local.bootstrap, "--prefix", f"{env.name}."],
                 capture_output=True,

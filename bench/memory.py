@@ -20,6 +20,8 @@ from typing import Any
 from aiokafka import AIOKafkaProducer
 
 from schemas.common import Channel, Stage
+from schemas.partitioning import partition_for
+from schemas.topics import PREFERENCE_VERSION_HEADER
 from services.common.settings import KafkaSettings
 from services.common.view import ViewReader
 from services.common.viewing import view_consumer
@@ -78,16 +80,25 @@ def snapshot(i: int, rng: random.Random, now: datetime) -> dict[str, Any]:
     }
 
 
-async def fill(bootstrap: str, topic: str, count: int) -> float:
-    """Produce `count` snapshots; seconds taken."""
+async def fill(bootstrap: str, topic: str, count: int, partitions: int) -> float:
+    """Produce `count` snapshots as the preference service does (own partition, version header); seconds taken."""
     rng, now = random.Random(5), datetime.now(UTC)
     producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks=1, linger_ms=20, max_batch_size=512 * 1024)
     await producer.start()
     started = time.perf_counter()
     pending = []
     for i in range(count):
-        value = json.dumps(snapshot(i, rng, now)).encode()
-        pending.append(await producer.send(topic, value, key=f"m{i:08d}".encode()))
+        event = snapshot(i, rng, now)
+        cid = event["subject"]
+        pending.append(
+            await producer.send(
+                topic,
+                json.dumps(event).encode(),
+                key=cid.encode(),
+                partition=partition_for(cid, partitions),
+                headers=[(PREFERENCE_VERSION_HEADER, str(event["data"]["version"]).encode())],
+            )
+        )
         if len(pending) >= 20_000:
             await asyncio.gather(*pending)
             pending.clear()

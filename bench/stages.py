@@ -1,40 +1,55 @@
-"""Each stage's own ceiling, measured in the same run as the raw-Kafka baseline."""
+"""Each stage's own ceiling, measured in the same run as the raw-Kafka baseline.
+
+The ATS is librdkafka with its default partitioner (bench/foreign.py). A service alone gets its input
+pre-loaded as in production (bench/feeding.py): the preference service reads ats.events; the router
+snapshots, then ats.accepted; the notifier snapshots, then dispatch commands.
+"""
 
 from __future__ import annotations
 
 import asyncio
-import json
+import random
 import time
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from pymongo import AsyncMongoClient
 
-from bench.generator import Scripted, events
+from bench.feeding import contacts, write_accepted, write_commands, write_snapshots
+from bench.foreign import foreign_producer
+from bench.generator import Scripted, candidate, events
 from bench.harness import Env, progress, quantile, wait_count
+from deploy.local.smtp_sink import read_index
+from schemas.ats import CandidateContact
 from schemas.common import Channel
-from schemas.topics import ATS_EVENTS, NOTIFICATIONS_STATUS, dispatch_topic
+from schemas.topics import ATS_ACCEPTED, ATS_EVENTS, NOTIFICATIONS_STATUS, TopicSpec, dispatch_topic
+from services.common.kafka import create_topics
 
+# The services' own client settings, for the raw-Kafka baseline only.
 PRODUCER = {"acks": "all", "enable_idempotence": True, "linger_ms": 1}
+BASELINE = TopicSpec(
+    "bench.baseline", "Raw Kafka pass-through of the baseline.", writers=("bench",), readers=("bench",)
+)
 
 
 async def produce_all(env: Env, topic: str, script: list[Scripted]) -> float:
-    """Produce the script as fast as the producer batches it; seconds taken."""
-    producer = AIOKafkaProducer(bootstrap_servers=env.local.bootstrap, **PRODUCER)
-    await producer.start()
+    """Produce the script as the ATS (librdkafka, default partitioner), as fast as it batches; seconds taken."""
     started = time.perf_counter()
-    try:
-        futures = [await producer.send(env.kafka.topic(topic), s.value, key=s.key.encode()) for s in script]
-        await asyncio.gather(*futures)
-    finally:
-        await producer.stop()
+    async with foreign_producer(env.local.bootstrap) as producer:
+        for s in script:
+            await producer.send(env.kafka.topic(topic), s.value, s.key.encode())
     return time.perf_counter() - started
 
 
 async def baseline(env: Env, count: int, payload: bytes) -> dict[str, Any]:
-    """Raw Kafka: aiokafka produce -> consume pass-through, same payload size and producer settings."""
-    topic = env.kafka.topic(ATS_EVENTS)
+    """Raw Kafka: produce -> consume pass-through with the services' own client (aiokafka), same payload size.
+
+    On a topic of its own: this is the ceiling of our client on this broker, not the ATS.
+    """
+    await create_topics(env.kafka, [BASELINE])
+    topic = env.kafka.topic(BASELINE.name)
     consumer = AIOKafkaConsumer(
         topic,
         bootstrap_servers=env.local.bootstrap,
@@ -85,58 +100,50 @@ async def database(env: Env, seconds: float = 2.0) -> dict[str, Any]:
 
 
 async def router_alone(env: Env, count: int, candidates: int) -> dict[str, Any]:
-    """Only the router: pre-loaded ATS events in, decisions (dispatch + queued) out."""
+    """Only the router, fed as in production: snapshots first, then accepted events; decisions out."""
     script = list(events(count, candidates, prefix=env.name))
-    await produce_all(env, ATS_EVENTS, script)
+    async with foreign_producer(env.local.bootstrap) as producer:
+        versions = await write_snapshots(producer, env.kafka, contacts(script), datetime.now(UTC))
+        await write_accepted(producer, env.kafka, script, versions)
     started = time.perf_counter()
     await env.start("router")
     took = await wait_count(env.kafka, [dispatch_topic(Channel.EMAIL)], count, limit_s=600)
     return {"events": count, "seconds": took, "per_s": count / took, "startup_s": time.perf_counter() - started - took}
 
 
-async def notifier_alone(env: Env, count: int, smtp_port: int) -> dict[str, Any]:
-    """Only the notifier with the SMTP sink: pre-loaded e-mail commands in, sent statuses out."""
-    now = datetime.now(UTC).isoformat()
-    producer = AIOKafkaProducer(bootstrap_servers=env.local.bootstrap, **PRODUCER)
-    await producer.start()
-    futures = []
-    for i in range(count):
-        nid = f"00000000-0000-5000-8000-{i:012d}"
-        data = {
-            "notification_id": nid,
-            "ats_event_id": f"e{i}",
-            "candidate_id": f"c{i % 5000}",
-            "channel": "email",
-            "stage": "screening",
-            "template": "stage_update",
-            "language": "nl",
-            "to": f"kandidaat{i % 5000}@example.org",
-            "event_time": now,
-            "decided_at": now,
-            "preference_version": 0,
-            "context": {"candidate_name": "Kandidaat", "job_title": "Monteur"},
-        }
-        cmd = {
-            "specversion": "1.0",
-            "id": nid,
-            "type": "command.deliver_message",
-            "time": now,
-            "subject": data["candidate_id"],
-            "data": data,
-        }
-        futures.append(
-            await producer.send(
-                env.kafka.topic(dispatch_topic(Channel.EMAIL)),
-                json.dumps(cmd).encode(),
-                key=str(data["candidate_id"]).encode(),
-            )
-        )
-    await asyncio.gather(*futures)
-    await producer.stop()
+async def preference_alone(env: Env, count: int, candidates: int) -> dict[str, Any]:
+    """Only the preference service: ATS events in (librdkafka), profiles stored and published, events forwarded."""
+    await produce_all(env, ATS_EVENTS, list(events(count, candidates, prefix=env.name)))
+    started = time.perf_counter()
+    await env.start("preference")
+    took = await wait_count(env.kafka, [ATS_ACCEPTED], count, limit_s=600)
+    return {"events": count, "seconds": took, "per_s": count / took, "startup_s": time.perf_counter() - started - took}
+
+
+async def notifier_alone(env: Env, count: int, smtp_port: int, mail_dir: Path) -> dict[str, Any]:
+    """Only the notifier with the SMTP sink: snapshots and e-mail commands pre-loaded, statuses out.
+
+    `mails` counts what the sink received: a command the notifier refused (no snapshot, no consent) also
+    ends in a status, so the statuses alone would not show that nothing was sent.
+    """
+    now = datetime.now(UTC)
+    people = [
+        CandidateContact.model_validate(candidate(i, random.Random(i), env.name)) for i in range(min(count, 5000))
+    ]
+    async with foreign_producer(env.local.bootstrap) as producer:
+        versions = await write_snapshots(producer, env.kafka, people, now)
+        await write_commands(producer, env.kafka, people, versions, count, now)
     started = time.perf_counter()
     await env.start("notifier", extra={"NOTIFIER_SMTP_PORT": str(smtp_port)})
     took = await wait_count(env.kafka, [NOTIFICATIONS_STATUS], count, limit_s=600)
-    return {"events": count, "seconds": took, "per_s": count / took, "startup_s": time.perf_counter() - started - took}
+    startup = time.perf_counter() - started - took
+    return {
+        "events": count,
+        "seconds": took,
+        "per_s": count / took,
+        "startup_s": startup,
+        "mails": len(read_index(mail_dir)),
+    }
 
 
 def latency_summary(samples: list[float]) -> dict[str, float]:

@@ -1,5 +1,9 @@
 """Play the ATS by hand: produce one CloudEvent to ats.events (key = candidate id).
 
+The producer is librdkafka (confluent-kafka) with its default partitioner, as most ATS integrations
+are: the record may land on a different partition than our own client would pick, and that is fine
+(the preference service re-keys every accepted event onto `ats.accepted`).
+
 python -m deploy.local.ats_cli interview-scheduled --candidate cand-1 --email sanne@example.org
 python -m deploy.local.ats_cli application-received --candidate cand-2 --phone +31612345678 --locale en
 python -m deploy.local.ats_cli --print interview-scheduled ...   # print the JSON, produce nothing
@@ -8,17 +12,15 @@ python -m deploy.local.ats_cli --print interview-scheduled ...   # print the JSO
 from __future__ import annotations
 
 import argparse
-import asyncio
 import json
 import uuid
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from aiokafka import AIOKafkaProducer
+from confluent_kafka import KafkaError, Message, Producer
 
 from schemas.ats import ATS_EVENT_ADAPTER
 from schemas.topics import ATS_EVENTS
-from services.common.kafka import aiokafka_kwargs
 from services.common.settings import KafkaSettings
 
 KINDS = {
@@ -76,17 +78,40 @@ def build_event(kind: str, args: argparse.Namespace, now: datetime) -> dict[str,
     return event
 
 
-async def produce(kafka: KafkaSettings, event: dict[str, Any]) -> tuple[int, int]:
-    """Send one event and wait for the broker's acknowledgement."""
-    producer = AIOKafkaProducer(**aiokafka_kwargs(kafka), acks="all")
-    await producer.start()
-    try:
-        md = await producer.send_and_wait(
-            kafka.topic(ATS_EVENTS), json.dumps(event).encode(), key=event["subject"].encode()
-        )
-    finally:
-        await producer.stop()
-    return md.partition, md.offset
+def librdkafka_config(kafka: KafkaSettings) -> dict[str, Any]:
+    """librdkafka's configuration for these settings: durable, idempotent, default partitioner."""
+    config: dict[str, Any] = {
+        "bootstrap.servers": kafka.bootstrap_servers,
+        "security.protocol": kafka.security_protocol,
+        "acks": "all",
+        "enable.idempotence": True,
+    }
+    if kafka.ssl_cafile:
+        config["ssl.ca.location"] = kafka.ssl_cafile
+    if kafka.security_protocol.startswith("SASL"):
+        config["sasl.mechanism"] = kafka.sasl_mechanism or "SCRAM-SHA-512"
+        config["sasl.username"] = kafka.sasl_username or ""
+        config["sasl.password"] = kafka.sasl_password.get_secret_value() if kafka.sasl_password else ""
+    return config
+
+
+def produce(kafka: KafkaSettings, event: dict[str, Any], timeout_s: float = 30.0) -> tuple[int, int]:
+    """Send one event and wait for the broker's acknowledgement; (partition, offset)."""
+    producer = Producer(librdkafka_config(kafka))
+    reports: list[tuple[KafkaError | None, Message]] = []
+    producer.produce(
+        kafka.topic(ATS_EVENTS),
+        value=json.dumps(event).encode(),
+        key=event["subject"].encode(),
+        on_delivery=lambda err, msg: reports.append((err, msg)),
+    )
+    left = producer.flush(timeout_s)
+    if left or not reports:
+        raise SystemExit(f"the broker did not acknowledge the event within {timeout_s:.0f}s")
+    err, msg = reports[0]
+    if err is not None:
+        raise SystemExit(f"the broker refused the event: {err}")
+    return msg.partition() or 0, msg.offset() or 0
 
 
 def main() -> None:
@@ -117,7 +142,7 @@ def main() -> None:
     if args.print:
         print(json.dumps(event, indent=2))
         return
-    partition, offset = asyncio.run(produce(KafkaSettings(), event))
+    partition, offset = produce(KafkaSettings(), event)
     print(f"produced {event['type']} id={event['id']} to partition {partition} offset {offset}")
 
 
