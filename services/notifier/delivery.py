@@ -49,10 +49,9 @@ class ViewBehindError(RuntimeError):
 
 @dataclass(frozen=True)
 class Job:
-    """One message to try, with where it lives."""
+    """One message to try."""
 
     msg: DeliverMessage
-    partition: int
 
 
 class Delivery:
@@ -89,7 +88,7 @@ class Delivery:
 
     async def on_dispatch(self, batch: Sequence[tuple[Record, DeliverMessageCommand]]) -> None:
         """Handle one batch of commands; returns once every outcome is recorded and reported."""
-        jobs = list({cmd.data.notification_id: Job(cmd.data, rec.partition) for rec, cmd in batch}.values())
+        jobs = list({cmd.data.notification_id: Job(cmd.data) for _, cmd in batch}.values())
         # The acknowledgement barrier: whatever a candidate changed before now is in the view first.
         if not await self._barrier({j.msg.candidate_id for j in jobs}):
             raise ViewBehindError("preference view behind the acknowledged offsets")
@@ -111,7 +110,7 @@ class Delivery:
                 await wave.state(
                     j.msg, NotificationStatus(prior.state), prior.reason, prior.provider, prior.provider_ref, now
                 )
-        results = await asyncio.gather(*(self._deliver(j, now) for j in todo))
+        results = await asyncio.gather(*(self._deliver_or_fail(j, now) for j in todo))
         self._crash.reached("after_send")
         records = [r for r, _ in results]
         await self._store.finish(records, self._clock())
@@ -127,6 +126,20 @@ class Delivery:
                 self._clock(),
             )
         await wave.flush()
+
+    async def _deliver_or_fail(self, job: Job, now: datetime) -> tuple[SendRecord, TimelineEntry | None]:
+        """_deliver; an unexpected exception fails this one message instead of the whole batch.
+
+        A batch is retried as a whole, so one message that always raises (a bug, a value some library
+        refuses) would hold every other candidate's message in it hostage. It ends `failed` with the
+        exception's class as the reason, and the router falls back.
+        """
+        try:
+            return await self._deliver(job, now)
+        except Exception as exc:  # see the docstring; CancelledError is not an Exception
+            log.exception("unexpected error delivering one message; it fails, the batch goes on")
+            self._metrics.unexpected_errors.labels(channel=self._channel.value).inc()
+            return self._record(job.msg, "failed", f"unexpected error while sending ({type(exc).__name__})"), None
 
     async def _deliver(self, job: Job, now: datetime) -> tuple[SendRecord, TimelineEntry | None]:
         msg = job.msg

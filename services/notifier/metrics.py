@@ -38,6 +38,12 @@ class NotifierMetrics:
         self.blocked = Counter(
             "notifier_blocked_total", "Sends stopped by the last-mile consent check.", ["channel"], registry=registry
         )
+        self.unexpected_errors = Counter(
+            "notifier_unexpected_send_errors_total",
+            "Messages that raised an unexpected error while being sent; each ended failed, its batch went on.",
+            ["channel"],
+            registry=registry,
+        )
         self.window_resends = Counter(
             "notifier_window_resends_total",
             "Sends repeated after a crash between provider acceptance and our record (the documented window).",

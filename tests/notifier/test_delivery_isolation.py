@@ -1,0 +1,122 @@
+"""One message that raises does not hold the others of its batch hostage, and an erased candidate is suppressed."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from prometheus_client import CollectorRegistry
+
+from schemas.common import Channel, NotificationStatus, Stage
+from schemas.dispatch import DeliverMessage, DeliverMessageCommand, MessageContext
+from services.notifier.channels.base import Outcome, Outgoing, SendResult
+from services.notifier.delivery import Delivery
+from services.notifier.metrics import NotifierMetrics
+from services.notifier.reach import Reach
+from services.notifier.rendering import Renderer
+from services.notifier.settings import NotifierSettings
+from services.notifier.store import SendRecord
+
+NOW = datetime(2026, 12, 1, 12, 0, tzinfo=UTC)
+
+
+class Store:
+    """The part of the notifier store a delivery uses, in memory."""
+
+    def __init__(self) -> None:
+        self.finished: list[SendRecord] = []
+
+    async def claim(self, records: list[SendRecord], now: datetime) -> dict[str, SendRecord]:
+        return {}
+
+    async def finish(self, records: list[SendRecord], now: datetime) -> None:
+        self.finished.extend(records)
+
+    async def save_content(self, entries: list[Any]) -> None:
+        return None
+
+
+class Reports:
+    """Records the states a delivery reports."""
+
+    def __init__(self) -> None:
+        self.states: dict[str, tuple[NotificationStatus, str]] = {}
+
+    def wave(self) -> Reports:
+        return self
+
+    async def state(self, msg: DeliverMessage, status: NotificationStatus, reason: str, *_: Any) -> None:
+        self.states[msg.notification_id] = (status, reason)
+
+    async def flush(self) -> None:
+        return None
+
+
+class Adapter:
+    """Accepts every message but one, on which it raises an error nobody planned for."""
+
+    provider = "test"
+
+    async def send(self, out: Outgoing) -> SendResult:
+        if out.msg.notification_id == "boom":
+            raise RuntimeError("a bug in an adapter")
+        return SendResult(Outcome.ACCEPTED, self.provider, "ref-1")
+
+    async def close(self) -> None:
+        return None
+
+
+def command(nid: str, cid: str) -> tuple[Any, DeliverMessageCommand]:
+    msg = DeliverMessage(
+        notification_id=nid,
+        ats_event_id=f"ev-{nid}",
+        candidate_id=cid,
+        channel=Channel.EMAIL,
+        stage=Stage.APPLICATION,
+        template="stage_update",
+        language="nl",
+        context=MessageContext(candidate_name="Sanne", job_title="Data engineer"),
+        event_time=NOW,
+        decided_at=NOW,
+        preference_version=1,
+    )
+    return object(), DeliverMessageCommand(id=nid, time=NOW, subject=cid, data=msg)
+
+
+def reach(cid: str) -> Reach | None:
+    if cid == "erased":
+        return None
+    return Reach(1, 0, 0b1, f"{cid}@example.org", None, None, None, "Sanne", "nl", True)
+
+
+async def barrier(_: set[str]) -> bool:
+    return True
+
+
+async def test_a_message_that_raises_fails_alone_and_an_erased_candidate_is_suppressed() -> None:
+    store, reports = Store(), Reports()
+    registry = CollectorRegistry()
+    delivery = Delivery(
+        NotifierSettings(),
+        Channel.EMAIL,
+        Adapter(),  # type: ignore[arg-type]
+        store,  # type: ignore[arg-type]
+        reach,
+        barrier,
+        Renderer(),
+        reports,  # type: ignore[arg-type]
+        NotifierMetrics(registry),
+        lambda: NOW,
+    )
+    await delivery.on_dispatch([command("boom", "c1"), command("fine", "c2"), command("late", "erased")])
+
+    assert reports.states["fine"][0] is NotificationStatus.SENT
+    assert reports.states["boom"] == (NotificationStatus.FAILED, "unexpected error while sending (RuntimeError)")
+    status, reason = reports.states["late"]
+    assert status is NotificationStatus.SUPPRESSED and "erased" in reason
+    assert {r.notification_id: r.state for r in store.finished} == {
+        "boom": "failed",
+        "fine": "sent",
+        "late": "suppressed",
+    }
+    assert registry.get_sample_value("notifier_unexpected_send_errors_total", {"channel": "email"}) == 1
