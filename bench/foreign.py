@@ -43,7 +43,6 @@ class ForeignProducer:
             raise ValueError("the ATS keeps librdkafka's default partitioner")
         self._producer = Producer(config)
         self.delivered = 0
-        self.partitions: dict[int, int] = {}  # partition -> records acknowledged there
         self.errors: list[str] = []
 
     def _report(self, err: KafkaError | None, msg: Message) -> None:
@@ -52,9 +51,6 @@ class ForeignProducer:
             self.errors.append(str(err))
             return
         self.delivered += 1
-        partition = msg.partition()
-        if partition is not None:
-            self.partitions[partition] = self.partitions.get(partition, 0) + 1
 
     async def send(
         self, topic: str, value: bytes | None, key: bytes | None, partition: int | None = None, headers: Headers = ()

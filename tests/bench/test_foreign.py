@@ -71,6 +71,14 @@ async def test_internal_records_follow_our_rule_with_the_version_header(kafka: K
         assert dict(r.headers)[PREFERENCE_VERSION_HEADER] == b"1"
 
 
+async def test_a_full_queue_waits_for_room_instead_of_failing(kafka: KafkaSettings) -> None:
+    async with foreign_producer(kafka.bootstrap_servers, **{"queue.buffering.max.messages": 4}) as producer:
+        for n in range(40):
+            await producer.send(kafka.topic(ATS_EVENTS), b"{}", f"k{n}".encode())
+    assert producer.delivered == 40
+    assert len(await read_topic(kafka, ATS_EVENTS)) == 40
+
+
 def test_the_ats_keeps_the_default_partitioner() -> None:
     with pytest.raises(ValueError, match="default partitioner"):
         ForeignProducer("127.0.0.1:1", partitioner="murmur2_random")
