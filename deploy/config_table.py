@@ -13,7 +13,7 @@ from pydantic import SecretStr
 from pydantic_settings import BaseSettings
 
 from deploy.local.components import LocalStackSettings
-from services.common.settings import KafkaSettings, MongoSettings
+from services.common.settings import ChannelSettings, KafkaSettings, MongoSettings
 from services.notifier.settings import NotifierSettings
 from services.preference.settings import PreferenceSettings
 from services.router.settings import RouterSettings
@@ -21,6 +21,7 @@ from services.router.settings import RouterSettings
 CLASSES: tuple[tuple[type[BaseSettings], str], ...] = (
     (KafkaSettings, "all services"),
     (MongoSettings, "all services"),
+    (ChannelSettings, "all services"),
     (PreferenceSettings, "preference"),
     (RouterSettings, "router"),
     (NotifierSettings, "notifier"),

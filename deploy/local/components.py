@@ -5,12 +5,15 @@ from __future__ import annotations
 import asyncio
 import base64
 import contextlib
+import hashlib
+import json
 import shutil
 import sys
 import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import get_args
 
 import httpx
 from pydantic import Field
@@ -219,6 +222,23 @@ async def create_topics(s: LocalStackSettings) -> list[str]:
     return await create(KafkaSettings(bootstrap_servers=s.bootstrap, partitions=s.partitions))
 
 
+def local_whatsapp_templates() -> str:
+    """Every message template in Dutch and English as "approved" for the local provider emulator (JSON).
+
+    So a candidate who picks WhatsApp gets WhatsApp in `make run`; production lists its real Content SIDs.
+    """
+    from schemas.dispatch import TemplateName
+
+    def sid(name: str) -> str:
+        return "HX" + hashlib.md5(name.encode(), usedforsecurity=False).hexdigest()
+
+    catalogue = {
+        t: {lang: {"content_sid": sid(f"{t}:{lang}"), "variables": ["name", "job_title"]} for lang in ("nl", "en")}
+        for t in get_args(TemplateName)
+    }
+    return json.dumps(catalogue)
+
+
 def _service(
     name: str, port_of: Callable[[LocalStackSettings], int], also: Callable[[LocalStackSettings], str] = lambda s: ""
 ) -> Component:
@@ -235,6 +255,7 @@ def _service(
             "PREFERENCE_PUBLIC_URL": f"http://127.0.0.1:{s.preference_port}",
             "NOTIFIER_PROVIDER_BASE_URL": f"http://127.0.0.1:{s.provider_port}",
             "NOTIFIER_PORTAL_WEBHOOK_URL": f"http://127.0.0.1:{s.provider_port}/_emulator/portal",
+            "CHANNELS_WHATSAPP_TEMPLATES": local_whatsapp_templates(),
         }
 
     return Component(

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import Field, SecretStr
+from pydantic import BaseModel, Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -38,6 +38,35 @@ class KafkaSettings(BaseSettings):
     def topic(self, name: str) -> str:
         """The physical topic name of a contract topic."""
         return self.topic_prefix + name
+
+
+# Values an approved WhatsApp template can take for its numbered placeholders ({{1}}, {{2}}, ...).
+TemplateVariable = Literal["name", "job_title", "when", "location", "deadline", "link"]
+
+
+class WhatsAppTemplate(BaseModel):
+    """One approved WhatsApp template (a Twilio Content resource) for one message template and language."""
+
+    content_sid: str = Field(pattern=r"^HX[0-9a-fA-F]{32}$", description="The Content SID (HX...) Meta approved.")
+    variables: tuple[TemplateVariable, ...] = Field(
+        ("name", "job_title"), description="What fills {{1}}, {{2}}, ... in order."
+    )
+
+
+class ChannelSettings(BaseSettings):
+    """What each channel can carry, known to every service (env prefix CHANNELS_).
+
+    The router decides with it (a choice that cannot be honoured is skipped with the reason and flagged),
+    the self-service page tells the candidate, the notifier sends with it.
+    """
+
+    model_config = SettingsConfigDict(env_prefix="CHANNELS_", extra="ignore")
+
+    whatsapp_templates: dict[str, dict[str, WhatsAppTemplate]] = Field(
+        default_factory=dict,
+        description="Approved WhatsApp templates (needed outside the 24-hour window that opens when the candidate "
+        'writes): message template -> language -> {"content_sid": "HX...", "variables": [...]} (JSON).',
+    )
 
 
 class MongoSettings(BaseSettings):

@@ -30,10 +30,25 @@ from services.notifier.store import NotifierStore
 
 
 def work_items(changes: Sequence[NotificationStatusEvent], now: datetime) -> list[dict[str, object]]:
-    """Worklist items for states that need a human."""
+    """Worklist items for states that need a human, and for choices the router could not honour."""
     items: list[dict[str, object]] = []
     for ev in changes:
         c = ev.data
+        if c.choice_not_honoured is not None and c.status in (NotificationStatus.QUEUED, NotificationStatus.HELD):
+            items.append(  # one per candidate and channel: the gap, not every message it touched
+                {
+                    "_id": f"choice_not_honoured:{c.candidate_id}:{c.choice_not_honoured.value}",
+                    "kind": "choice_not_honoured",
+                    "candidate_id": c.candidate_id,
+                    "application_id": c.application_id,
+                    "notification_id": c.notification_id,
+                    "channel": c.choice_not_honoured.value,
+                    "stage": c.stage.value,
+                    "reason": c.reason,
+                    "created_at": now,
+                    "handled_at": None,
+                }
+            )
         if c.status is NotificationStatus.NEEDS_RECRUITER:
             items.append(
                 {

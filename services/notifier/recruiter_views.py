@@ -11,13 +11,14 @@ from schemas.common import Channel, PurposeClass
 from schemas.consent import CHANNEL_INDEX, consent_state
 from services.notifier.reach import Reach, consent_source
 
-KINDS = ("needs_recruiter", "silence", "unparsed_reply", "unattributed_reply", "call_task")
+KINDS = ("needs_recruiter", "silence", "unparsed_reply", "unattributed_reply", "call_task", "choice_not_honoured")
 KIND_TITLES = {
     "needs_recruiter": "Needs a recruiter",
     "silence": "Silent candidates",
     "unparsed_reply": "Replies to read",
     "unattributed_reply": "Replies from numbers we could not match to one candidate",
     "call_task": "Calls to make",
+    "choice_not_honoured": "Choices we could not honour (e.g. WhatsApp without an approved template)",
 }
 KIND_CHANNELS = {"call_task": Channel.VOICE.value}  # kinds that always concern one channel
 # The router's words when a candidate stayed silent, also after a follow-up (services/router/scheduler.py).

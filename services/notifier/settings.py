@@ -4,22 +4,10 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import BaseModel, Field, PositiveInt, SecretStr
+from pydantic import Field, PositiveInt, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from services.common.settings import KafkaSettings, MongoSettings
-
-# Values an approved WhatsApp template can take for its numbered placeholders ({{1}}, {{2}}, ...).
-TemplateVariable = Literal["name", "job_title", "when", "location", "deadline", "link"]
-
-
-class WhatsAppTemplate(BaseModel):
-    """One approved WhatsApp template (a Twilio Content resource) for one message template and language."""
-
-    content_sid: str = Field(pattern=r"^HX[0-9a-fA-F]{32}$", description="The Content SID (HX...) Meta approved.")
-    variables: tuple[TemplateVariable, ...] = Field(
-        ("name", "job_title"), description="What fills {{1}}, {{2}}, ... in order."
-    )
+from services.common.settings import ChannelSettings, KafkaSettings, MongoSettings
 
 
 class NotifierSettings(BaseSettings):
@@ -68,11 +56,6 @@ class NotifierSettings(BaseSettings):
     whatsapp_from: str = Field("+3197010000002", description="WhatsApp sender number (without whatsapp:).")
     voice_from: str = Field("+3197010000003", description="Caller id of automated calls.")
     sms_max_segments: int = Field(4, ge=1, le=10, description="Longer SMS are refused, not split into a wall.")
-    whatsapp_templates: dict[str, dict[str, WhatsAppTemplate]] = Field(
-        default_factory=dict,
-        description="Approved templates for use outside the 24-hour window: template name -> "
-        'language -> {"content_sid": "HX...", "variables": [...]} (JSON in the environment).',
-    )
     voice_mode: Literal["call_task", "automated"] = Field(
         "call_task", description="call_task: a recruiter calls (worklist item); automated: a TwiML call."
     )
@@ -132,6 +115,18 @@ class NotifierSettings(BaseSettings):
         description="Port (on `host`) of the inbound SMTP listener for bounces (DSNs) and e-mail replies; "
         "unset or 0: off.",
     )
+    poison_attempts: int = Field(
+        3,
+        ge=1,
+        description="A record that fails the same way (not a database or broker outage) this many times in a row "
+        "is dead-lettered (processing_failed) so the rest of its partition moves on.",
+    )
+    stall_after_s: float = Field(
+        60.0,
+        gt=0,
+        description="A consumer group partition of this instance with records waiting and no commit for this long "
+        "makes /ready 503 (stalled:<group>) and consumer_stalled 1.",
+    )
     log_level: str = Field("INFO", description="DEBUG, INFO, WARNING or ERROR.")
     test_view_delay_s: float = Field(
         0.0, ge=0, description="Test only: apply live preference changes this late, to prove the send barrier."
@@ -139,3 +134,4 @@ class NotifierSettings(BaseSettings):
     crash_at: str | None = Field(None, description="Test only: SIGKILL the process at this crash point.")
     kafka: KafkaSettings = Field(default_factory=KafkaSettings)
     mongo: MongoSettings = Field(default_factory=MongoSettings)
+    channels: ChannelSettings = Field(default_factory=ChannelSettings)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -33,6 +34,7 @@ from services.preference.selfservice import (
     propose_from_form,
     read_form,
     unsubscribe,
+    whatsapp_limits,
 )
 from services.preference.service import ConcurrentChangesError, PreferenceService, UnknownCandidateError
 from services.preference.settings import PreferenceSettings
@@ -94,6 +96,7 @@ def _form_page(
     values: FormValues,
     lang: str,
     *,
+    approved: Mapping[str, Iterable[str]],
     csrf: str,
     override: bool = False,
     error: str | None = None,
@@ -112,6 +115,7 @@ def _form_page(
         action=f"/s/{token}" + (f"?lang={lang}" if override else ""),
         values=values,
         channels=[(c.value, available(s, c)) for c in Channel],
+        whatsapp_note=whatsapp_limits(s, approved, TEXTS[lang]),
         choices=[c.value for c in _choices(s)],
         stages=[s_.value for s_ in Stage],
         caps=caps,
@@ -129,6 +133,7 @@ def page_routes(service: PreferenceService, settings: PreferenceSettings) -> API
     router = APIRouter(include_in_schema=False)
     secret = settings.link_secret.get_secret_value().encode()
     clock = service.clock
+    approved = settings.channels.whatsapp_templates
 
     async def authorise(token: str) -> tuple[str, PreferenceSnapshot]:
         try:
@@ -156,7 +161,9 @@ def page_routes(service: PreferenceService, settings: PreferenceSettings) -> API
         values = form_values(snapshot, clock())
         language = _lang(lang, snapshot)
         csrf = csrf_token(secret, token)
-        return _form_page(token, snapshot, values, language, csrf=csrf, saved=version, override=lang in TEXTS)
+        return _form_page(
+            token, snapshot, values, language, approved=approved, csrf=csrf, saved=version, override=lang in TEXTS
+        )
 
     @router.post("/s/{token}")
     async def save_form(token: str, request: Request, lang: str | None = None) -> Response:
@@ -176,7 +183,7 @@ def page_routes(service: PreferenceService, settings: PreferenceSettings) -> API
             values = {**form_values(current, clock()), **(submitted or {})}
             csrf = csrf_token(secret, token)
             error = TEXTS[language][e.key]
-            return _form_page(token, current, values, language, csrf=csrf, error=error, status=400)
+            return _form_page(token, current, values, language, approved=approved, csrf=csrf, error=error, status=400)
         except (UnknownCandidateError, ConcurrentChangesError) as e:
             return _error(_refusal(e), language)
         snapshot = result.snapshot if result else current

@@ -7,7 +7,7 @@ page shows for the current snapshot), so re-submitting an untouched form makes n
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from datetime import datetime, time, timedelta
 from typing import Any, Literal, get_args
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -55,6 +55,23 @@ def available(s: PreferenceSnapshot, channel: Channel) -> bool:
     """We have a working address for this channel."""
     point = s.contacts.for_channel(channel)
     return point is not None and point.valid
+
+
+def whatsapp_limits(
+    s: PreferenceSnapshot, approved: Mapping[str, Iterable[str]], texts: Mapping[str, Any]
+) -> str | None:
+    """What the page says when WhatsApp cannot carry every message for this candidate (no approved templates).
+
+    `approved`: message template -> languages with an approved WhatsApp template. None when all can go.
+    """
+    if not available(s, Channel.WHATSAPP):
+        return None
+    kinds = [name for name, words in texts["messages"].items() if s.language in approved.get(name, ())]
+    if not kinds:
+        return str(texts["whatsapp_none"])
+    if len(kinds) == len(texts["messages"]):
+        return None
+    return str(texts["whatsapp_some"]).format(kinds=", ".join(texts["messages"][k] for k in kinds))
 
 
 def allowed(s: PreferenceSnapshot, channel: Channel) -> bool:

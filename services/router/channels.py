@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from schemas.common import ChangeSource, Channel, PurposeClass, Stage
@@ -89,6 +90,11 @@ class ChannelChoice:
 
     channel: Channel | None
     reasons: tuple[str, ...]
+    # The candidate's own first choice, when it could not carry this message (consent and contact allowed it).
+    not_honoured: Channel | None = None
+
+
+Capability = Callable[[Channel], str | None]  # why a channel cannot carry this message, or None
 
 
 def choose(
@@ -97,14 +103,20 @@ def choose(
     purpose: PurposeClass,
     default_order: tuple[Channel, ...],
     exclude: frozenset[Channel] = frozenset(),
+    unable: Capability = lambda _: None,
 ) -> ChannelChoice:
-    """The first eligible channel in the candidate's order for this stage and purpose."""
+    """The first eligible channel in the candidate's order for this stage and purpose that can carry the message."""
     reasons: list[str] = []
-    for channel, why in ranked(prefs, stage, default_order):
-        if channel in exclude:
-            continue
+    not_honoured: Channel | None = None
+    explicit = prefs.override(stage) is not None or prefs.order_choice is not None
+    for rank, (channel, why) in enumerate(c for c in ranked(prefs, stage, default_order) if c[0] not in exclude):
         blocked = ineligible_reason(prefs, channel, purpose)
-        if blocked is None:
-            return ChannelChoice(channel, (*reasons, why))
-        reasons.append(blocked)
-    return ChannelChoice(None, (*reasons, "no channel left that the candidate consented to and that can reach them"))
+        gap = unable(channel) if blocked is None else None
+        if blocked is None and gap is None:
+            return ChannelChoice(channel, (*reasons, why), not_honoured)
+        if gap is not None and rank == 0 and explicit:
+            not_honoured = channel
+        reasons.append(blocked or gap or "")
+    return ChannelChoice(
+        None, (*reasons, "no channel left that the candidate consented to and that can reach them"), not_honoured
+    )

@@ -74,6 +74,7 @@ def status_event(
         occurred_at=now,
         event_time=p.event_time,
         release_at=p.due_at if status is NotificationStatus.HELD else None,
+        choice_not_honoured=p.not_honoured,
     )
     return NotificationStatusEvent(
         id=f"{p.notification_id}:{status.value}", source=SOURCE, time=now, subject=p.candidate_id, data=change

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 
@@ -39,6 +39,23 @@ class RoutingConfig:
     )
     essential_window: timedelta = 48 * H
     max_follow_ups: int = 1
+    # (message template, language) pairs with an approved WhatsApp template: outside the 24-hour window that a
+    # candidate's own message opens, WhatsApp carries nothing else. The router cannot see that window, so it
+    # counts on templates only and says so when WhatsApp cannot be used.
+    whatsapp_templates: frozenset[tuple[str, str]] = frozenset()
+
+    def unable(self, template: str, language: str) -> Callable[[Channel], str | None]:
+        """Why a channel cannot carry a message of this template and language (None: it can)."""
+
+        def gap(channel: Channel) -> str | None:
+            if channel is not Channel.WHATSAPP or (template, language) in self.whatsapp_templates:
+                return None
+            return (
+                f"WhatsApp skipped: no approved WhatsApp template for {template.replace('_', ' ')} in {language} "
+                "(WhatsApp takes free text only within 24 hours of the candidate's own message)"
+            )
+
+        return gap
 
     def map_stage(self, ats_stage: str) -> Stage:
         """The ATS's stage name on our stages (case-insensitive; unknown names fall back)."""
@@ -85,6 +102,7 @@ class Planned:
     voicemail: bool
     context: MessageContext
     event_time: datetime
+    not_honoured: Channel | None = None  # the candidate's first choice, which could not carry this message
 
 
 @dataclass(frozen=True)
@@ -134,7 +152,8 @@ def decide(
     due_at: datetime | None = None,
 ) -> Planned:
     """Choose channel and timing for one intent (also used to re-decide held messages)."""
-    choice = choose(prefs, intent.stage, intent.purpose_class, cfg.default_order, exclude)
+    unable = cfg.unable(intent.template, prefs.language)
+    choice = choose(prefs, intent.stage, intent.purpose_class, cfg.default_order, exclude, unable)
     hold: Hold | None = None
     if choice.channel is not None and due_at is not None and due_at > now:
         hold = Hold(due_at, f"scheduled for {due_at.isoformat(timespec='minutes')}", "scheduled")
@@ -172,6 +191,7 @@ def decide(
         voicemail=prefs.voicemail,
         context=intent.context,
         event_time=intent.event_time,
+        not_honoured=choice.not_honoured,
     )
 
 

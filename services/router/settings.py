@@ -8,7 +8,7 @@ from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from schemas.common import Channel, Stage
-from services.common.settings import KafkaSettings, MongoSettings
+from services.common.settings import ChannelSettings, KafkaSettings, MongoSettings
 from services.router.policy import RoutingConfig
 
 
@@ -60,9 +60,22 @@ class RouterSettings(BaseSettings):
         description="An accepted event whose snapshot is still missing this long after it was written is "
         "dead-lettered (snapshot_missing) so the partition moves on.",
     )
+    poison_attempts: int = Field(
+        3,
+        ge=1,
+        description="A record that fails the same way (not a database or broker outage) this many times in a row "
+        "is dead-lettered (processing_failed) so the rest of its partition moves on.",
+    )
+    stall_after_s: float = Field(
+        60.0,
+        gt=0,
+        description="A consumer group partition of this instance with records waiting and no commit for this long "
+        "makes /ready 503 (stalled:<group>) and consumer_stalled 1.",
+    )
     log_level: str = Field("INFO", description="DEBUG, INFO, WARNING or ERROR.")
     kafka: KafkaSettings = Field(default_factory=KafkaSettings)
     mongo: MongoSettings = Field(default_factory=MongoSettings)
+    channels: ChannelSettings = Field(default_factory=ChannelSettings)
 
     def routing(self) -> RoutingConfig:
         """The pure policy's configuration."""
@@ -73,4 +86,9 @@ class RouterSettings(BaseSettings):
             reply_windows={k: timedelta(hours=v) for k, v in self.reply_window_hours.items()},
             essential_window=timedelta(hours=self.essential_window_hours),
             max_follow_ups=self.max_follow_ups,
+            whatsapp_templates=frozenset(
+                (template, language)
+                for template, languages in self.channels.whatsapp_templates.items()
+                for language in languages
+            ),
         )

@@ -66,6 +66,7 @@ def _to_doc(r: Routed) -> dict[str, Any]:
         stage=p.stage.value,
         purpose_class=p.purpose_class.value,
         channel=p.channel.value if p.channel else None,
+        not_honoured=p.not_honoured.value if p.not_honoured else None,
         state=p.state.value,
         reasons=list(p.reasons),
         context=p.context.model_dump(mode="json"),
@@ -105,6 +106,7 @@ def _from_doc(d: dict[str, Any]) -> Routed:
         voicemail=d.get("voicemail", True),
         context=MessageContext.model_validate(d["context"]),
         event_time=d["event_time"],
+        not_honoured=Channel(d["not_honoured"]) if d.get("not_honoured") else None,
     )
     return Routed(
         planned=planned,

@@ -14,6 +14,7 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
+from deploy.local.components import local_whatsapp_templates
 from schemas.common import Channel
 from schemas.topics import ATS_EVENTS, NOTIFICATIONS_STATUS, dispatch_topic
 from services.common.kafka import create_topics, delete_prefixed_topics
@@ -36,6 +37,7 @@ def router_env(kafka: KafkaSettings, mongo: MongoSettings, unique: str) -> dict[
         "MONGODB_DATABASE": mongo.database,
         "ROUTER_GROUP_ID": f"{unique}.router",
         "ROUTER_LOG_LEVEL": "DEBUG",
+        "CHANNELS_WHATSAPP_TEMPLATES": local_whatsapp_templates(),  # WhatsApp can carry every message
     }
 
 

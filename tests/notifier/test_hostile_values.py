@@ -20,6 +20,7 @@ import pytest
 from deploy.local.provider_emulator import read_messages
 from deploy.local.smtp_sink import read_index, serve
 from schemas.common import Channel
+from services.common.settings import ChannelSettings
 from services.notifier.channels.base import Outcome, Outgoing, SendResult
 from services.notifier.channels.email import EmailAdapter
 from services.notifier.channels.portal import PortalAdapter
@@ -111,7 +112,9 @@ async def test_whatsapp_values(tmp_path: Path, to: str) -> None:
 async def test_whatsapp_template_variables_carry_any_name(tmp_path: Path) -> None:
     templates = {"interview_invite": {"nl": {"content_sid": "HX" + "a" * 32, "variables": ["name", "job_title"]}}}
     async with emulator(tmp_path) as (url, _):
-        wa = WhatsAppAdapter(settings(url, whatsapp_templates=templates), FakeStore().last_inbound, lambda: NOW)
+        wa = WhatsAppAdapter(
+            settings(url, channels=ChannelSettings(whatsapp_templates=templates)), FakeStore().last_inbound, lambda: NOW
+        )
         named = await wa.send(_named(outgoing(Channel.WHATSAPP, "+31612345678"), 'Zoë "𝔘" O\'Neil'))
         broken = await wa.send(_named(outgoing(Channel.WHATSAPP, "+31612345678"), "\ud83dZoë de Vries"))
         await wa.close()

@@ -11,10 +11,10 @@ import pytest
 
 from deploy.local.provider_emulator import read_messages
 from schemas.common import Channel, NotificationStatus
+from services.common.settings import ChannelSettings, WhatsAppTemplate
 from services.notifier.channels.base import Outcome
 from services.notifier.channels.twilio import SmsAdapter, WhatsAppAdapter
 from services.notifier.channels.twilio_api import classify, retry_after_seconds
-from services.notifier.settings import WhatsAppTemplate
 from tests.notifier.provider_doubles import (
     NOW,
     FakeReports,
@@ -151,7 +151,9 @@ async def test_whatsapp_template_outside_the_window(tmp_path: Path) -> None:
         "interview_invite": {"nl": WhatsAppTemplate(content_sid=TEMPLATE_SID, variables=("name", "job_title", "when"))}
     }
     async with emulator(tmp_path) as (url, _):
-        adapter = WhatsAppAdapter(settings(url, whatsapp_templates=templates), store.last_inbound, lambda: NOW)
+        adapter = WhatsAppAdapter(
+            settings(url, channels=ChannelSettings(whatsapp_templates=templates)), store.last_inbound, lambda: NOW
+        )
         out = outgoing(Channel.WHATSAPP, OK_NUMBER, interview_start=NOW + timedelta(days=6))
         result = await adapter.send(out)
         await adapter.close()

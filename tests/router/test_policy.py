@@ -3,15 +3,21 @@ reminders. Pure functions, time as an argument."""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, datetime, time, timedelta
+from typing import get_args
 
 import pytest
 
 from schemas.common import Channel, NotificationStatus, Stage
+from schemas.dispatch import TemplateName
 from services.router.policy import Recent, RoutingConfig, plan_event
 from tests.router.builders import event, prefs
 
-CFG = RoutingConfig(stage_map={"interview": Stage.INTERVIEW_SCHEDULING, "screening": Stage.SCREENING})
+TEMPLATES = frozenset((t, lang) for t in get_args(TemplateName) for lang in ("nl", "en"))
+CFG = RoutingConfig(
+    stage_map={"interview": Stage.INTERVIEW_SCHEDULING, "screening": Stage.SCREENING}, whatsapp_templates=TEMPLATES
+)
 # Tuesday 1 December 2026, 14:00 in Amsterdam (13:00 UTC): outside quiet hours.
 DAY = datetime(2026, 12, 1, 13, 0, tzinfo=UTC)
 # Same day 22:30 in Amsterdam: inside the default quiet hours (21:00-08:00).
@@ -197,3 +203,23 @@ def test_quiet_window_may_be_configured_by_the_candidate() -> None:
     late = prefs((Channel.SMS,), granted=(Channel.SMS,), explicit=True, quiet=(time(23), time(7)))
     msg, _ = main_of("ats.stage.changed", late, now=NIGHT)  # 22:30: before their quiet hours
     assert msg.state is NotificationStatus.QUEUED
+
+
+def test_whatsapp_without_an_approved_template_is_skipped_with_the_reason_and_flagged() -> None:
+    chose_whatsapp = prefs((Channel.WHATSAPP, Channel.EMAIL), granted=(Channel.WHATSAPP,), explicit=True)
+    only_invites = replace(CFG, whatsapp_templates=frozenset({("interview_invite", "nl")}))
+    plan = plan_event(event("ats.stage.changed", time_=DAY), chose_whatsapp, DAY, only_invites, NOTHING_SENT)
+    msg = plan.messages[0]
+    assert msg.channel is Channel.EMAIL and msg.not_honoured is Channel.WHATSAPP
+    assert msg.reasons[0].startswith("WhatsApp skipped: no approved WhatsApp template for stage update in nl")
+
+    invite = plan_event(event("ats.interview.scheduled", time_=DAY), chose_whatsapp, DAY, only_invites, NOTHING_SENT)
+    assert invite.messages[0].channel is Channel.WHATSAPP and invite.messages[0].not_honoured is None
+
+
+def test_a_channel_nobody_chose_is_skipped_without_a_flag() -> None:
+    learned = prefs(granted=(Channel.WHATSAPP,), affinity={Channel.WHATSAPP: 0.9})
+    plan = plan_event(
+        event("ats.stage.changed", time_=DAY), learned, DAY, replace(CFG, whatsapp_templates=frozenset()), NOTHING_SENT
+    )
+    assert plan.messages[0].channel is not Channel.WHATSAPP and plan.messages[0].not_honoured is None

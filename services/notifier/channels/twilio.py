@@ -14,11 +14,12 @@ from dataclasses import replace
 from datetime import datetime, timedelta
 
 from schemas.common import Channel
+from services.common.settings import TemplateVariable
 from services.notifier.channels.base import Outcome, Outgoing, SendResult
 from services.notifier.channels.sms_encoding import sms_size
 from services.notifier.channels.twilio_api import STATUS_PATH, TwilioApi
 from services.notifier.rendering import format_when
-from services.notifier.settings import NotifierSettings, TemplateVariable
+from services.notifier.settings import NotifierSettings
 
 WHATSAPP_WINDOW = timedelta(hours=24)
 LastInbound = Callable[[str, str], Awaitable[datetime | None]]
@@ -120,7 +121,7 @@ class WhatsAppAdapter:
         m = out.msg
         if last is not None and self._clock() - last < WHATSAPP_WINDOW:
             return {"Body": out.rendered.short}, "free text inside the 24-hour window"
-        template = self._s.whatsapp_templates.get(m.template, {}).get(m.language)
+        template = self._s.channels.whatsapp_templates.get(m.template, {}).get(m.language)
         if template is None:
             reason = (
                 f"no approved WhatsApp template for {m.template} ({m.language}) "
