@@ -147,8 +147,10 @@ def _produce_with_librdkafka(
         return report
 
     for i, (key, value) in enumerate(records):
-        extra = {"partition": random.randrange(count)} if count else {}
-        producer.produce(topic, value=value, key=key, on_delivery=delivered(i), **extra)
+        if count:  # an explicit partition per record, whatever the key
+            producer.produce(topic, value=value, key=key, partition=random.randrange(count), on_delivery=delivered(i))
+        else:
+            producer.produce(topic, value=value, key=key, on_delivery=delivered(i))
         producer.poll(0)
     if producer.flush(30) or errors:
         raise RuntimeError(f"librdkafka could not deliver every record: {errors[:3]}")
