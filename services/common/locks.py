@@ -33,7 +33,6 @@ class KeyedLocks:
             else:
                 self._locks[key] = (lock, users - 1)
 
-
     @asynccontextmanager
     async def hold_all(self, keys: Iterable[str]) -> AsyncIterator[None]:
         """Hold the locks of several keys, taken in sorted order (two holders never wait for each other)."""
