@@ -2,11 +2,23 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Literal, get_args
+from collections.abc import Callable
+from typing import Annotated, Any, Literal, get_args
 
-from pydantic import AnyHttpUrl, AwareDatetime, BaseModel, ConfigDict, Field, TypeAdapter, model_validator
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, model_validator
 
-from schemas.common import CandidateId, Channel, E164Phone, EmailAddress, PurposeClass, TimeZoneName
+from schemas.common import (
+    CandidateId,
+    Channel,
+    E164Phone,
+    EmailAddress,
+    HttpLink,
+    NonNegativeInt64,
+    PurposeClass,
+    StrictFlag,
+    Timestamp,
+    TimeZoneName,
+)
 from schemas.envelope import CloudEvent
 
 CONTRACT_VERSION = 1
@@ -22,8 +34,8 @@ class CandidateContact(_Input):
 
     id: CandidateId
     name: str = Field(min_length=1, max_length=200, description="Full name as the candidate gave it.")
-    email: EmailAddress | None = Field(None, description="E-mail address, if known.")
-    phone: E164Phone | None = Field(None, description="Mobile number in E.164, if known.")
+    email: EmailAddress | None = Field(None, description="E-mail address, if known (see the type for the rules).")
+    phone: E164Phone | None = Field(None, description="Mobile number in E.164, if known (see the type for the rules).")
     locale: str = Field("nl", max_length=35, description="BCP 47 locale, e.g. nl-NL or en.", examples=["nl-NL"])
     timezone: TimeZoneName = Field("Europe/Amsterdam", description="The candidate's IANA time zone.")
     opt_ins: tuple[Channel, ...] = Field(
@@ -37,7 +49,7 @@ class ApplicationRef(_Input):
     id: str = Field(min_length=1, max_length=128, description="The ATS's application id.")
     job_title: str = Field(min_length=1, max_length=200, description="Title of the vacancy.")
     stage: str = Field(min_length=1, max_length=100, description="The ATS's own stage name (mapped by the router).")
-    consent_renewed_at: AwareDatetime | None = Field(
+    consent_renewed_at: Timestamp | None = Field(
         None,
         description="When the candidate agreed (again) to the processing of their data for this application, "
         "e.g. by accepting the privacy statement when applying. On `ats.application.received` for a candidate "
@@ -67,14 +79,14 @@ class Interview(_Input):
     )
 
     id: str = Field(min_length=1, max_length=128, description="Stable id; reschedules keep it.")
-    start: AwareDatetime = Field(description="Start (RFC 3339 with offset).")
-    end: AwareDatetime = Field(description="End (RFC 3339 with offset).")
+    start: Timestamp = Field(description="Start (RFC 3339 with offset, years 1970-8999).")
+    end: Timestamp = Field(description="End (RFC 3339 with offset, years 1970-8999).")
     location: str | None = Field(None, max_length=300, description="Address, if on site.")
     video_link: HttpLink | None = Field(None, description="Video call link, if remote.")
     sequence: NonNegativeInt64 = Field(
         0, description="Increases with every change of this interview (the ATS's counter; int64)."
     )
-    options: tuple[AwareDatetime, ...] = Field(
+    options: tuple[Timestamp, ...] = Field(
         (), max_length=5, description="Alternative slots the candidate may pick from (scheduling by SMS)."
     )
 
@@ -88,7 +100,7 @@ class Interview(_Input):
 class Offer(_Input):
     """An offer extended to the candidate."""
 
-    deadline: AwareDatetime | None = Field(None, description="Answer wanted by this time.")
+    deadline: Timestamp | None = Field(None, description="Answer wanted by this time.")
 
 
 class FreeMessage(_Input):
@@ -129,7 +141,7 @@ class OfferData(AtsData):
 class RejectedData(AtsData):
     """Payload of ats.candidate.rejected."""
 
-    talent_pool_invite: bool = Field(False, description="Invite the candidate to stay in the talent pool.")
+    talent_pool_invite: StrictFlag = Field(False, description="Invite the candidate to stay in the talent pool.")
 
 
 class MessageRequestedData(AtsData):
@@ -139,6 +151,10 @@ class MessageRequestedData(AtsData):
 
 
 class _AtsEvent(CloudEvent):
+    model_config = ConfigDict(
+        json_schema_extra=_rule("x-equals", ["/subject", "/data/candidate/id"], "subject equals data.candidate.id")
+    )
+
     data: AtsData
 
     @model_validator(mode="after")

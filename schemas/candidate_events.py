@@ -1,4 +1,8 @@
-"""`candidate.events`: what the candidate did that the ATS and recruiters act on (output contract)."""
+"""`candidate.events`: what the ATS and recruiters act on (output contract).
+
+What the candidate did (a slot chosen, a reply nobody could read) and what we found about their data (a
+contact point that cannot be used).
+"""
 
 from __future__ import annotations
 
@@ -6,7 +10,7 @@ from typing import Annotated, Literal
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, TypeAdapter
 
-from schemas.common import CandidateId, Channel
+from schemas.common import CandidateId, ChangeSource, Channel, NonNegativeInt64, PositiveInt64
 from schemas.envelope import CloudEvent
 
 
@@ -18,7 +22,7 @@ class SlotChosen(BaseModel):
     candidate_id: CandidateId
     application_id: str | None = None
     interview_id: str | None = None
-    option: int = Field(ge=1, description="1-based index of the chosen option.")
+    option: PositiveInt64 = Field(description="1-based index of the chosen option.")
     start: AwareDatetime | None = Field(None, description="The chosen slot, when the offered slots were known.")
     channel: Channel
     in_reply_to: str | None = None
@@ -37,6 +41,29 @@ class ReplyNeedsRecruiter(BaseModel):
     received_at: AwareDatetime
 
 
+ContactField = Literal["email", "phone", "whatsapp", "portal"]
+
+
+class ContactInvalid(BaseModel):
+    """A contact point of the candidate cannot be used; the value itself is never in this record.
+
+    The rest of the ATS event that carried it was processed: the other channels are used. The ATS (or a
+    recruiter) should ask the candidate for a working address or number.
+    """
+
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+    candidate_id: CandidateId
+    contact: ContactField = Field(description="Which contact point of the candidate (not its value).")
+    channels: tuple[Channel, ...] = Field(description="Channels that can no longer reach the candidate through it.")
+    reason: str = Field(min_length=1, max_length=200, description="Why, in plain words, without the value.")
+    detected_by: ChangeSource = Field(
+        description="ats_import: the ATS's data failed validation; delivery: a hard bounce or an invalid-number error."
+    )
+    preference_version: NonNegativeInt64 = Field(description="The preference version that marked it invalid.")
+    detected_at: AwareDatetime
+
+
 class SlotChosenEvent(CloudEvent):
     """CloudEvent carrying a SlotChosen."""
 
@@ -51,6 +78,15 @@ class ReplyNeedsRecruiterEvent(CloudEvent):
     data: ReplyNeedsRecruiter
 
 
-CandidateEvent = Annotated[SlotChosenEvent | ReplyNeedsRecruiterEvent, Field(discriminator="type")]
+class ContactInvalidEvent(CloudEvent):
+    """CloudEvent carrying a ContactInvalid; the id is derived from candidate, version and contact point."""
+
+    type: Literal["candidate.contact.invalid"] = "candidate.contact.invalid"
+    data: ContactInvalid
+
+
+CandidateEvent = Annotated[
+    SlotChosenEvent | ReplyNeedsRecruiterEvent | ContactInvalidEvent, Field(discriminator="type")
+]
 CANDIDATE_EVENT_ADAPTER: TypeAdapter[CandidateEvent] = TypeAdapter(CandidateEvent)
-CANDIDATE_EVENT_TYPES = frozenset({"candidate.slot.chosen", "candidate.reply.unparsed"})
+CANDIDATE_EVENT_TYPES = frozenset({"candidate.slot.chosen", "candidate.reply.unparsed", "candidate.contact.invalid"})

@@ -4,9 +4,20 @@ from __future__ import annotations
 
 from typing import Final, Literal
 
-from pydantic import AnyHttpUrl, AwareDatetime, BaseModel, ConfigDict, Field, TypeAdapter
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, TypeAdapter
 
-from schemas.common import CandidateId, Channel, Language, PurposeClass, Stage, TimeZoneName
+from schemas.common import (
+    CandidateId,
+    Channel,
+    HttpLink,
+    Language,
+    NonNegativeInt64,
+    PositiveInt64,
+    PurposeClass,
+    Stage,
+    StrictFlag,
+    TimeZoneName,
+)
 
 DELIVER_TYPE: Final = "command.deliver_message"
 
@@ -38,13 +49,13 @@ class MessageContext(BaseModel):
     interview_start: AwareDatetime | None = None
     interview_end: AwareDatetime | None = None
     interview_location: str | None = Field(None, max_length=300)
-    interview_video_link: AnyHttpUrl | None = None
-    interview_sequence: int = Field(0, ge=0, description="iCalendar SEQUENCE of the invitation.")
+    interview_video_link: HttpLink | None = None
+    interview_sequence: NonNegativeInt64 = Field(0, description="iCalendar SEQUENCE of the invitation.")
     slot_options: tuple[AwareDatetime, ...] = ()
     offer_deadline: AwareDatetime | None = None
     subject: str | None = Field(None, max_length=200, description="Free message subject.")
     body: str | None = Field(None, max_length=4000, description="Free message body.")
-    talent_pool_invite: bool = False
+    talent_pool_invite: StrictFlag = False
     follow_up_of: str | None = Field(None, description="Notification id this message follows up.")
     preferred_call_times: str | None = Field(None, max_length=200)
 
@@ -59,15 +70,15 @@ class DeliverMessage(BaseModel):
     candidate_id: CandidateId
     application_id: str | None = None
     channel: Channel
-    attempt: int = Field(1, ge=1)
+    attempt: PositiveInt64 = Field(1, description="1 for the first channel, 2 for the first fallback, ...")
     stage: Stage
     purpose_class: PurposeClass = PurposeClass.APPLICATION
     template: TemplateName
     language: Language
     mode: str | None = Field(None, description="calendar_link / sms_options / portal / direct_to_recruiter.")
-    essential: bool = Field(False, description="Passes caps and pauses (never revocation).")
-    reply_expected: bool = Field(False, description="Silence after this message triggers a follow-up.")
-    voicemail: bool = Field(True, description="False: a call must not leave a voicemail.")
+    essential: StrictFlag = Field(False, description="Passes caps and pauses (never revocation).")
+    reply_expected: StrictFlag = Field(False, description="Silence after this message triggers a follow-up.")
+    voicemail: StrictFlag = Field(True, description="False: a call must not leave a voicemail.")
     to: str | None = Field(
         None, max_length=254, description="Address from the ATS event; the notifier prefers its preference view."
     )
@@ -75,7 +86,7 @@ class DeliverMessage(BaseModel):
     reasons: tuple[str, ...] = Field((), description="Why this channel, in plain words, for the timeline.")
     event_time: AwareDatetime = Field(description="Time of the causing ATS event (end-to-end latency).")
     decided_at: AwareDatetime
-    preference_version: int = Field(ge=0, description="Version of the snapshot the router decided with.")
+    preference_version: NonNegativeInt64 = Field(description="Version of the snapshot the router decided with.")
 
 
 class DeliverMessageCommand(BaseModel):

@@ -7,9 +7,9 @@ import uuid
 from datetime import UTC, datetime
 from typing import Any, Final, Generic, Literal, TypeVar
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
 
-from schemas.common import CandidateId
+from schemas.common import CandidateId, Timestamp
 
 SPEC_VERSION: Final = "1.0"
 
@@ -23,7 +23,7 @@ class CloudEvent(BaseModel):
     id: str = Field(min_length=1, max_length=200, description="Unique per source; redeliveries keep it.")
     source: str = Field(min_length=1, max_length=500, description="URI-reference of the producer.")
     type: str = Field(min_length=1, max_length=200, description="Event type, e.g. ats.interview.scheduled.")
-    time: AwareDatetime = Field(description="When the occurrence happened (RFC 3339).")
+    time: Timestamp = Field(description="When the occurrence happened (RFC 3339 with offset, years 1970-8999).")
     subject: CandidateId = Field(description="The candidate id (also the Kafka record key).")
     datacontenttype: Literal["application/json"] = Field("application/json", description="Always JSON.")
     data: Any = Field(description="Type-specific payload.")
@@ -64,7 +64,7 @@ def _classify(raw: bytes, known_types: frozenset[str], exc: ValidationError) -> 
     if not isinstance(obj, dict):
         return DecodeError("invalid_envelope", "the value is not a JSON object")
     try:
-        env = _GENERIC.validate_python(obj)
+        env = _GENERIC.validate_json(raw, strict=True)  # JSON mode: a time is a string, as in the fast pass
     except ValidationError as envelope_error:
         return DecodeError("invalid_envelope", render_errors(envelope_error))
     if env.type not in known_types:
@@ -90,7 +90,8 @@ class EventDecoder(Generic[T]):
         if len(raw) > self.max_bytes:
             raise DecodeError("payload_too_large", f"{len(raw)} bytes exceeds the limit of {self.max_bytes}")
         try:
-            return self.adapter.validate_json(raw)
+            # Strict: JSON types as the published schema states them (no "3" for 3, no number for a time).
+            return self.adapter.validate_json(raw, strict=True)
         except ValidationError as exc:
             raise _classify(raw, self.known_types, exc) from None
 

@@ -7,20 +7,35 @@ compacted topic ends with every candidate's latest state. A tombstone (null valu
 from __future__ import annotations
 
 from datetime import time
-from typing import Any, Final, Literal
+from typing import Annotated, Any, Final, Literal
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, TypeAdapter, field_validator
+from annotated_types import MinLen
+from pydantic import (
+    AfterValidator,
+    AwareDatetime,
+    BaseModel,
+    ConfigDict,
+    Field,
+    GetJsonSchemaHandler,
+    Strict,
+    TypeAdapter,
+    field_validator,
+)
+from pydantic.json_schema import JsonSchemaValue
+from pydantic_core import CoreSchema
 
 from schemas.common import (
     CandidateId,
     ChangeSource,
     Channel,
     ConsentState,
-    E164Phone,
-    EmailAddress,
+    DeliverableEmail,
     Language,
+    NonNegativeInt64,
     PurposeClass,
+    ReachablePhone,
     Stage,
+    StrictFlag,
     TimeZoneName,
 )
 
@@ -31,12 +46,37 @@ class _Model(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
+def _unique_channels(order: tuple[Channel, ...]) -> tuple[Channel, ...]:
+    if len(set(order)) != len(order):
+        raise ValueError("channels in an order must be unique")
+    return order
+
+
+class _UniqueItems:
+    """States in the JSON Schema the uniqueness the validator enforces (uniqueItems)."""
+
+    def __get_pydantic_json_schema__(self, schema: CoreSchema, handler: GetJsonSchemaHandler) -> JsonSchemaValue:
+        out = handler(schema)
+        out["uniqueItems"] = True
+        return out
+
+
+# An order of channels, most preferred first; each channel at most once.
+ChannelOrder = Annotated[tuple[Channel, ...], AfterValidator(_unique_channels), _UniqueItems()]
+NonEmptyChannelOrder = Annotated[tuple[Channel, ...], MinLen(1), AfterValidator(_unique_channels), _UniqueItems()]
+
+
 class ContactPoint(_Model):
     """One way to reach the candidate and whether it still works."""
 
     address: str = Field(min_length=1, max_length=254, description="E-mail, E.164 number or portal account id.")
-    valid: bool = Field(True, description="False after a hard bounce or an invalid-number error.")
-    invalid_reason: str | None = Field(None, max_length=200, description="Why it was marked invalid.")
+    valid: StrictFlag = Field(
+        True, description="False after a hard bounce, an invalid-number error, or when the address fails validation."
+    )
+    invalid_reason: str | None = Field(None, max_length=200, description="Why it was marked invalid (never the value).")
+    invalid_since: AwareDatetime | None = Field(
+        None, description="When it was marked invalid; equal to the snapshot's updated_at in the version that did so."
+    )
 
 
 class Contacts(_Model):
@@ -99,15 +139,15 @@ class QuietHours(_Model):
 class FrequencyCap(_Model):
     """At most this many non-essential messages (None: no cap)."""
 
-    per_day: int | None = Field(None, ge=1, le=100)
-    per_week: int | None = Field(None, ge=1, le=500)
+    per_day: Annotated[int, Strict()] | None = Field(None, ge=1, le=100, description="Per calendar day.")
+    per_week: Annotated[int, Strict()] | None = Field(None, ge=1, le=500, description="Per 7 days.")
 
 
 class Affinity(_Model):
     """Learned responsiveness on a channel; breaks ties only, never overrides a choice."""
 
     score: float = Field(0.0, ge=0.0, le=1.0, description="Decayed response rate.")
-    samples: int = Field(0, ge=0)
+    samples: NonNegativeInt64 = Field(0, description="Outcomes learned from.")
     updated_at: AwareDatetime | None = None
 
 
@@ -127,18 +167,25 @@ class PreferenceSnapshot(_Model):
     """Everything the router and notifier need to know about how a candidate wants to be contacted."""
 
     candidate_id: CandidateId
-    version: int = Field(ge=0, description="Increases by one per change; 0 = derived from an ATS event, not stored.")
+    version: NonNegativeInt64 = Field(
+        description="Increases by one per change; 0 = derived from an ATS event, not stored."
+    )
     updated_at: AwareDatetime
     name: str | None = Field(None, max_length=200, description="How to address the candidate.")
     contacts: Contacts = Field(default_factory=Contacts)
     consent: dict[Channel, ChannelConsent] = Field(default_factory=dict, description="Missing channel = unknown.")
-    channel_order: tuple[Channel, ...] = Field((Channel.EMAIL,), description="Global order of preference.")
-    stage_overrides: dict[Stage, tuple[Channel, ...]] = Field(
-        default_factory=dict, description="Per-stage order that replaces the global one for that stage."
+    channel_order: ChannelOrder = Field(
+        (Channel.EMAIL,),
+        description="Global order of preference, each channel at most once; never a channel whose consent for the "
+        "candidate's own application is revoked.",
+    )
+    stage_overrides: dict[Stage, ChannelOrder] = Field(
+        default_factory=dict,
+        description="Per-stage order that replaces the global one for that stage (same rules as channel_order).",
     )
     interview_scheduling_mode: InterviewSchedulingMode = "calendar_link"
     documents_mode: DocumentsMode = "portal"
-    voicemail: bool = Field(True, description="False: never leave a voicemail.")
+    voicemail: StrictFlag = Field(True, description="False: never leave a voicemail.")
     preferred_call_times: str | None = Field(None, max_length=200, description="When the candidate likes calls.")
     language: Language = "nl"
     timezone: TimeZoneName = "Europe/Amsterdam"
@@ -150,21 +197,6 @@ class PreferenceSnapshot(_Model):
         default_factory=dict, description="Key 'channel_order', 'stage:<stage>', 'mode:<purpose>', 'pause', ..."
     )
     last_change_source: ChangeSource = ChangeSource.SYSTEM
-
-    @field_validator("channel_order")
-    @classmethod
-    def _unique_order(cls, v: tuple[Channel, ...]) -> tuple[Channel, ...]:
-        if len(set(v)) != len(v):
-            raise ValueError("channels in an order must be unique")
-        return v
-
-    @field_validator("stage_overrides")
-    @classmethod
-    def _unique_overrides(cls, v: dict[Stage, tuple[Channel, ...]]) -> dict[Stage, tuple[Channel, ...]]:
-        for order in v.values():
-            if len(set(order)) != len(order):
-                raise ValueError("channels in an order must be unique")
-        return v
 
     def consent_for(self, channel: Channel, purpose: PurposeClass) -> ConsentRecord:
         """The consent record of a channel and purpose class (unknown when never recorded)."""
@@ -207,22 +239,24 @@ PREFERENCES_EVENT_ADAPTER: TypeAdapter[PreferencesChangedEvent] = TypeAdapter(Pr
 
 
 class ContactUpdate(_Model):
-    """Contact points a candidate or recruiter may set (validated like the ATS's)."""
+    """Contact points a candidate or recruiter may set; unlike the ATS's, an unusable one is refused at once."""
 
-    email: EmailAddress | None = None
-    phone: E164Phone | None = None
-    whatsapp: E164Phone | None = None
+    email: DeliverableEmail | None = Field(None, description="E-mail address (see the type for the rules).")
+    phone: ReachablePhone | None = Field(None, description="Phone number for SMS and calls (E.164, assigned).")
+    whatsapp: ReachablePhone | None = Field(None, description="WhatsApp number (E.164, assigned).")
     portal: str | None = Field(None, min_length=1, max_length=128, description="Candidate-portal account id.")
 
 
 class PreferenceUpdate(_Model):
     """A change of explicit choices; fields left out stay as they are (PATCH) or reset (PUT)."""
 
-    channel_order: tuple[Channel, ...] | None = Field(None, min_length=1, description="Global order.")
-    stage_overrides: dict[Stage, tuple[Channel, ...]] | None = Field(None, description="Per-stage orders.")
+    channel_order: NonEmptyChannelOrder | None = Field(None, description="Global order, each channel at most once.")
+    stage_overrides: dict[Stage, NonEmptyChannelOrder] | None = Field(
+        None, description="Per-stage orders, each non-empty and each channel at most once."
+    )
     interview_scheduling_mode: InterviewSchedulingMode | None = None
     documents_mode: DocumentsMode | None = None
-    voicemail: bool | None = None
+    voicemail: StrictFlag | None = Field(None, description="False: never leave a voicemail.")
     preferred_call_times: str | None = Field(None, max_length=200)
     language: Language | None = None
     timezone: TimeZoneName | None = None
@@ -230,21 +264,6 @@ class PreferenceUpdate(_Model):
     frequency_cap: FrequencyCap | None = None
     paused_until: AwareDatetime | None = Field(None, description="Pause non-essential messages until then.")
     contacts: ContactUpdate | None = None
-
-    @field_validator("channel_order")
-    @classmethod
-    def _unique(cls, v: tuple[Channel, ...] | None) -> tuple[Channel, ...] | None:
-        if v is not None and len(set(v)) != len(v):
-            raise ValueError("channels in an order must be unique")
-        return v
-
-    @field_validator("stage_overrides")
-    @classmethod
-    def _unique_stages(cls, v: dict[Stage, tuple[Channel, ...]] | None) -> dict[Stage, tuple[Channel, ...]] | None:
-        for order in (v or {}).values():
-            if not order or len(set(order)) != len(order):
-                raise ValueError("a stage order needs unique channels")
-        return v
 
 
 class ConsentChange(_Model):

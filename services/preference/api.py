@@ -7,12 +7,13 @@ version, partition and offset. Unknown candidates are 404, invalid bodies 422 wi
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Depends, HTTPException, Query
+from fastapi import APIRouter, Depends, HTTPException, Path, Query, Request, Response, Security
+from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import BaseModel, Field
 
-from schemas.common import ChangeSource
+from schemas.common import CANDIDATE_ID_PATTERN, ChangeSource
 from schemas.preferences import ConsentChange, PreferenceSnapshot, PreferenceUpdate
 from services.common.auth import require_recruiter
 from services.common.oidc import oidc_verifier
@@ -89,10 +90,72 @@ def _ack(candidate_id: str, result: Acknowledged | None, current: PreferenceSnap
     )
 
 
+# Declared security schemes (either one): the document says how to authenticate, and clients can be generated.
+API_KEY = APIKeyHeader(name="X-API-Key", auto_error=False, description="A recruiter or integration API key.")
+BEARER = HTTPBearer(
+    auto_error=False, description="An API key as a bearer token, or an OIDC access token with a recruiter role."
+)
+CandidatePath = Annotated[
+    str, Path(pattern=CANDIDATE_ID_PATTERN, description="The ATS's candidate id (1-128 letters, digits and . _ : @ -).")
+]
+# Methods a client could try; each path answers those it does not serve with 405 and its real ones in Allow.
+_METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS")
+
+
+def _authorisation(settings: PreferenceSettings) -> Any:
+    check = require_recruiter(settings.api_keys, oidc_verifier(settings))
+
+    async def authorised(
+        key: Annotated[str | None, Security(API_KEY)],
+        bearer: Annotated[HTTPAuthorizationCredentials | None, Security(BEARER)],
+    ) -> None:
+        """An API key (X-API-Key or bearer) or an OIDC token, as services.common.auth decides."""
+        await check(x_api_key=key, authorization=f"Bearer {bearer.credentials}" if bearer else None)
+
+    return authorised
+
+
+def _method_answers(routes: APIRouter) -> APIRouter:
+    """OPTIONS (204) and every unserved method (405), each with the path's real methods in Allow.
+
+    Starlette's own 405 lists only the methods of the first route that matches the path, so a path served
+    by several routes (GET, PUT and PATCH on /preferences) would advertise GET alone.
+    """
+    served: dict[str, set[str]] = {}
+    for route in routes.routes:
+        served.setdefault(getattr(route, "path", ""), set()).update(getattr(route, "methods", set()))
+    answers = APIRouter()
+    for path, methods in served.items():
+        allow = ", ".join(m for m in _METHODS if m in methods | {"OPTIONS"})
+        others = [m for m in _METHODS if m not in methods]
+        answers.add_api_route(path, _answer_with(allow), methods=others, include_in_schema=False)
+    return answers
+
+
+def _answer_with(allow: str) -> Any:
+    async def answer(request: Request) -> Response:
+        """OPTIONS: what this path serves; any other method it does not serve: 405 saying the same."""
+        return Response(status_code=204 if request.method == "OPTIONS" else 405, headers={"Allow": allow})
+
+    return answer
+
+
 def api_routes(service: PreferenceService, settings: PreferenceSettings) -> APIRouter:
-    """Routes under /v1/candidates."""
-    allowed = require_recruiter(settings.api_keys, oidc_verifier(settings))
-    router = APIRouter(prefix="/v1/candidates", tags=["preferences"], dependencies=[Depends(allowed)], responses=_AUTH)
+    """Routes under /v1/candidates, and their answers to OPTIONS and to methods they do not serve."""
+    routes = _candidate_routes(service, settings)
+    outer = APIRouter()
+    outer.include_router(routes)
+    outer.include_router(_method_answers(routes))  # after the real routes: they match first
+    return outer
+
+
+def _candidate_routes(service: PreferenceService, settings: PreferenceSettings) -> APIRouter:
+    router = APIRouter(
+        prefix="/v1/candidates",
+        tags=["preferences"],
+        dependencies=[Depends(_authorisation(settings))],
+        responses=_AUTH,
+    )
     clock = service.clock
 
     async def current(candidate_id: str) -> PreferenceSnapshot:
@@ -112,13 +175,13 @@ def api_routes(service: PreferenceService, settings: PreferenceSettings) -> APIR
         return _ack(candidate_id, result, await current(candidate_id) if result is None else result.snapshot)
 
     @router.get("/{candidate_id}/preferences", responses=_UNKNOWN)
-    async def read_preferences(candidate_id: str) -> PreferenceSnapshot:
+    async def read_preferences(candidate_id: CandidatePath) -> PreferenceSnapshot:
         """The candidate's current preferences, consent with provenance and learned affinity."""
         return await current(candidate_id)
 
     @router.put("/{candidate_id}/preferences", responses=_CHANGE)
     async def replace_preferences(
-        candidate_id: str,
+        candidate_id: CandidatePath,
         body: PreferenceUpdate,
         source: ApiSource = "recruiter",
         evidence: str = Query("", max_length=500),
@@ -130,7 +193,7 @@ def api_routes(service: PreferenceService, settings: PreferenceSettings) -> APIR
 
     @router.patch("/{candidate_id}/preferences", responses=_CHANGE)
     async def patch_preferences(
-        candidate_id: str,
+        candidate_id: CandidatePath,
         body: PreferenceUpdate,
         source: ApiSource = "recruiter",
         evidence: str = Query("", max_length=500),
@@ -139,12 +202,12 @@ def api_routes(service: PreferenceService, settings: PreferenceSettings) -> APIR
         return await change(candidate_id, lambda cur: apply_update(cur, body, ChangeSource(source), clock(), evidence))
 
     @router.post("/{candidate_id}/consent", responses=_CHANGE)
-    async def record_consent(candidate_id: str, body: ConsentChange) -> ChangeAck:
+    async def record_consent(candidate_id: CandidatePath, body: ConsentChange) -> ChangeAck:
         """Grant or revoke consent for one channel and purpose class, with its provenance."""
         return await change(candidate_id, lambda cur: set_consent(cur, body, clock()))
 
     @router.get("/{candidate_id}/preferences/history", responses=_UNKNOWN)
-    async def read_history(candidate_id: str) -> list[HistoryItem]:
+    async def read_history(candidate_id: CandidatePath) -> list[HistoryItem]:
         """Every change, oldest first: how the standard order was learned."""
         await current(candidate_id)
         return [
@@ -153,7 +216,7 @@ def api_routes(service: PreferenceService, settings: PreferenceSettings) -> APIR
         ]
 
     @router.get("/{candidate_id}/export", responses=_UNKNOWN)
-    async def export(candidate_id: str) -> dict[str, Any]:
+    async def export(candidate_id: CandidatePath) -> dict[str, Any]:
         """Everything stored about a candidate, as JSON (right of access)."""
         snapshot = await current(candidate_id)
         history = await service.history(candidate_id)
@@ -170,7 +233,7 @@ def api_routes(service: PreferenceService, settings: PreferenceSettings) -> APIR
         }
 
     @router.delete("/{candidate_id}")
-    async def erase(candidate_id: str) -> ErasureAck:
+    async def erase(candidate_id: CandidatePath) -> ErasureAck:
         """Forget a candidate everywhere: document, history, and a tombstone for every view."""
         return ErasureAck(candidate_id=candidate_id, erased=await service.erase(candidate_id))
 

@@ -13,13 +13,13 @@ from schemas.preferences import (
     ChannelConsent,
     ConsentChange,
     ConsentRecord,
-    ContactPoint,
     Contacts,
     ContactUpdate,
     PreferenceSnapshot,
     PreferenceUpdate,
     Provenance,
 )
+from services.preference.contacts import CONTACT_FIELDS, FIELD_OF_CHANNEL, contacts_from_ats, refreshed
 
 
 @dataclass(frozen=True)
@@ -36,13 +36,31 @@ def _dump(s: PreferenceSnapshot) -> dict[str, Any]:
     return s.model_dump(mode="json", exclude={"version", "updated_at", "last_change_source"})
 
 
+def without_revoked(s: PreferenceSnapshot) -> PreferenceSnapshot:
+    """The snapshot whose chosen orders list no channel the candidate revoked ("niet bellen": no calls shown)."""
+    revoked = {c for c in Channel if s.consent_for(c, PurposeClass.APPLICATION).state is ConsentState.REVOKED}
+    order = tuple(c for c in s.channel_order if c not in revoked)
+    overrides = {
+        stage: kept
+        for stage, chosen in s.stage_overrides.items()
+        if (kept := tuple(c for c in chosen if c not in revoked))
+    }
+    if order == s.channel_order and overrides == s.stage_overrides:
+        return s
+    # An order left empty stays empty: the router then says nothing was chosen, which is now the truth.
+    return s.model_copy(update={"channel_order": order, "stage_overrides": overrides})
+
+
 def propose(
     current: PreferenceSnapshot, updates: dict[str, Any], source: ChangeSource, now: datetime, summary: str
 ) -> Proposed | None:
-    """Apply top-level field updates; None when nothing actually changes (no new version for a no-op)."""
+    """Apply top-level field updates; None when nothing actually changes (no new version for a no-op).
+
+    Every version keeps the choices in line with consent: a revoked channel leaves the orders.
+    """
     before = _dump(current)
     merged = {**current.model_dump(), **updates}
-    candidate = PreferenceSnapshot.model_validate(merged)
+    candidate = without_revoked(PreferenceSnapshot.model_validate(merged))
     after = _dump(candidate)
     changes = {k: after[k] for k in after if after[k] != before.get(k)}
     if not changes:
@@ -54,8 +72,9 @@ def propose(
 
 
 def first_version(candidate: CandidateContact, now: datetime) -> Proposed:
-    """Version 1 of a new candidate, from the first ATS event."""
+    """Version 1 of a new candidate, from the first ATS event (unusable contact points marked invalid)."""
     snapshot = default_snapshot(candidate, now, version=1)
+    snapshot = snapshot.model_copy(update={"contacts": contacts_from_ats(candidate, now)})
     return Proposed(
         snapshot=snapshot,
         source=ChangeSource.ATS_IMPORT,
@@ -64,20 +83,12 @@ def first_version(candidate: CandidateContact, now: datetime) -> Proposed:
     )
 
 
-def _contact(current: ContactPoint | None, address: str | None) -> ContactPoint | None:
-    if address is None:
-        return current
-    if current is not None and current.address == address:
-        return current
-    return ContactPoint(address=address)  # a new address is valid until proven otherwise
-
-
 def merge_ats_contact(current: PreferenceSnapshot, candidate: CandidateContact, now: datetime) -> Proposed | None:
-    """Later ATS data refreshes contact points and opt-ins, never a choice the candidate made."""
+    """Later ATS data refreshes contact points (a new one is checked) and opt-ins, never a choice the candidate made."""
     contacts = current.contacts.model_copy(
         update={
-            "email": _contact(current.contacts.email, candidate.email),
-            "phone": _contact(current.contacts.phone, candidate.phone),
+            "email": refreshed(current.contacts.email, "email", candidate.email, now),
+            "phone": refreshed(current.contacts.phone, "phone", candidate.phone, now),
         }
     )
     consent = dict(current.consent)
@@ -93,6 +104,7 @@ def merge_ats_contact(current: PreferenceSnapshot, candidate: CandidateContact, 
 
 
 _EXPLICIT = (ChangeSource.SELF_SERVICE, ChangeSource.REPLY, ChangeSource.RECRUITER)
+_CANDIDATE = (ChangeSource.SELF_SERVICE, ChangeSource.REPLY)
 
 
 def _grant(
@@ -120,27 +132,46 @@ def apply_update(
         given = {k: (v if v is not None else getattr(defaults, k)) for k, v in given.items()}
     updates: dict[str, Any] = dict(given)
     if update.contacts is not None:
-        updates["contacts"] = _contacts_from(current.contacts, update.contacts)
+        updates["contacts"] = _contacts_from(current.contacts, update.contacts, now)
     after = PreferenceSnapshot.model_validate({**current.model_dump(), **updates})
-    provenance = dict(current.provenance)
     stamp = Provenance(source=source, at=now, evidence=evidence[:500] or None)
+    updates["consent"] = _granted_by_choice(current, after, source, now, stamp.evidence or "chosen as a channel")
+    # Provenance only for what really changes: a revoked channel asked for is dropped again by propose.
+    final = without_revoked(after.model_copy(update={"consent": updates["consent"]}))
+    updates["provenance"] = _stamped(current, final, given, stamp)
+    return propose(current, updates, source, now, _summary(updates, source))
+
+
+def _granted_by_choice(
+    current: PreferenceSnapshot, after: PreferenceSnapshot, source: ChangeSource, now: datetime, evidence: str
+) -> dict[Channel, ChannelConsent]:
+    """Consent after a person's choice: choosing a channel explicitly grants it for one's own application."""
+    consent = dict(current.consent)
+    if source not in _EXPLICIT:
+        return consent
+    chosen = set(after.channel_order) | {c for o in after.stage_overrides.values() for c in o}
+    newly = chosen - set(current.channel_order) - {c for o in current.stage_overrides.values() for c in o}
+    for channel in newly:
+        state = current.consent_for(channel, PurposeClass.APPLICATION).state
+        # Only the candidate can undo their own revocation; a recruiter's order cannot (propose drops it).
+        if state is ConsentState.UNKNOWN or (state is ConsentState.REVOKED and source in _CANDIDATE):
+            _grant(consent, channel, source, now, evidence)
+    return consent
+
+
+def _stamped(
+    current: PreferenceSnapshot, final: PreferenceSnapshot, given: dict[str, Any], stamp: Provenance
+) -> dict[str, Provenance]:
+    """Provenance with every given choice that changes stamped with who changed it and when."""
+    provenance = dict(current.provenance)
     for key in given:
         if key == "stage_overrides":
-            for stage in set(current.stage_overrides) | set(after.stage_overrides):
-                if current.stage_overrides.get(stage) != after.stage_overrides.get(stage):
+            for stage in set(current.stage_overrides) | set(final.stage_overrides):
+                if current.stage_overrides.get(stage) != final.stage_overrides.get(stage):
                     provenance[f"stage:{stage.value}"] = stamp
-        elif getattr(current, key) != getattr(after, key):
+        elif getattr(current, key) != getattr(final, key):
             provenance[_PROVENANCE_KEY.get(key, key)] = stamp
-    updates["provenance"] = provenance
-    if source in _EXPLICIT:
-        consent = dict(current.consent)
-        chosen = set(after.channel_order) | {c for o in after.stage_overrides.values() for c in o}
-        newly = chosen - set(current.channel_order) - {c for o in current.stage_overrides.values() for c in o}
-        for channel in newly:
-            if current.consent_for(channel, PurposeClass.APPLICATION).state is not ConsentState.GRANTED:
-                _grant(consent, channel, source, now, stamp.evidence or "chosen as a channel")
-        updates["consent"] = consent
-    return propose(current, updates, source, now, _summary(updates, source))
+    return provenance
 
 
 _PROVENANCE_KEY = {
@@ -155,9 +186,11 @@ def _summary(updates: dict[str, Any], source: ChangeSource) -> str:
     return f"{', '.join(fields) or 'consent'} changed ({source.value})"
 
 
-def _contacts_from(current: Contacts, update: ContactUpdate) -> Contacts:
-    fields = update.model_dump(exclude_none=True)
-    return current.model_copy(update={k: _contact(getattr(current, k), v) for k, v in fields.items()})
+def _contacts_from(current: Contacts, update: ContactUpdate, now: datetime) -> Contacts:
+    given = update.model_dump(exclude_none=True)
+    return current.model_copy(
+        update={k: refreshed(getattr(current, k), k, given[k], now) for k in CONTACT_FIELDS if k in given}
+    )
 
 
 def set_consent(current: PreferenceSnapshot, change: ConsentChange, now: datetime) -> Proposed | None:
@@ -179,21 +212,14 @@ def set_consent(current: PreferenceSnapshot, change: ConsentChange, now: datetim
 
 def mark_contact_invalid(current: PreferenceSnapshot, channel: Channel, reason: str, now: datetime) -> Proposed | None:
     """A hard bounce or an invalid number: the contact point stays, marked unusable."""
-    field = {
-        Channel.EMAIL: "email",
-        Channel.SMS: "phone",
-        Channel.VOICE: "phone",
-        Channel.WHATSAPP: "whatsapp",
-        Channel.PORTAL: "portal",
-    }[channel]
+    field = FIELD_OF_CHANNEL[channel]
     point = getattr(current.contacts, field)
     if field == "whatsapp" and point is None:
         field, point = "phone", current.contacts.phone
     if point is None or not point.valid:
         return None
-    contacts = current.contacts.model_copy(
-        update={field: point.model_copy(update={"valid": False, "invalid_reason": f"{reason[:150]} ({now.date()})"})}
-    )
+    invalid = {"valid": False, "invalid_reason": f"{reason[:150]} ({now.date()})", "invalid_since": now}
+    contacts = current.contacts.model_copy(update={field: point.model_copy(update=invalid)})
     return propose(
         current, {"contacts": contacts}, ChangeSource.DELIVERY, now, f"{field} marked invalid: {reason[:100]}"
     )

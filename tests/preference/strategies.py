@@ -22,6 +22,7 @@ from schemas.preferences import (
     Provenance,
     QuietHours,
 )
+from services.preference.domain import without_revoked
 
 # Fixed offsets only: an aware datetime in a zone with DST may be ambiguous, and Python then calls it
 # unequal to its own round trip (PEP 495), which would be a flaw of the test, not of the model.
@@ -88,8 +89,8 @@ affinities = st.builds(
 
 
 @st.composite
-def snapshots(draw: st.DrawFn) -> PreferenceSnapshot:
-    """Any snapshot the service could hold: explicit choices, consent with provenance, learned affinity."""
+def any_snapshots(draw: st.DrawFn) -> PreferenceSnapshot:
+    """Any valid snapshot, also one stored before orders had to agree with consent (a revoked channel listed)."""
     return PreferenceSnapshot(
         candidate_id=draw(st.from_regex(r"[A-Za-z0-9][A-Za-z0-9._:@-]{0,30}", fullmatch=True)),
         version=draw(st.integers(0, 10**6)),
@@ -112,6 +113,11 @@ def snapshots(draw: st.DrawFn) -> PreferenceSnapshot:
         provenance=draw(st.dictionaries(provenance_keys, provenances)),
         last_change_source=draw(sources),
     )
+
+
+def snapshots() -> st.SearchStrategy[PreferenceSnapshot]:
+    """Any snapshot the service could hold: explicit choices agreeing with consent, provenance, learned affinity."""
+    return any_snapshots().map(without_revoked)
 
 
 contact_updates = st.builds(

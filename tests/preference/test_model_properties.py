@@ -1,7 +1,8 @@
 """Property tests of the preference model (hypothesis): whatever the current snapshot and the change,
 a new version is valid and exactly one higher (or there is none and nothing changed), explicit choices
-carry their provenance, ATS data and learning never override a choice or a consent, a revocation
-is never undone by accident, and a snapshot survives its trip through JSON unchanged."""
+carry their provenance and never list a revoked channel, ATS data and learning never override a choice
+or a consent, a revocation is never undone by accident, and a snapshot survives its trip through JSON
+unchanged."""
 
 from __future__ import annotations
 
@@ -63,10 +64,24 @@ def assert_new_version(current: PreferenceSnapshot, proposed: Proposed | None, n
     assert new.updated_at == now and new.last_change_source is proposed.source
     assert new.candidate_id == current.candidate_id
     assert PreferenceSnapshot.model_validate(new.model_dump()) == new  # every validator still holds
+    assert all(new.stage_overrides.values()), "an emptied stage order is dropped, not kept empty"
+    revoked = revoked_channels(new)
     for order in (new.channel_order, *new.stage_overrides.values()):
-        assert order and len(set(order)) == len(order)
+        assert len(set(order)) == len(order)
+        assert not revoked & set(order), "the choices agree with consent: no revoked channel is listed"
     assert proposed.changes  # a version records what it changed
     return new
+
+
+def revoked_channels(s: PreferenceSnapshot) -> set[Channel]:
+    return {c for c in Channel if s.consent_for(c, PurposeClass.APPLICATION).state is ConsentState.REVOKED}
+
+
+def agreeing(s: PreferenceSnapshot, consent_of: PreferenceSnapshot) -> dict[str, Any]:
+    """The orders of `s` without the channels `consent_of` revoked (what a new version must hold)."""
+    revoked = revoked_channels(consent_of)
+    overrides = {st_: kept for st_, o in s.stage_overrides.items() if (kept := tuple(c for c in o if c not in revoked))}
+    return {"channel_order": tuple(c for c in s.channel_order if c not in revoked), "stage_overrides": overrides}
 
 
 def consent_states(s: PreferenceSnapshot) -> dict[tuple[Channel, PurposeClass], ConsentState]:
@@ -109,9 +124,11 @@ def test_apply_update_yields_the_next_valid_version_with_provenance(
     proposed = apply_update(current, update, source, now, evidence, replace_all=replace_all)
     new = assert_new_version(current, proposed, now)
     given = given_fields(update, replace_all)
-    # Every asked-for choice is in force; every other choice is as it was.
+    # Every asked-for choice is in force (orders without what stays revoked); every other choice is as it was.
+    asked = {k: given.get(k, getattr(current, k)) for k in CHOICES}
+    asked.update(agreeing(current.model_copy(update=asked), new))
     for key in CHOICES:
-        assert getattr(new, key) == given.get(key, getattr(current, key)), key
+        assert getattr(new, key) == asked[key], key
     assert (new.name, new.affinity) == (current.name, current.affinity)
     # Contacts: only the given ones change, and a new address starts valid.
     for field in ("email", "phone", "whatsapp", "portal"):
@@ -141,6 +158,8 @@ def test_apply_update_yields_the_next_valid_version_with_provenance(
     for channel, _purpose in newly_granted(current, new):
         assert source in (ChangeSource.SELF_SERVICE, ChangeSource.REPLY, ChangeSource.RECRUITER)
         assert new.consent_for(channel, PurposeClass.APPLICATION).source is source
+        if channel in revoked_channels(current):
+            assert source in (ChangeSource.SELF_SERVICE, ChangeSource.REPLY), "only the candidate undoes a revocation"
 
 
 @SETTINGS
@@ -233,8 +252,10 @@ def test_set_consent_records_exactly_the_decision(
         assert new.consent_for(change.channel, app) == current.consent_for(change.channel, app)
     for channel in set(Channel) - {change.channel}:
         assert new.consent.get(channel) == current.consent.get(channel)
-    for key in (*CHOICES, "contacts", "affinity", "provenance"):
-        assert getattr(new, key) == getattr(current, key), key
+    expected = {key: getattr(current, key) for key in (*CHOICES, "contacts", "affinity", "provenance")}
+    expected.update(agreeing(current, new))  # a revoked channel leaves the orders; nothing else moves
+    for key, value in expected.items():
+        assert getattr(new, key) == value, key
 
 
 # --- replies and learning -------------------------------------------------------------------------------------
@@ -264,8 +285,10 @@ def test_a_stop_never_grants_anything(
             for purpose in PURPOSES:
                 assert new.consent_for(intent.channel or channel, purpose).state is ConsentState.REVOKED
     if all(i.kind is Kind.STOP for i in intents):
-        assert new.channel_order == current.channel_order  # STOP revokes; it does not rearrange
-    for key in ("stage_overrides", "language", "timezone", "quiet_hours", "frequency_cap", "paused_until"):
+        # STOP revokes and the revoked channel leaves the orders; nothing is rearranged otherwise.
+        assert new.channel_order == agreeing(current, new)["channel_order"]
+    assert new.stage_overrides == agreeing(current, new)["stage_overrides"]
+    for key in ("language", "timezone", "quiet_hours", "frequency_cap", "paused_until"):
         assert getattr(new, key) == getattr(current, key), key
 
 

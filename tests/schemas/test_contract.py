@@ -45,12 +45,12 @@ def test_bad_input_is_classified(raw: bytes | None, kind: str) -> None:
 
 
 def test_reasons_never_echo_input_values() -> None:
-    event = ats_event("ats.interview.scheduled", email="secret-person@example.org", phone="+3161234")
+    event = ats_event("ats.interview.scheduled", email="secret-person@example.org", phone="06-1234 5678")
     with pytest.raises(DecodeError) as err:
         DECODER.decode(json.dumps(event).encode())
     assert err.value.kind == "invalid_data"
     assert "phone" in err.value.reason
-    assert "+3161234" not in err.value.reason and "secret-person" not in err.value.reason
+    assert "1234" not in err.value.reason and "secret-person" not in err.value.reason
 
 
 def test_subject_must_be_the_candidate() -> None:
