@@ -100,6 +100,21 @@ PIPELINE = Board(
                     ),
                 ),
                 Panel(
+                    "Stalled consumer groups",
+                    "1 while a partition of the group has records waiting and no commit for the stall time "
+                    "(*_STALL_AFTER_S); the owning instance's /ready is 503 (stalled:<group>).",
+                    (Query("max by (group) (consumer_stalled)", "{{group}}"),),
+                ),
+                Panel(
+                    "Handlers backing off after transient failures",
+                    "Handlers retrying because a dependency is unreachable (never dead-lettered; /ready 503, inputs), "
+                    "and their failed batches per second.",
+                    (
+                        Query("max by (handler) (consumer_backing_off)", "backing off {{handler}}"),
+                        Query(rate("consumer_transient_failures_total", "handler"), "failed batches {{handler}}"),
+                    ),
+                ),
+                Panel(
                     "Handler errors per second",
                     "Batches that raised (they are retried: database or broker trouble, not bad input).",
                     (
@@ -128,6 +143,19 @@ PIPELINE = Board(
                     "Dead letters in range",
                     "Dead letters written during the selected time range.",
                     (Query(total("dlq_records_total", "topic, kind"), "{{topic}} {{kind}}"),),
+                    kind="bargauge",
+                ),
+                Panel(
+                    "Preference view restarts and bad snapshot records",
+                    "View readers restarted after a failure, and records of preferences.changed they dead-lettered "
+                    "(once per process: compaction keeps a bad record), in the selected range.",
+                    (
+                        Query(total("preference_view_restarts_total", "service"), "restarts {{service}}"),
+                        Query(
+                            total("dlq_records_total", "kind", '{topic=~".*preferences.changed"}'),
+                            "dead-lettered {{kind}}",
+                        ),
+                    ),
                     kind="bargauge",
                 ),
                 Panel(

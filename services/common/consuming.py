@@ -1,9 +1,14 @@
 """Batch consumption: raw records in, decoded events and dead letters out, commit after the batch.
 
 Handlers receive whole batches (one database round trip and one produce wave per batch instead of
-per record). The batch is committed only after the handler returns; an exception (database or
-broker down) rewinds to the batch's first offsets, so nothing is lost and redelivery is handled by
-the deterministic ids downstream.
+per record). The batch is committed only after the handler returns. Failures are classified
+(services/common/failures.py): a transient one (database or broker down) backs off and rewinds to
+the batch's first offsets, so nothing is lost and redelivery is handled by the deterministic ids
+downstream; a deterministic one is narrowed down by halving to the one record that causes it, which
+is dead-lettered after a few tries, so the rest of the partition moves on. When no record goes
+through at all (a bug or a broken dependency that fails every record the same way), the records are
+not at fault: after a few in a row the batch is retried like a transient failure instead
+(InputGuard.settle), so a bad deploy stalls visibly rather than emptying its inputs into the DLQs.
 """
 
 from __future__ import annotations
@@ -11,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Awaitable, Callable, Mapping, Sequence
+from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 from aiokafka.coordinator.assignors.range import RangePartitionAssignor
@@ -21,6 +27,7 @@ from pymongo.errors import ExecutionTimeout, NetworkTimeout
 from structlog.contextvars import bound_contextvars
 
 from schemas.envelope import DecodeError, EventDecoder
+from services.common.failures import PROCESSING_FAILED, failure_reason
 from services.common.kafka import DeadLetters, Record, header
 from services.common.logs import correlation_ids
 
@@ -46,6 +53,8 @@ def decode_batch(
             good.append((record, d.decode(record.value)))
         except DecodeError as exc:
             bad.append((record, exc))
+        except Exception as exc:  # noqa: BLE001 - a decoder bug is this record's failure, not the partition's
+            bad.append((record, DecodeError(PROCESSING_FAILED, f"decoding failed: {failure_reason(exc)}")))
     return good, bad
 
 
@@ -60,21 +69,65 @@ BatchHandler = Callable[[list[tuple[Record, T]]], Awaitable[None]]
 SPLIT_ON: tuple[type[BaseException], ...] = (NetworkTimeout, ExecutionTimeout, TimeoutError)
 
 
-async def handle_in_halves(handle: BatchHandler[T], items: list[tuple[Record, T]]) -> None:
-    """Handle a batch; if it times out, handle each half in order (recursively, down to one record).
+@dataclass
+class Isolation:
+    """One batch's isolation of deterministic failures: tries per record, the classifier, and the outcome."""
 
-    Safe because handlers are idempotent per record: a half that succeeded is simply done again if a
-    later half fails and the whole batch is redelivered. Order within the batch is kept.
+    attempts: int
+    is_transient: Callable[[BaseException], bool]
+    poisoned: list[tuple[Record, DecodeError]] = field(default_factory=list)  # dead-lettered after the batch
+    handled: bool = False  # at least one record went through
+
+
+async def handle_in_halves(
+    handle: BatchHandler[T], items: list[tuple[Record, T]], iso: Isolation | None = None
+) -> None:
+    """Handle a batch; if it times out, or fails deterministically (with `iso`), handle each half in order.
+
+    Recursively, down to one record: a single record that times out or fails transiently raises (the
+    batch is redelivered); one that fails deterministically is tried `iso.attempts` times in all and
+    then set aside in `iso.poisoned`. Safe because handlers are idempotent per record: a half that
+    succeeded is simply done again if a later half fails and the whole batch is redelivered. Order is kept.
     """
     try:
         await handle(items)
+        if iso is not None:
+            iso.handled = True
+        return
     except SPLIT_ON:
         if len(items) < 2:
             raise
-        mid = len(items) // 2
         log.warning("batch timed out; handling it in halves", extra={"records": len(items)})
-        await handle_in_halves(handle, items[:mid])
-        await handle_in_halves(handle, items[mid:])
+    except Exception as exc:
+        if iso is None or iso.is_transient(exc):
+            raise
+        if len(items) < 2:
+            await _retry_or_set_aside(handle, items, exc, iso)
+            return
+        log.warning("batch failed; narrowing it down in halves", extra={"records": len(items)}, exc_info=exc)
+    mid = len(items) // 2
+    await handle_in_halves(handle, items[:mid], iso)
+    await handle_in_halves(handle, items[mid:], iso)
+
+
+async def _retry_or_set_aside(
+    handle: BatchHandler[T], item: list[tuple[Record, T]], exc: Exception, iso: Isolation
+) -> None:
+    """One record failed deterministically once: try it again, then set it aside with the last reason."""
+    for _ in range(iso.attempts - 1):
+        try:
+            await handle(item)
+            iso.handled = True
+            return
+        except Exception as again:
+            if isinstance(again, SPLIT_ON) or iso.is_transient(again):
+                raise
+            exc = again
+    record = item[0][0]
+    reason = f"{failure_reason(exc)} (failed {iso.attempts} times in a row)"
+    where = {"topic": record.topic, "partition": record.partition, "offset": record.offset}
+    log.error("record fails deterministically", extra={**where, "reason": reason}, exc_info=exc)
+    iso.poisoned.append((record, DecodeError(PROCESSING_FAILED, reason)))
 
 
 def subscribe_batch(
@@ -86,7 +139,6 @@ def subscribe_batch(
     dead_letters: DeadLetters,
     handle: BatchHandler[T],
     max_records: int = 500,
-    retry_backoff_s: float = 1.0,
     session_timeout_ms: int = 10_000,
     listener: Any = None,
     skip: Callable[[Record], bool] | None = None,
@@ -95,9 +147,11 @@ def subscribe_batch(
 ) -> None:
     """Register one batch subscriber for `topics` in `group_id`: decode, dead-letter, handle, commit.
 
-    `skip` drops records this reader never needs before they are decoded (e.g. by a header); they are
-    committed with the batch like any other.
+    Failures follow `dead_letters.guard` (see the module docstring). `skip` drops records this reader
+    never needs before they are decoded (e.g. by a header); they are committed with the batch.
     """
+    name = title or f"on_{'_'.join(t.replace('.', '_') for t in topics)}"
+    guard = dead_letters.guard
 
     async def on_batch(body: list[bytes], message: KafkaMessage) -> None:
         raw = message.raw_message
@@ -106,21 +160,28 @@ def subscribe_batch(
         if skip is not None:
             records = [r for r in records if not skip(r)]
         good, bad = decode_batch(records, decoder)
-        await dead_letters.send_all(bad)
-        if not good:
-            return
+        rejected = [(r, e) for r, e in bad if e.kind != PROCESSING_FAILED]  # the contract's: always dead-lettered
+        iso = Isolation(guard.poison_attempts, guard.is_transient, [b for b in bad if b[1].kind == PROCESSING_FAILED])
         # Every log line written while the batch is handled names the events (and notifications) in it.
         ids = correlation_ids([e for _, e in good], [header(r, "correlation_id") for r, _ in good])
-        with bound_contextvars(**ids):
-            try:
-                await handle_in_halves(handle, good)
-            except Exception:
-                log.exception("batch failed; it will be redelivered", extra={"records": len(records)})
-                await asyncio.sleep(retry_backoff_s)
-                raise
+        try:
+            if good:
+                with bound_contextvars(**ids):
+                    await handle_in_halves(handle, good, iso)
+            # Raises when every record keeps failing: that is not the records' fault, so none is dead-lettered.
+            guard.settle(name, iso.handled, [e for _, e in iso.poisoned])
+            await dead_letters.send_all(rejected + iso.poisoned)
+        except Exception as exc:
+            backoff = guard.failed(name, exc)
+            extra = {"records": len(records), "backoff_s": round(backoff, 2), "reason": failure_reason(exc)}
+            log.warning("batch failed; it is redelivered after a backoff", extra=extra, exc_info=exc)
+            await asyncio.sleep(backoff)
+            raise
+        guard.succeeded(name)
 
-    on_batch.__name__ = title or f"on_{'_'.join(t.replace('.', '_') for t in topics)}"
+    on_batch.__name__ = name
     dead_letters.expect(topics)
+    guard.expect(name)
     broker.subscriber(
         *topics,
         group_id=group_id,

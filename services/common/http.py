@@ -2,30 +2,51 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping
+
 from fastapi import APIRouter, FastAPI, HTTPException, Response
 from fastapi.responses import JSONResponse, PlainTextResponse
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+Probe = Callable[[], Mapping[str, str]]
+
 
 class Readiness:
-    """Named conditions that must all hold before a service reports ready."""
+    """Named conditions that must all hold before a service reports ready.
+
+    Conditions are set (`set`), or come from probes asked at every /ready: a probe returns the
+    conditions it finds unmet right now, each with a reason (a failing input, a stalled group).
+    """
 
     def __init__(self, *conditions: str) -> None:
         self._state = dict.fromkeys(conditions, False)
+        self._probes: list[Probe] = []
 
     def set(self, condition: str, ok: bool = True) -> None:
         """Mark one condition."""
         self._state[condition] = ok
 
+    def probe(self, probe: Probe) -> None:
+        """Ask `probe` for unmet conditions (name -> reason) whenever readiness is asked for."""
+        self._probes.append(probe)
+
+    def reasons(self) -> dict[str, str]:
+        """Unmet conditions and why (set conditions say only that they are not met yet)."""
+        out = {name: "not yet" for name, ok in self._state.items() if not ok}
+        for probe in self._probes:
+            for name, reason in probe().items():
+                out[name] = f"{out[name]}; {reason}" if name in out else reason
+        return out
+
     @property
     def ready(self) -> bool:
         """All conditions hold."""
-        return all(self._state.values())
+        return not self.reasons()
 
     def pending(self) -> list[str]:
         """Conditions not yet met."""
-        return [name for name, ok in self._state.items() if not ok]
+        return list(self.reasons())
 
 
 def probe_routes(readiness: Readiness, registry: CollectorRegistry) -> APIRouter:
@@ -40,9 +61,10 @@ def probe_routes(readiness: Readiness, registry: CollectorRegistry) -> APIRouter
     @router.get("/ready")
     async def ready() -> JSONResponse:
         """200 when connected and caught up, else 503 with what is pending."""
-        if readiness.ready:
+        reasons = readiness.reasons()
+        if not reasons:
             return JSONResponse({"status": "ready"})
-        return JSONResponse({"status": "not ready", "pending": readiness.pending()}, status_code=503)
+        return JSONResponse({"status": "not ready", "pending": list(reasons), "reasons": reasons}, status_code=503)
 
     @router.get("/metrics")
     async def metrics() -> Response:

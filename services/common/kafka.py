@@ -22,6 +22,8 @@ from prometheus_client import CollectorRegistry
 from schemas.envelope import DecodeError
 from schemas.partitioning import partition_for
 from schemas.topics import TOPICS, TOPICS_BY_NAME, TopicSpec, dlq_topic
+from services.common.failures import PROCESSING_FAILED
+from services.common.guard import InputGuard
 from services.common.settings import KafkaSettings
 from services.common.tracing import tracer_provider
 
@@ -213,12 +215,19 @@ def header(record: Record, name: str) -> str | None:
 
 
 class DeadLetters:
-    """Publishes records that cannot be processed to `<topic>.dlq`, with the reason in headers."""
+    """Publishes records that cannot be processed to `<topic>.dlq`, with the reason in headers.
 
-    def __init__(self, broker: KafkaBroker, consumer: str, on_dead_letter: Any = None) -> None:
+    `guard` is the consumers' failure policy (which failures are transient, when a record is poison);
+    the subscribers that dead-letter through this object follow it.
+    """
+
+    def __init__(
+        self, broker: KafkaBroker, consumer: str, on_dead_letter: Any = None, guard: InputGuard | None = None
+    ) -> None:
         self._broker = broker
         self._consumer = consumer
         self._on_dead_letter = on_dead_letter
+        self.guard = guard or InputGuard()
 
     async def send(self, record: Record, error: DecodeError, now: datetime | None = None) -> None:
         """Dead-letter one record; the original key and value are kept for a redrive."""
@@ -239,11 +248,11 @@ class DeadLetters:
         if self._on_dead_letter is not None:
             self._on_dead_letter(record.topic, error.kind)
 
-    def expect(self, topics: Iterable[str]) -> None:
+    def expect(self, topics: Iterable[str], kinds: Iterable[str] = (*DECODE_ERROR_KINDS, PROCESSING_FAILED)) -> None:
         """Report zero dead letters of every kind for these input topics (a first one then shows in rates)."""
         if self._on_dead_letter is not None:
             for topic in topics:
-                for kind in DECODE_ERROR_KINDS:
+                for kind in kinds:
                     self._on_dead_letter(topic, kind, 0)
 
     async def send_all(self, rejected: Sequence[tuple[Record, DecodeError]]) -> None:

@@ -5,6 +5,14 @@ rebuild starts at the beginning of the compacted log and ends at the high waterm
 started. Values are reduced to what the owning service needs; a snapshot whose version is not newer
 than the one held is dropped; a tombstone forgets the candidate and leaves a marker with the version of
 the erasure.
+
+A bad record (no UTF-8 key, an undecodable value, a key that is not the snapshot's candidate, a
+record on another partition than its candidate's, a value the service cannot reduce) is skipped and
+handed to `dead_letter`. Compaction keeps such a record, so every rebuild meets it again: the reader
+dead-letters each (partition, offset) once per process and remembers it; a restarted process
+dead-letters it once more (same original offset in the headers, so the copies are recognisable).
+Dead letters found during a rebuild are sent by `run()`, so a rebuild never waits for (or fails on)
+the DLQ.
 """
 
 from __future__ import annotations
@@ -12,16 +20,18 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
 from typing import Generic, Protocol, TypeVar
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
-from pydantic import ValidationError
 
+from schemas.envelope import DecodeError
 from schemas.partitioning import partition_for
-from schemas.preferences import PREFERENCES_EVENT_ADAPTER, PreferenceSnapshot
+from schemas.preferences import PreferenceSnapshot
 from schemas.topics import PREFERENCE_VERSION_HEADER
+from services.common.failures import PROCESSING_FAILED, failure_reason
+from services.common.snapshots import WRONG_PARTITION, ViewRecord, decode_snapshot
 
 log = logging.getLogger(__name__)
 
@@ -31,14 +41,6 @@ class Versioned(Protocol):
 
     @property
     def version(self) -> int: ...
-
-
-class ViewRecord(Protocol):
-    """What the reader needs of a consumed record (aiokafka's ConsumerRecord satisfies it)."""
-
-    key: bytes | None
-    value: bytes | None
-    headers: Sequence[tuple[str, bytes]]
 
 
 def tombstone_version(record: ViewRecord) -> int | None:
@@ -54,6 +56,7 @@ def tombstone_version(record: ViewRecord) -> int | None:
 
 V = TypeVar("V", bound=Versioned)
 OnChange = Callable[[int, str, V | None, V | None], None]
+DeadLetter = Callable[[ViewRecord, DecodeError], Awaitable[None]]
 
 
 @dataclass(frozen=True, slots=True)
@@ -134,6 +137,7 @@ class ViewReader(Generic[V]):
         on_live_snapshot: Callable[[PreferenceSnapshot], None] | None = None,
         live_delay_s: float = 0.0,
         offsets: AIOKafkaConsumer | None = None,
+        dead_letter: DeadLetter | None = None,
     ) -> None:
         self.view: PartitionedView[V] = PartitionedView()
         self._consumer = consumer
@@ -152,6 +156,10 @@ class ViewReader(Generic[V]):
         self._caught_up = asyncio.Event()
         self._progress = asyncio.Event()
         self.last_rebuild_s = 0.0
+        self._dead_letter = dead_letter
+        self._to_dead_letter: dict[tuple[int, int], tuple[ViewRecord, DecodeError]] = {}
+        self._dead_lettered: set[tuple[int, int]] = set()  # (partition, offset): once per process
+        self._dead_letter_pause_until = 0.0
 
     @property
     def assigned(self) -> frozenset[int]:
@@ -164,31 +172,49 @@ class ViewReader(Generic[V]):
         return self._caught_up.is_set()
 
     def _apply(self, partition: int, record: ViewRecord, notify: bool) -> None:
-        key, value = record.key, record.value
         try:
-            candidate_id = key.decode() if key is not None else None
-        except UnicodeDecodeError:
-            candidate_id = None
-        if candidate_id is None:
-            log.error("snapshot without a readable key skipped", extra={"partition": partition})
-            if self._on_bad_record is not None:
-                self._on_bad_record("invalid_key")
+            candidate_id, snapshot = decode_snapshot(record)
+            if self.view.partition_count and self.view.partition_of(candidate_id) != partition:
+                expected = self.view.partition_of(candidate_id)
+                raise DecodeError(WRONG_PARTITION, f"on partition {partition}; the candidate's partition is {expected}")
+            reduced = self._reduce(snapshot) if snapshot is not None else None
+        except DecodeError as exc:
+            self._skip(record, exc)
             return
-        reduced: V | None = None
-        if value is not None:
-            try:
-                snapshot = PREFERENCES_EVENT_ADAPTER.validate_json(value).data
-            except ValidationError:
-                log.error("undecodable snapshot skipped", extra={"partition": partition})
-                if self._on_bad_record is not None:
-                    self._on_bad_record("invalid_snapshot")
-                return
-            reduced = self._reduce(snapshot)
-            if notify and self._on_live_snapshot is not None:
-                self._on_live_snapshot(snapshot)
+        except Exception as exc:  # noqa: BLE001 - a value this service cannot reduce is this record's failure
+            self._skip(record, DecodeError(PROCESSING_FAILED, f"reducing the snapshot failed: {failure_reason(exc)}"))
+            return
+        if snapshot is not None and notify and self._on_live_snapshot is not None:
+            self._on_live_snapshot(snapshot)
         old, changed = self.view.apply(partition, candidate_id, reduced, tombstone_version(record))
         if changed and notify and self._on_change is not None:
             self._on_change(partition, candidate_id, old, reduced)
+
+    def _skip(self, record: ViewRecord, error: DecodeError) -> None:
+        """Leave a bad record out of the view and queue it for the DLQ (once per process)."""
+        where = (record.partition, record.offset)
+        log.error(
+            "bad record on preferences.changed skipped",
+            extra={"partition": record.partition, "offset": record.offset, "kind": error.kind, "reason": error.reason},
+        )
+        if self._on_bad_record is not None:
+            self._on_bad_record(error.kind)
+        if self._dead_letter is not None and where not in self._dead_lettered:
+            self._to_dead_letter[where] = (record, error)
+
+    async def send_dead_letters(self) -> None:
+        """Dead-letter the bad records met so far; those that fail stay queued for the next call."""
+        if self._dead_letter is None or time.monotonic() < self._dead_letter_pause_until:
+            return
+        for where, (record, error) in list(self._to_dead_letter.items()):
+            try:
+                await self._dead_letter(record, error)
+            except Exception:
+                log.exception("dead-lettering a bad snapshot failed; retried later", extra={"offset": where[1]})
+                self._dead_letter_pause_until = time.monotonic() + 5.0  # not on every 50 ms turn of run()
+                return
+            del self._to_dead_letter[where]
+            self._dead_lettered.add(where)
 
     async def partitions(self) -> set[int]:
         """All partition numbers of the topic."""
@@ -238,6 +264,7 @@ class ViewReader(Generic[V]):
     async def run(self) -> None:
         """Tail the assigned partitions forever, notifying on every applied change."""
         while True:
+            await self.send_dead_letters()
             await self._caught_up.wait()
             async with self._lock:
                 batch = await self._consumer.getmany(timeout_ms=50, max_records=5_000)
@@ -256,6 +283,12 @@ class ViewReader(Generic[V]):
                     self._positions[p] = position
             if moved:
                 self._progressed()
+
+    async def resume(self) -> None:
+        """Go back to the last offsets fully applied (after run() failed mid-batch); re-applying is a no-op."""
+        async with self._lock:
+            for p in self._assigned:
+                self._consumer.seek(TopicPartition(self._topic, p), self._positions[p])
 
     def _progressed(self) -> None:
         """Wake everyone waiting for the view to move (wait_for)."""

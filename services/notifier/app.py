@@ -13,6 +13,7 @@ from schemas.common import Channel
 from schemas.envelope import utcnow
 from schemas.topics import CANDIDATE_INBOUND, NOTIFICATIONS_STATUS, PREFERENCES_CHANGED
 from services.common.failpoints import CrashPoints
+from services.common.guard import InputGuard
 from services.common.http import BodyLimit, Readiness, mount_probes
 from services.common.kafka import DeadLetters, Partitioner, make_broker
 from services.common.lag import watch_lag
@@ -20,14 +21,21 @@ from services.common.mongo import make_client, ping
 from services.common.ratelimit import RateLimit, Rule
 from services.common.runtime import cancel, every
 from services.common.view import Erased, ViewReader
-from services.common.viewing import offsets_consumer, preferences_topic, propagation_observer, view_consumer
+from services.common.viewing import (
+    ViewSupervisor,
+    offsets_consumer,
+    preferences_topic,
+    propagation_observer,
+    view_consumer,
+    view_dead_letters,
+)
 from services.notifier.callbacks import PhoneBook, callback_routes
 from services.notifier.channels.base import ChannelAdapter
 from services.notifier.channels.email import EmailAdapter
 from services.notifier.channels.portal import PortalAdapter
 from services.notifier.channels.twilio import SmsAdapter, WhatsAppAdapter
 from services.notifier.channels.voice import VoiceAdapter
-from services.notifier.delivery import Clock, Delivery
+from services.notifier.delivery import Clock, Delivery, ViewBehindError
 from services.notifier.handlers import register_handlers
 from services.notifier.inbound_smtp import InboundMail, start_inbound_smtp
 from services.notifier.metrics import NotifierMetrics
@@ -45,6 +53,10 @@ def create_app(settings: NotifierSettings, clock: Clock = utcnow) -> FastAPI:
     registry = CollectorRegistry()
     metrics = NotifierMetrics(registry)
     readiness = Readiness("kafka", "mongodb", "view")
+    # The view reaches the acknowledged offsets later: retry the batch, never dead-letter it.
+    guard = InputGuard(settings.poison_attempts, transient=(ViewBehindError,), registry=registry)
+    readiness.probe(guard.problems)
+    view_supervisor = ViewSupervisor(registry, readiness, "notifier")
     broker = make_broker(settings.kafka, registry, "notifier")
     client = make_client(settings.mongo, "notifier")
     store = MongoNotifierStore(client, settings.mongo.database)
@@ -91,7 +103,7 @@ def create_app(settings: NotifierSettings, clock: Clock = utcnow) -> FastAPI:
         settings,
         deliveries,
         store,
-        DeadLetters(broker, settings.group_prefix, metrics.dead_letter),
+        DeadLetters(broker, settings.group_prefix, metrics.dead_letter, guard),
         clock,
         erased,
     )
@@ -124,6 +136,9 @@ def create_app(settings: NotifierSettings, clock: Clock = utcnow) -> FastAPI:
             on_live_snapshot=propagation_observer(metrics.propagation, "notifier"),
             live_delay_s=settings.test_view_delay_s,
             offsets=offsets,
+            dead_letter=view_dead_letters(
+                broker, settings.kafka, f"{settings.group_prefix}.view", metrics.dead_letter
+            ).send,
         )
         reader.view = phonebook
         holder["reader"] = reader
@@ -133,10 +148,12 @@ def create_app(settings: NotifierSettings, clock: Clock = utcnow) -> FastAPI:
         readiness.set("kafka")
         smtp_listener = await start_inbound_smtp(settings, inbound_mail)
         tasks = [
-            asyncio.create_task(reader.run()),
+            asyncio.create_task(view_supervisor.run(reader)),
             asyncio.create_task(erase_forgotten()),
             asyncio.create_task(every(5.0, watch, "watch")),
-            asyncio.create_task(watch_lag(settings.kafka, broker, registry)),
+            asyncio.create_task(
+                watch_lag(settings.kafka, broker, registry, readiness=readiness, stall_after_s=settings.stall_after_s)
+            ),
         ]
         try:
             yield

@@ -14,6 +14,7 @@ from schemas.candidate_events import ReplyNeedsRecruiterEvent, SlotChosenEvent
 from schemas.envelope import utcnow
 from schemas.topics import ATS_ACCEPTED, CANDIDATE_EVENTS, PREFERENCES_CHANGED
 from services.common.failpoints import CrashPoints
+from services.common.guard import InputGuard
 from services.common.http import BodyLimit, Readiness, mount_probes
 from services.common.kafka import DeadLetters, Partitioner, make_broker
 from services.common.lag import watch_lag
@@ -37,6 +38,8 @@ def create_app(settings: PreferenceSettings, clock: Clock = utcnow) -> FastAPI:
     registry = CollectorRegistry()
     metrics = PreferenceMetrics(registry)
     readiness = Readiness("kafka", "mongodb")
+    guard = InputGuard(settings.poison_attempts, registry=registry)
+    readiness.probe(guard.problems)
     broker = make_broker(settings.kafka, registry, "preference")
     client = make_client(settings.mongo, "preference")
     store = MongoPreferenceStore(client, settings.mongo.database)
@@ -62,7 +65,7 @@ def create_app(settings: PreferenceSettings, clock: Clock = utcnow) -> FastAPI:
         )
 
     reactions = Reactions(service, publish_candidate_event, metrics, clock)
-    dead_letters = DeadLetters(broker, settings.group_id, metrics.dead_letter)
+    dead_letters = DeadLetters(broker, settings.group_id, metrics.dead_letter, guard)
     forwarder = Forwarder(broker, settings.kafka, partitioner)
     register_handlers(broker, settings, service, reactions, dead_letters, forwarder)
 
@@ -90,7 +93,9 @@ def create_app(settings: PreferenceSettings, clock: Clock = utcnow) -> FastAPI:
                 )
             ),
             asyncio.create_task(every(5.0, watch_mongo, "mongo-health")),
-            asyncio.create_task(watch_lag(settings.kafka, broker, registry)),
+            asyncio.create_task(
+                watch_lag(settings.kafka, broker, registry, readiness=readiness, stall_after_s=settings.stall_after_s)
+            ),
             asyncio.create_task(every(settings.retention_interval_s, retention, "retention")),
         ]
         try:

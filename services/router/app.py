@@ -14,14 +14,21 @@ from prometheus_client import CollectorRegistry
 from schemas.common import Channel
 from schemas.envelope import utcnow
 from schemas.topics import ATS_ACCEPTED, NOTIFICATIONS_STATUS, PREFERENCES_CHANGED, dispatch_topic
+from services.common.guard import InputGuard
 from services.common.http import Readiness, mount_probes
 from services.common.kafka import DeadLetters, Partitioner, make_broker
 from services.common.lag import watch_lag
 from services.common.mongo import make_client, ping
 from services.common.runtime import cancel, every
 from services.common.view import Erased, ViewReader
-from services.common.viewing import preferences_topic, propagation_observer, view_consumer
-from services.router.admission import Admission
+from services.common.viewing import (
+    ViewSupervisor,
+    preferences_topic,
+    propagation_observer,
+    view_consumer,
+    view_dead_letters,
+)
+from services.router.admission import Admission, SnapshotMissingError
 from services.router.handlers import register_handlers
 from services.router.metrics import RouterMetrics
 from services.router.outputs import Outputs
@@ -59,6 +66,10 @@ def create_app(settings: RouterSettings, clock: Clock = utcnow) -> FastAPI:
     registry = CollectorRegistry()
     metrics = RouterMetrics(registry)
     readiness = Readiness("kafka", "mongodb", "view")
+    # A snapshot that has not reached the view yet arrives later: retry, never dead-letter (admission gives up).
+    guard = InputGuard(settings.poison_attempts, transient=(SnapshotMissingError,), registry=registry)
+    readiness.probe(guard.problems)
+    view_supervisor = ViewSupervisor(registry, readiness, "router")
     broker = make_broker(settings.kafka, registry, "router")
     client = make_client(settings.mongo, "router")
     store = MongoRouterStore(client, settings.mongo.database, settings.timer_backstop_s)
@@ -93,7 +104,7 @@ def create_app(settings: RouterSettings, clock: Clock = utcnow) -> FastAPI:
         broker,
         settings,
         service,
-        DeadLetters(broker, settings.group_id, metrics.dead_letter),
+        DeadLetters(broker, settings.group_id, metrics.dead_letter, guard),
         on_assigned,
         lambda: holder["reader"].assigned,
     )
@@ -115,15 +126,20 @@ def create_app(settings: RouterSettings, clock: Clock = utcnow) -> FastAPI:
             compact,
             on_change=scheduler.preference_changed,
             on_live_snapshot=propagation_observer(metrics.propagation, "router"),
+            dead_letter=view_dead_letters(
+                broker, settings.kafka, f"{settings.group_id}.view", metrics.dead_letter
+            ).send,
         )
         await broker.start()
         readiness.set("kafka")
         tasks = [
-            asyncio.create_task(holder["reader"].run()),
+            asyncio.create_task(view_supervisor.run(holder["reader"])),
             asyncio.create_task(every(settings.scheduler_interval_s, scheduler.tick, "scheduler")),
             asyncio.create_task(scheduler.run_redecisions()),
             asyncio.create_task(every(5.0, watch, "watch")),
-            asyncio.create_task(watch_lag(settings.kafka, broker, registry)),
+            asyncio.create_task(
+                watch_lag(settings.kafka, broker, registry, readiness=readiness, stall_after_s=settings.stall_after_s)
+            ),
         ]
         try:
             yield

@@ -92,7 +92,7 @@ async def load(kafka: KafkaSettings, procs: dict[str, ServiceProcess], provider:
     await produce(kafka, ATS_EVENTS, [*scenario_events(unique, day, night), b"this is not json"], key=None)
     await wait_for(
         {
-            "a dead letter": positive(router, "dlq_records_total", 'kind="malformed_json"'),
+            "a dead letter": positive(pref, "dlq_records_total", 'kind="malformed_json"'),
             "a bounce": positive(notifier, "notifier_deliveries_total", 'status="bounced"'),
             "the fallback to SMS": positive(router, "router_fallbacks_total", 'cause="bounced"'),
             "an SMS after it": positive(notifier, "notifier_deliveries_total", 'channel="sms"', 'status="sent"'),

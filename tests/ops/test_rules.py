@@ -21,6 +21,9 @@ ALERTS_REQUIRED = {
     "DeliveryFailureRatioHigh",
     "OutboxBacklog",
     "NoTraffic",
+    "ConsumerStalled",
+    "ConsumerBackingOff",
+    "PreferenceViewRestarted",
 }
 
 
