@@ -116,8 +116,8 @@ class FreeMessage(_Input):
 class AtsData(_Input):
     """Common payload: the candidate and the application."""
 
-    candidate: CandidateContact
-    application: ApplicationRef
+    candidate: CandidateContact = Field(description="The candidate as the ATS knows them now.")
+    application: ApplicationRef = Field(description="The application the event is about.")
 
 
 class StageChangedData(AtsData):
@@ -129,13 +129,13 @@ class StageChangedData(AtsData):
 class InterviewData(AtsData):
     """Payload of the interview events."""
 
-    interview: Interview
+    interview: Interview = Field(description="The interview, as it is after this event.")
 
 
 class OfferData(AtsData):
     """Payload of ats.offer.extended."""
 
-    offer: Offer = Field(default_factory=Offer)
+    offer: Offer = Field(default_factory=Offer, description="The offer's terms the messages mention.")
 
 
 class RejectedData(AtsData):
@@ -147,7 +147,7 @@ class RejectedData(AtsData):
 class MessageRequestedData(AtsData):
     """Payload of ats.message.requested."""
 
-    message: FreeMessage
+    message: FreeMessage = Field(description="The recruiter's message.")
 
 
 class _AtsEvent(CloudEvent):
@@ -155,7 +155,7 @@ class _AtsEvent(CloudEvent):
         json_schema_extra=_rule("x-equals", ["/subject", "/data/candidate/id"], "subject equals data.candidate.id")
     )
 
-    data: AtsData
+    data: AtsData = Field(description="The candidate and the application.")
 
     @model_validator(mode="after")
     def _subject_is_candidate(self) -> _AtsEvent:
@@ -167,62 +167,62 @@ class _AtsEvent(CloudEvent):
 class ApplicationReceived(_AtsEvent):
     """A candidate applied."""
 
-    type: Literal["ats.application.received"]
+    type: Literal["ats.application.received"] = Field(description="Event type.")
 
 
 class StageChanged(_AtsEvent):
     """The application moved to another ATS stage."""
 
-    type: Literal["ats.stage.changed"]
-    data: StageChangedData
+    type: Literal["ats.stage.changed"] = Field(description="Event type.")
+    data: StageChangedData = Field(description="Payload of this event type.")
 
 
 class InterviewScheduled(_AtsEvent):
     """An interview was planned (or slot options offered)."""
 
-    type: Literal["ats.interview.scheduled"]
-    data: InterviewData
+    type: Literal["ats.interview.scheduled"] = Field(description="Event type.")
+    data: InterviewData = Field(description="Payload of this event type.")
 
 
 class InterviewRescheduled(_AtsEvent):
     """An interview moved."""
 
-    type: Literal["ats.interview.rescheduled"]
-    data: InterviewData
+    type: Literal["ats.interview.rescheduled"] = Field(description="Event type.")
+    data: InterviewData = Field(description="Payload of this event type.")
 
 
 class InterviewCancelled(_AtsEvent):
     """An interview was called off."""
 
-    type: Literal["ats.interview.cancelled"]
-    data: InterviewData
+    type: Literal["ats.interview.cancelled"] = Field(description="Event type.")
+    data: InterviewData = Field(description="Payload of this event type.")
 
 
 class OfferExtended(_AtsEvent):
     """The candidate received an offer."""
 
-    type: Literal["ats.offer.extended"]
-    data: OfferData
+    type: Literal["ats.offer.extended"] = Field(description="Event type.")
+    data: OfferData = Field(description="Payload of this event type.")
 
 
 class CandidateRejected(_AtsEvent):
     """The application ended without a hire."""
 
-    type: Literal["ats.candidate.rejected"]
-    data: RejectedData
+    type: Literal["ats.candidate.rejected"] = Field(description="Event type.")
+    data: RejectedData = Field(description="Payload of this event type.")
 
 
 class CandidateHired(_AtsEvent):
     """The candidate was hired."""
 
-    type: Literal["ats.candidate.hired"]
+    type: Literal["ats.candidate.hired"] = Field(description="Event type.")
 
 
 class MessageRequested(_AtsEvent):
     """A recruiter asked to send a free message."""
 
-    type: Literal["ats.message.requested"]
-    data: MessageRequestedData
+    type: Literal["ats.message.requested"] = Field(description="Event type.")
+    data: MessageRequestedData = Field(description="Payload of this event type.")
 
 
 AtsEvent = Annotated[

@@ -20,12 +20,12 @@ class SlotChosen(BaseModel):
     model_config = ConfigDict(extra="ignore", frozen=True)
 
     candidate_id: CandidateId
-    application_id: str | None = None
-    interview_id: str | None = None
+    application_id: str | None = Field(None, description="The application, when the reply named it.")
+    interview_id: str | None = Field(None, description="The interview whose slots were offered, when known.")
     option: PositiveInt64 = Field(description="1-based index of the chosen option.")
     start: AwareDatetime | None = Field(None, description="The chosen slot, when the offered slots were known.")
-    channel: Channel
-    in_reply_to: str | None = None
+    channel: Channel = Field(description="The channel the reply came in on.")
+    in_reply_to: str | None = Field(None, description="Notification id of the message replied to, when known.")
 
 
 class ReplyNeedsRecruiter(BaseModel):
@@ -34,11 +34,11 @@ class ReplyNeedsRecruiter(BaseModel):
     model_config = ConfigDict(extra="ignore", frozen=True)
 
     candidate_id: CandidateId
-    channel: Channel
-    in_reply_to: str | None = None
-    application_id: str | None = None
-    reason: str = Field(max_length=200)
-    received_at: AwareDatetime
+    channel: Channel = Field(description="The channel the reply came in on.")
+    in_reply_to: str | None = Field(None, description="Notification id of the message replied to, when known.")
+    application_id: str | None = Field(None, description="The application, when known.")
+    reason: str = Field(max_length=200, description="Why a person should read it (never the reply text).")
+    received_at: AwareDatetime = Field(description="When the reply arrived.")
 
 
 ContactField = Literal["email", "phone", "whatsapp", "portal"]
@@ -61,28 +61,28 @@ class ContactInvalid(BaseModel):
         description="ats_import: the ATS's data failed validation; delivery: a hard bounce or an invalid-number error."
     )
     preference_version: NonNegativeInt64 = Field(description="The preference version that marked it invalid.")
-    detected_at: AwareDatetime
+    detected_at: AwareDatetime = Field(description="When it was found (the version's updated_at).")
 
 
 class SlotChosenEvent(CloudEvent):
     """CloudEvent carrying a SlotChosen."""
 
-    type: Literal["candidate.slot.chosen"] = "candidate.slot.chosen"
-    data: SlotChosen
+    type: Literal["candidate.slot.chosen"] = Field("candidate.slot.chosen", description="Event type.")
+    data: SlotChosen = Field(description="The payload.")
 
 
 class ReplyNeedsRecruiterEvent(CloudEvent):
     """CloudEvent carrying a ReplyNeedsRecruiter."""
 
-    type: Literal["candidate.reply.unparsed"] = "candidate.reply.unparsed"
-    data: ReplyNeedsRecruiter
+    type: Literal["candidate.reply.unparsed"] = Field("candidate.reply.unparsed", description="Event type.")
+    data: ReplyNeedsRecruiter = Field(description="The payload.")
 
 
 class ContactInvalidEvent(CloudEvent):
     """CloudEvent carrying a ContactInvalid; the id is derived from candidate, version and contact point."""
 
-    type: Literal["candidate.contact.invalid"] = "candidate.contact.invalid"
-    data: ContactInvalid
+    type: Literal["candidate.contact.invalid"] = Field("candidate.contact.invalid", description="Event type.")
+    data: ContactInvalid = Field(description="The payload.")
 
 
 CandidateEvent = Annotated[

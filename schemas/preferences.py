@@ -82,7 +82,7 @@ class ContactPoint(_Model):
 class Contacts(_Model):
     """Contact points per channel (voice uses the phone number)."""
 
-    email: ContactPoint | None = None
+    email: ContactPoint | None = Field(None, description="E-mail address.")
     phone: ContactPoint | None = Field(None, description="Used for SMS and voice.")
     whatsapp: ContactPoint | None = Field(None, description="WhatsApp number; the phone number unless set.")
     portal: ContactPoint | None = Field(None, description="Candidate-portal account.")
@@ -101,7 +101,7 @@ class Contacts(_Model):
 class ConsentRecord(_Model):
     """Consent for one channel and purpose class, with its provenance."""
 
-    state: ConsentState = ConsentState.UNKNOWN
+    state: ConsentState = Field(ConsentState.UNKNOWN, description="granted, revoked or unknown (never asked).")
     source: ChangeSource | None = Field(None, description="Who recorded it.")
     at: AwareDatetime | None = Field(None, description="When it was recorded.")
     evidence: str | None = Field(None, max_length=500, description="The reply text, page version or import ref.")
@@ -110,8 +110,8 @@ class ConsentRecord(_Model):
 class ChannelConsent(_Model):
     """Consent of one channel per purpose class."""
 
-    application: ConsentRecord = Field(default_factory=ConsentRecord)
-    talent_pool: ConsentRecord = Field(default_factory=ConsentRecord)
+    application: ConsentRecord = Field(default_factory=ConsentRecord, description="About their own application.")
+    talent_pool: ConsentRecord = Field(default_factory=ConsentRecord, description="About other roles later.")
 
     def for_purpose(self, purpose: PurposeClass) -> ConsentRecord:
         """The record for one purpose class."""
@@ -148,15 +148,15 @@ class Affinity(_Model):
 
     score: float = Field(0.0, ge=0.0, le=1.0, description="Decayed response rate.")
     samples: NonNegativeInt64 = Field(0, description="Outcomes learned from.")
-    updated_at: AwareDatetime | None = None
+    updated_at: AwareDatetime | None = Field(None, description="When it last moved.")
 
 
 class Provenance(_Model):
     """Where an explicit choice came from, so a decision can say why."""
 
-    source: ChangeSource
-    at: AwareDatetime
-    evidence: str | None = Field(None, max_length=500)
+    source: ChangeSource = Field(description="Who made the choice.")
+    at: AwareDatetime = Field(description="When.")
+    evidence: str | None = Field(None, max_length=500, description="The reply text, page version or note.")
 
 
 InterviewSchedulingMode = Literal["calendar_link", "sms_options"]
@@ -170,9 +170,9 @@ class PreferenceSnapshot(_Model):
     version: NonNegativeInt64 = Field(
         description="Increases by one per change; 0 = derived from an ATS event, not stored."
     )
-    updated_at: AwareDatetime
+    updated_at: AwareDatetime = Field(description="When this version was made.")
     name: str | None = Field(None, max_length=200, description="How to address the candidate.")
-    contacts: Contacts = Field(default_factory=Contacts)
+    contacts: Contacts = Field(default_factory=Contacts, description="Where to reach the candidate, per channel.")
     consent: dict[Channel, ChannelConsent] = Field(default_factory=dict, description="Missing channel = unknown.")
     channel_order: ChannelOrder = Field(
         (Channel.EMAIL,),
@@ -183,20 +183,22 @@ class PreferenceSnapshot(_Model):
         default_factory=dict,
         description="Per-stage order that replaces the global one for that stage (same rules as channel_order).",
     )
-    interview_scheduling_mode: InterviewSchedulingMode = "calendar_link"
-    documents_mode: DocumentsMode = "portal"
+    interview_scheduling_mode: InterviewSchedulingMode = Field(
+        "calendar_link", description="A calendar link, or slot options by SMS to answer with a number."
+    )
+    documents_mode: DocumentsMode = Field("portal", description="Documents through the portal or to the recruiter.")
     voicemail: StrictFlag = Field(True, description="False: never leave a voicemail.")
     preferred_call_times: str | None = Field(None, max_length=200, description="When the candidate likes calls.")
     language: Language = "nl"
     timezone: TimeZoneName = "Europe/Amsterdam"
-    quiet_hours: QuietHours = Field(default_factory=QuietHours)
-    frequency_cap: FrequencyCap = Field(default_factory=FrequencyCap)
+    quiet_hours: QuietHours = Field(default_factory=QuietHours, description="When SMS, WhatsApp and calls wait.")
+    frequency_cap: FrequencyCap = Field(default_factory=FrequencyCap, description="Limits on non-essential messages.")
     paused_until: AwareDatetime | None = Field(None, description="Only essential messages before this time.")
-    affinity: dict[Channel, Affinity] = Field(default_factory=dict)
+    affinity: dict[Channel, Affinity] = Field(default_factory=dict, description="Learned responsiveness per channel.")
     provenance: dict[str, Provenance] = Field(
         default_factory=dict, description="Key 'channel_order', 'stage:<stage>', 'mode:<purpose>', 'pause', ..."
     )
-    last_change_source: ChangeSource = ChangeSource.SYSTEM
+    last_change_source: ChangeSource = Field(ChangeSource.SYSTEM, description="Who made this version.")
 
     def consent_for(self, channel: Channel, purpose: PurposeClass) -> ConsentRecord:
         """The consent record of a channel and purpose class (unknown when never recorded)."""
@@ -215,14 +217,14 @@ class PreferencesChangedEvent(BaseModel):
 
     model_config = ConfigDict(extra="ignore", frozen=True)
 
-    specversion: Literal["1.0"] = "1.0"
-    id: str
-    source: str = "urn:candidate-comms:preference"
-    type: Literal["preferences.changed"] = PREFERENCES_CHANGED_TYPE
-    time: AwareDatetime
-    subject: CandidateId
-    datacontenttype: Literal["application/json"] = "application/json"
-    data: PreferenceSnapshot
+    specversion: Literal["1.0"] = Field("1.0", description="CloudEvents spec version.")
+    id: str = Field(description="'<candidate>:<version>': the same version always has the same id.")
+    source: str = Field("urn:candidate-comms:preference", description="The preference service.")
+    type: Literal["preferences.changed"] = Field(PREFERENCES_CHANGED_TYPE, description="Event type.")
+    time: AwareDatetime = Field(description="When the version was made (its updated_at).")
+    subject: CandidateId = Field(description="The candidate id (also the record key).")
+    datacontenttype: Literal["application/json"] = Field("application/json", description="Always JSON.")
+    data: PreferenceSnapshot = Field(description="The full snapshot.")
 
     @classmethod
     def of(cls, snapshot: PreferenceSnapshot) -> PreferencesChangedEvent:
@@ -254,23 +256,23 @@ class PreferenceUpdate(_Model):
     stage_overrides: dict[Stage, NonEmptyChannelOrder] | None = Field(
         None, description="Per-stage orders, each non-empty and each channel at most once."
     )
-    interview_scheduling_mode: InterviewSchedulingMode | None = None
-    documents_mode: DocumentsMode | None = None
+    interview_scheduling_mode: InterviewSchedulingMode | None = Field(None, description="How to schedule interviews.")
+    documents_mode: DocumentsMode | None = Field(None, description="How documents travel.")
     voicemail: StrictFlag | None = Field(None, description="False: never leave a voicemail.")
-    preferred_call_times: str | None = Field(None, max_length=200)
-    language: Language | None = None
-    timezone: TimeZoneName | None = None
-    quiet_hours: QuietHours | None = None
-    frequency_cap: FrequencyCap | None = None
+    preferred_call_times: str | None = Field(None, max_length=200, description="When the candidate likes calls.")
+    language: Language | None = Field(None, description="Message language.")
+    timezone: TimeZoneName | None = Field(None, description="The candidate's time zone.")
+    quiet_hours: QuietHours | None = Field(None, description="When SMS, WhatsApp and calls wait.")
+    frequency_cap: FrequencyCap | None = Field(None, description="Limits on non-essential messages.")
     paused_until: AwareDatetime | None = Field(None, description="Pause non-essential messages until then.")
-    contacts: ContactUpdate | None = None
+    contacts: ContactUpdate | None = Field(None, description="Contact points to set (others are kept).")
 
 
 class ConsentChange(_Model):
     """Grant or revoke consent for a channel, with where the decision came from."""
 
-    channel: Channel
-    purpose_class: PurposeClass = PurposeClass.APPLICATION
-    state: Literal["granted", "revoked"]
-    source: ChangeSource
+    channel: Channel = Field(description="The channel the decision is about.")
+    purpose_class: PurposeClass = Field(PurposeClass.APPLICATION, description="Own application or talent pool.")
+    state: Literal["granted", "revoked"] = Field(description="The decision.")
+    source: ChangeSource = Field(description="Who decided or recorded it.")
     evidence: str | None = Field(None, max_length=500, description="Reply text, page version, import reference.")
