@@ -19,7 +19,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 from collections.abc import AsyncIterator, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from confluent_kafka import KafkaError, Message, Producer
@@ -28,6 +30,14 @@ from confluent_kafka import KafkaError, Message, Producer
 # librdkafka's default is the point.
 ATS_CONFIG: dict[str, Any] = {"acks": "all", "enable.idempotence": True, "linger.ms": 1}
 Headers = Sequence[tuple[str, bytes]]
+
+
+@dataclass
+class Placement:
+    """Where the broker put one record (filled in by its delivery report; -1 until then)."""
+
+    partition: int = -1
+    offset: int = -1
 
 
 class DeliveryFailedError(RuntimeError):
@@ -45,17 +55,31 @@ class ForeignProducer:
         self.delivered = 0
         self.errors: list[str] = []
 
-    def _report(self, err: KafkaError | None, msg: Message) -> None:
+    def _report(self, err: KafkaError | None, msg: Message, placement: Placement | None = None) -> None:
         """Delivery report (served by poll/flush on the calling thread)."""
         if err is not None:
             self.errors.append(str(err))
             return
         self.delivered += 1
+        if placement is not None:
+            partition, offset = msg.partition(), msg.offset()
+            placement.partition = -1 if partition is None else partition
+            placement.offset = -1 if offset is None else offset
 
     async def send(
-        self, topic: str, value: bytes | None, key: bytes | None, partition: int | None = None, headers: Headers = ()
+        self,
+        topic: str,
+        value: bytes | None,
+        key: bytes | None,
+        partition: int | None = None,
+        headers: Headers = (),
+        placement: Placement | None = None,
     ) -> None:
-        """Queue one record (the default partitioner picks the partition unless one is given)."""
+        """Queue one record (the default partitioner picks the partition unless one is given).
+
+        With `placement`, the record's partition and offset are written into it once it is acknowledged.
+        """
+        report = self._report if placement is None else functools.partial(self._report, placement=placement)
         extra: dict[str, Any] = {}
         if partition is not None:
             extra["partition"] = partition
@@ -63,7 +87,7 @@ class ForeignProducer:
             extra["headers"] = list(headers)
         while True:
             try:
-                self._producer.produce(topic, value=value, key=key, on_delivery=self._report, **extra)
+                self._producer.produce(topic, value=value, key=key, on_delivery=report, **extra)
                 break
             except BufferError:  # librdkafka's queue is full: let acknowledgements free room
                 self._producer.poll(0)

@@ -62,6 +62,12 @@ def render_table(r: dict[str, Any]) -> str:
     return "\n".join(rows)
 
 
+def read_section(readme: Path, marker: str) -> str:
+    """The text between the `<!-- marker:start/end -->` comments in the README."""
+    text = readme.read_text()
+    return text.split(f"<!-- {marker}:start -->", 1)[1].split(f"<!-- {marker}:end -->", 1)[0]
+
+
 def write_readme(readme: Path, table: str, marker: str = "bench-table") -> None:
     """Replace the table between the `<!-- marker:start/end -->` comments in the README."""
     start, end = f"<!-- {marker}:start -->", f"<!-- {marker}:end -->"

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from bench.feeding import contacts, write_accepted, write_snapshots
-from bench.foreign import DeliveryFailedError, ForeignProducer, foreign_producer
+from bench.foreign import DeliveryFailedError, ForeignProducer, Placement, foreign_producer
 from bench.generator import events
 from schemas.ats import ATS_EVENT_ADAPTER
 from schemas.partitioning import partition_for
@@ -77,6 +77,16 @@ async def test_a_full_queue_waits_for_room_instead_of_failing(kafka: KafkaSettin
             await producer.send(kafka.topic(ATS_EVENTS), b"{}", f"k{n}".encode())
     assert producer.delivered == 40
     assert len(await read_topic(kafka, ATS_EVENTS)) == 40
+
+
+async def test_a_placement_says_where_the_broker_put_the_record(kafka: KafkaSettings) -> None:
+    placements = [Placement() for _ in range(8)]
+    async with foreign_producer(kafka.bootstrap_servers) as producer:
+        for n, placement in enumerate(placements):
+            await producer.send(kafka.topic(ATS_EVENTS), f"v{n}".encode(), f"k{n}".encode(), placement=placement)
+    where = {(r.partition, r.offset): r.value for r in await read_topic(kafka, ATS_EVENTS)}
+    assert len(where) == len(placements)
+    assert [where.get((p.partition, p.offset)) for p in placements] == [f"v{n}".encode() for n in range(8)]
 
 
 def test_the_ats_keeps_the_default_partitioner() -> None:

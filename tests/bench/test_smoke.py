@@ -55,3 +55,28 @@ def test_chaos_kill_notifier_loses_and_doubles_nothing(local_stack: LocalStackSe
     assert row["duplicated_outside"] == 0
     assert row["sent_after_revocation"] == 0
     assert row["worst_delay_s"] >= row["median_delay_s"] > 0
+
+
+@pytest.mark.timeout(300)
+def test_chaos_poison_is_dead_lettered_and_nothing_else_suffers(
+    local_stack: LocalStackSettings, tmp_path: Path
+) -> None:
+    out = tmp_path / "chaos.json"
+    args = ("--only", "poison", "--events", "60", "--rate", "15", "--reminders-at", "12", "--out", str(out))
+    # Exit 1 means the scenario found a problem: the first assertion shows every one of them.
+    run("bench.chaos", *args, ok=(0, 1))
+    [row] = json.loads(out.read_text())
+    assert row["problems"] == []
+    assert row["lost"] == 0 and row["duplicated_outside"] == 0 and row["sent_after_revocation"] == 0
+    assert row["expected"] > row["events"] // 2
+    # Every topic a service reads was poisoned, every record reached every reader's DLQ with a reason.
+    assert {t["topic"] for t in row["poison_topics"]} >= {"ats.events", "ats.accepted", "preferences.changed"}
+    assert len(row["poison_topics"]) == 11
+    assert row["poison_complete"] == row["poison_records"] >= 80
+    assert row["idn_delivered"] == row["idn_expected"] == 2
+    assert row["poison_mails"] == 0
+    assert row["worst_delay_s"] <= row["delay_limit_s"] and row["delayed"] == []
+    assert [s["service"] for s in row["services"]] == ["preference", "router", "notifier"]
+    for service in row["services"]:
+        assert service["ok"] and service["falsely_ready"] == 0 and service["stuck"] == []
+        assert service["recovered_s"] is not None

@@ -1,0 +1,84 @@
+"""The chaos tables: one row per scenario, the poison scenario's own tables, and the README section they fill.
+
+A run of some scenarios (`--only`) refreshes their rows in the README and keeps the others' latest
+rows, so the section always shows every scenario's latest run.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+HEAD = (
+    "| scenario | events | expected | delivered | lost | duplicated (in window / outside) "
+    "| sent after revocation | longest pause in deliveries | event → mail delay, median / worst |\n"
+    "| --- | --- | --- | --- | --- | --- | --- | --- | --- |"
+)
+
+
+def scenario_line(r: dict[str, Any]) -> str:
+    """One scenario's row."""
+    return (
+        f"| {r['scenario']} | {r['events']} | {r['expected']} | {r['delivered']} | {r['lost']} "
+        f"| {r['duplicated_in_window']} / {r['duplicated_outside']} | {r['sent_after_revocation']} "
+        f"| {r['outage_s']:.1f} s | {r['median_delay_s']:.2f} s / {r['worst_delay_s']:.1f} s |"
+    )
+
+
+def table(rows: list[dict[str, Any]]) -> str:
+    """The printed result: one row per scenario, then the poison scenario's own tables if it ran."""
+    poison = [poison_tables(r) for r in rows if r["scenario"] == "poison"]
+    return "\n\n".join(["\n".join([HEAD, *(scenario_line(r) for r in rows)]), *poison])
+
+
+def readme_section(old: str, rows: list[dict[str, Any]], order: tuple[str, ...]) -> str:
+    """The README's chaos section after a run: rows of the scenarios that ran replaced, the others kept.
+
+    `old` is the section as it stands (the text between the markers); `order` is every scenario's name.
+    """
+    ran = {r["scenario"]: scenario_line(r) for r in rows}
+    main, _, rest = old.strip().partition("\n\n")
+    kept = {line.split("|")[1].strip(): line for line in main.splitlines()[2:] if line.startswith("| ")}
+    lines = [ran.get(name) or kept.get(name) for name in order]
+    poison = [poison_tables(r) for r in rows if r["scenario"] == "poison"] or ([rest] if rest else [])
+    return "\n\n".join(["\n".join([HEAD, *(line for line in lines if line)]), *poison])
+
+
+def _kinds(kinds: dict[str, int]) -> str:
+    return ", ".join(f"{k} {n}" for k, n in kinds.items()) or "none"
+
+
+def _seconds(value: float | None) -> str:
+    return "never" if value is None or value != value else f"{value:.1f} s"
+
+
+def poison_tables(row: dict[str, Any]) -> str:
+    """Per poisoned topic, per service, and the verdict of one poison run."""
+    topics = [
+        "| poisoned topic | read by | records | in its DLQ with a reason, by every reader | "
+        "dead letters by error kind | slowest dead letter |",
+        "| --- | --- | --- | --- | --- | --- |",
+        *(
+            f"| {t['topic']} | {', '.join(t['readers'])} | {t['records']} | {t['complete']} / {t['records']} "
+            f"| {_kinds(t['kinds'])} | {_seconds(t['slowest_s'])} |"
+            for t in row["poison_topics"]
+        ),
+    ]
+    services = [
+        f"| service | ready with zero lag after the injection | longest not ready | ready while stalled "
+        f"(stall time {row['stall_after_s']:.0f} s) | stalled groups it reported | stuck at the end |",
+        "| --- | --- | --- | --- | --- | --- |",
+        *(
+            f"| {h['service']} | {_seconds(h['recovered_s'])} | {h['longest_not_ready_s']:.1f} s "
+            f"| {h['falsely_ready']} probes | {', '.join(h['stalled_reasons']) or 'none'} "
+            f"| {', '.join(h['stuck']) or 'none'} |"
+            for h in row["services"]
+        ),
+    ]
+    delayed = len(row["delayed"])
+    summary = (
+        f"Poison: {row['poison_complete']} of {row['poison_records']} hostile records dead-lettered with a reason "
+        f"by every reader; the international address delivered {row['idn_delivered']} of {row['idn_expected']}; "
+        f"mails to poison candidates: {row['poison_mails']}; worst event → mail delay {row['worst_delay_s']:.1f} s, "
+        f"{delayed} beyond {row['delay_limit_s']:.0f} s; problems: {len(row['problems'])}."
+    )
+    return "\n".join([summary, "", *topics, "", *services])

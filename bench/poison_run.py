@@ -1,0 +1,214 @@
+"""The `poison` chaos scenario: hostile records on every topic the services read, under the steady stream.
+
+After a third of the stream, the ATS's client (librdkafka) writes the catalogue of bench/poison.py
+(about 80 records, eleven of them 1 MB) and two events of a candidate with an internationalised
+address. The run then proves, from outside the services:
+- nothing lost or doubled, and no other candidate's e-mail delayed beyond `DELAY_LIMIT_S` (the worst
+  delay is reported, and every event beyond the limit by candidate);
+- the international address delivered, and no mail to a poison candidate;
+- every poison record in its topic's DLQ, with a reason, by every service that reads the topic;
+- every service ready with zero lag again (its own gauge and the broker's offsets agree), never
+  ready while one of its partitions stood still, and none stuck at the end.
+The services' stall time is lowered to `STALL_AFTER_S` for this run, so a stuck partition shows.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import time
+from collections.abc import AsyncIterator, Mapping
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from bench.foreign import Placement, foreign_producer
+from bench.harness import Env, progress, world
+from bench.oracle import DEFAULT_REMINDERS, Reminders, event_delays, own_mails, owners, reconcile, script, timing
+from bench.poison import SERVICES, Poison, catalogue, grouped_inputs, idn_events, poison_addresses, read_topics
+from bench.poison_check import Injected, Outcome, by_topic, outcomes
+from bench.poison_check import problems as dlq_problems
+from bench.poison_health import Health, Key, health
+from bench.poison_health import problems as health_problems
+from bench.probing import DlqReader, Monitor
+from bench.stream import revoke_first, settle, start_stack, steady, window_resends
+from deploy.local.components import LocalStackSettings
+from deploy.local.smtp_sink import read_index
+from schemas.topics import ATS_EVENTS, dlq_topic
+
+STALL_AFTER_S = 10.0
+GRACE_S = 7.0  # the services measure lag every 5 s: one interval and two probes of slack
+DELAY_LIMIT_S = 5.0
+RECOVER_LIMIT_S = 90.0  # after the injection: ready with zero lag, and every dead letter in place
+MAX_MESSAGE = 1_048_588  # the broker's default max.message.bytes: a 1 MB poison record fits
+
+
+async def inject(env: Env, poisons: list[Poison], idn: list[dict[str, Any]]) -> list[Injected]:
+    """Write the poison and the international candidate's events as the ATS's client; where each landed."""
+    queued: list[tuple[Poison, Placement, datetime]] = []
+    async with foreign_producer(env.local.bootstrap, **{"message.max.bytes": MAX_MESSAGE}) as producer:
+        for p in poisons:
+            placement = Placement()
+            queued.append((p, placement, datetime.now(UTC)))
+            await producer.send(env.kafka.topic(p.topic), p.value, p.key, p.partition, placement=placement)
+        for ev in idn:
+            ev["time"] = datetime.now(UTC).isoformat()
+            await producer.send(env.kafka.topic(ATS_EVENTS), json.dumps(ev).encode(), ev["subject"].encode())
+    return [Injected(p, env.kafka.topic(p.topic), pl.partition, pl.offset, at) for p, pl, at in queued]
+
+
+@contextlib.asynccontextmanager
+async def monitoring(monitor: Monitor) -> AsyncIterator[None]:
+    """Probe the services for as long as the block runs."""
+    stop = asyncio.Event()
+    task = asyncio.create_task(monitor.run(stop))
+    try:
+        yield
+    finally:
+        stop.set()
+        await task
+
+
+async def aftermath(
+    monitor: Monitor, dlq: DlqReader, injected: list[Injected], prefix: str, origin: float, settled: float
+) -> tuple[list[Health], list[Outcome]]:
+    """Wait (bounded) until every service recovered and every poison record has all its dead letters."""
+    deadline = origin + RECOVER_LIMIT_S
+    while True:
+        results = outcomes(injected, await dlq.read(), prefix)
+        healths = [health(p, STALL_AFTER_S, GRACE_S, settled) for p in monitor.probes(origin).values() if p]
+        done = all(not o.missing for o in results) and all(h.recovered_s is not None for h in healths)
+        if (done and len(healths) == len(SERVICES)) or time.perf_counter() > deadline:
+            return healths, results
+        await asyncio.sleep(1.0)
+
+
+@dataclass
+class Stream:
+    """The steady stream of one run and the poison injected into it."""
+
+    events: list[dict[str, Any]]
+    idn: list[dict[str, Any]]
+    expected: set[str]
+    revokers: list[str]
+    first_events: list[str] = field(default_factory=list)
+    injected: list[Injected] = field(default_factory=list)
+    clock: dict[str, Any] = field(default_factory=dict)  # origin, wall, settled, fault (when the poison began)
+
+
+async def stream_with_poison(env: Env, url: str, count: int, rate: float, reminders: Reminders) -> Stream:
+    """The steady stream (its script made now, so reminders fall due when scripted), poisoned after a third."""
+    now = datetime.now(UTC)
+    events, expected, revokers = script(env.name, count, now, reminders)
+    idn = idn_events(env.name, now)
+    run = Stream(events, idn, expected | own_mails(idn), revokers)
+    victim = next(e["subject"] for e in events if e["subject"] not in revokers)
+    poisons = catalogue(env.name, env.partitions, victim, now)
+    run.first_events = await revoke_first(env, url, revokers, events)
+
+    async def fault() -> None:
+        run.clock["origin"], run.clock["wall"] = time.perf_counter(), datetime.now(UTC)
+        run.injected.extend(await inject(env, poisons, run.idn))
+        run.clock["settled"] = time.perf_counter() - run.clock["origin"]
+        progress(f"poison: {len(run.injected)} records on {len(read_topics())} topics in {run.clock['settled']:.1f} s")
+
+    progress(f"poison: {count} events at {rate:.0f}/s, poison after {count // 3}")
+    run.clock["fault"] = await steady(env, events, rate, count // 3, fault)
+    return run
+
+
+async def poison_scenario(
+    local: LocalStackSettings, count: int, rate: float, workdir: Path, reminders: Reminders = DEFAULT_REMINDERS
+) -> dict[str, Any]:
+    """Run the poison scenario end to end and reconcile it."""
+    async with world(local, "chaospoison", workdir) as env:
+        mail = workdir / f"{env.name}-mail"
+        pref = await start_stack(env, mail, extra={f"{s.upper()}_STALL_AFTER_S": str(STALL_AFTER_S) for s in SERVICES})
+        monitor = Monitor(
+            env.local.bootstrap,
+            {p.name: p.url for p in env.processes if p.name in SERVICES},
+            {s: {env.kafka.topic(t) for t in grouped_inputs(s)} for s in SERVICES},
+        )
+        dlqs = [env.kafka.topic(dlq_topic(t)) for t in read_topics()]
+        async with monitoring(monitor), DlqReader(env.local.bootstrap, dlqs, env.partitions) as dlq:
+            await monitor.covering(30.0)  # so every probe from the injection on is evidence
+            run = await stream_with_poison(env, pref.url, count, rate, reminders)
+            arrived = await settle(mail, run.expected, limit_s=240)
+            origin = run.clock["origin"]
+            healths, results = await aftermath(monitor, dlq, run.injected, f"{env.name}.", origin, run.clock["settled"])
+        receipts = read_index(mail)
+        everyone = run.events + run.idn
+        row = reconcile(
+            "poison",
+            everyone,
+            run.expected,
+            run.revokers,
+            run.first_events,
+            receipts,
+            await window_resends(env),
+            arrived - run.clock["fault"] if arrived else float("nan"),
+        )
+        row |= timing(everyone, receipts, run.clock["wall"])
+        # Every probe, for whoever has to find out why a service did not come through.
+        probes_file = workdir / f"{env.name}-probes.json"
+        probes = monitor.probes(origin)
+        probes_file.write_text(
+            json.dumps({k: [asdict(p) | {"positions": _keyed(p.positions)} for p in v] for k, v in probes.items()})
+        )
+        found = verdict(env.name, everyone, run.idn, run.expected, receipts, healths, results, dlq.unreadable)
+        return row | found | {"monitor_failures": monitor.failures[:5], "probes_file": str(probes_file)}
+
+
+def _keyed(positions: Mapping[Key, tuple[int, int]] | None) -> dict[str, tuple[int, int]] | None:
+    """Positions with JSON keys ("group topic/partition")."""
+    return None if positions is None else {f"{g} {t}/{p}": v for (g, t, p), v in positions.items()}
+
+
+def verdict(
+    prefix: str,
+    everyone: list[dict[str, Any]],
+    idn: list[dict[str, Any]],
+    expected: set[str],
+    receipts: list[dict[str, Any]],
+    healths: list[Health],
+    results: list[Outcome],
+    unreadable: int,
+) -> dict[str, Any]:
+    """The poison columns of the row, and every problem found, each said precisely."""
+    arrived = {m["notification_id"] for m in receipts}
+    who = owners(everyone)
+    delayed = sorted(
+        (d for d in event_delays(everyone, receipts) if d.seconds > DELAY_LIMIT_S), key=lambda d: -d.seconds
+    )
+    idn_mails = own_mails(idn)
+    found = [
+        *(f"lost: {who.get(nid, nid)}" for nid in sorted(expected - arrived)),
+        *(f"delayed {d.seconds:.1f} s: {d.candidate_id} (event {d.event_id})" for d in delayed),
+        *dlq_problems(results),
+        *health_problems(healths, RECOVER_LIMIT_S),
+    ]
+    if missing := len(SERVICES) - len(healths):
+        found.append(f"{missing} service(s) never answered a probe")
+    if mails := poison_addresses(receipts, prefix):
+        found.append(f"{mails} mail(s) sent to poison candidates")
+    if unreadable:
+        found.append(f"{unreadable} record(s) on the DLQs without their origin headers")
+    return {
+        "delay_limit_s": DELAY_LIMIT_S,
+        "delayed": [asdict(d) for d in delayed],
+        "idn_delivered": len(idn_mails & arrived),
+        "idn_expected": len(idn_mails),
+        "poison_mails": poison_addresses(receipts, prefix),
+        "poison_records": len(results),
+        "poison_complete": sum(o.complete for o in results),
+        "poison_topics": by_topic(results),
+        "slowest_dead_letters": [
+            {"topic": o.injected.poison.topic, "kind": o.injected.poison.kind, "seconds": o.seconds}
+            for o in sorted(results, key=lambda o: -(o.seconds or 0.0))[:5]
+        ],
+        "services": [asdict(h) | {"ok": h.ok} for h in healths],
+        "stall_after_s": STALL_AFTER_S,
+        "problems": found,
+    }
