@@ -12,7 +12,7 @@ from typing import Final, Literal
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, TypeAdapter
 
-from schemas.common import CandidateId, Channel, NotificationStatus, Stage
+from schemas.common import CandidateId, Channel, NotificationStatus, PositiveInt64, Stage, StrictFlag
 from schemas.envelope import CloudEvent
 
 STATUS_EVENT_TYPE: Final = "notification.status.changed"
@@ -30,14 +30,14 @@ class StatusChange(BaseModel):
     ats_event_id: str = Field(description="The ATS event that caused the notification.")
     candidate_id: CandidateId
     application_id: str | None = Field(None, description="The application, when the event had one.")
-    status: NotificationStatus
+    status: NotificationStatus = Field(description="The state the notification entered (see STATUS_RANK).")
     channel: Channel | None = Field(None, description="None for needs_recruiter when no channel remains.")
     stage: Stage = Field(description="Our stage (purpose) of the message.")
-    attempt: int = Field(1, ge=1, description="1 for the first channel, 2 for the first fallback, ...")
+    attempt: PositiveInt64 = Field(1, description="1 for the first channel, 2 for the first fallback, ...")
     reason: str = Field("", max_length=500, description="Why, in plain words (no contact data).")
     provider: str | None = Field(None, max_length=50, description="smtp, twilio-sms, ... for notifier states.")
     provider_ref: str | None = Field(None, max_length=200, description="Message-ID or provider message id.")
-    contact_invalid: bool = Field(False, description="The address does not exist (hard bounce, invalid number).")
+    contact_invalid: StrictFlag = Field(False, description="The address does not exist (hard bounce, invalid number).")
     release_at: AwareDatetime | None = Field(
         None, description="For held: when the message is due to go out (UTC); it moves if preferences change."
     )
@@ -46,15 +46,15 @@ class StatusChange(BaseModel):
         description="The candidate's preferred channel that could not be used for this message (e.g. WhatsApp "
         "without an approved template); `reason` says why. Recruiters see it on the worklist.",
     )
-    occurred_at: AwareDatetime
+    occurred_at: AwareDatetime = Field(description="When the state was entered.")
     event_time: AwareDatetime | None = Field(None, description="Time of the causing ATS event (for latency).")
 
 
 class NotificationStatusEvent(CloudEvent):
     """CloudEvent carrying a StatusChange."""
 
-    type: Literal["notification.status.changed"] = STATUS_EVENT_TYPE
-    data: StatusChange
+    type: Literal["notification.status.changed"] = Field(STATUS_EVENT_TYPE, description="Event type.")
+    data: StatusChange = Field(description="The state change.")
 
 
 STATUS_ADAPTER: TypeAdapter[NotificationStatusEvent] = TypeAdapter(NotificationStatusEvent)

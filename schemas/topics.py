@@ -108,7 +108,7 @@ _MAIN: tuple[TopicSpec, ...] = (
     ),
     TopicSpec(
         CANDIDATE_EVENTS,
-        "Output: interview slots chosen by reply, replies that need a recruiter.",
+        "Output: interview slots chosen by reply, replies that need a recruiter, contact points found unusable.",
         writers=("preference",),
         readers=("ats", "notifier"),
         retention_ms=30 * DAY_MS,

@@ -35,7 +35,7 @@ from services.notifier.channels.email import EmailAdapter
 from services.notifier.channels.portal import PortalAdapter
 from services.notifier.channels.twilio import SmsAdapter, WhatsAppAdapter
 from services.notifier.channels.voice import VoiceAdapter
-from services.notifier.delivery import Clock, Delivery, ViewBehindError
+from services.notifier.delivery import Clock, Delivery
 from services.notifier.handlers import register_handlers
 from services.notifier.inbound_smtp import InboundMail, start_inbound_smtp
 from services.notifier.metrics import NotifierMetrics
@@ -53,8 +53,8 @@ def create_app(settings: NotifierSettings, clock: Clock = utcnow) -> FastAPI:
     registry = CollectorRegistry()
     metrics = NotifierMetrics(registry)
     readiness = Readiness("kafka", "mongodb", "view")
-    # The view reaches the acknowledged offsets later: retry the batch, never dead-letter it.
-    guard = InputGuard(settings.poison_attempts, transient=(ViewBehindError,), registry=registry)
+    # The services' own transient failures (ViewBehindError, SnapshotMissingError) are TransientErrors.
+    guard = InputGuard(settings.poison_attempts, registry=registry)
     readiness.probe(guard.problems)
     view_supervisor = ViewSupervisor(registry, readiness, "notifier")
     broker = make_broker(settings.kafka, registry, "notifier")

@@ -21,6 +21,7 @@ from structlog.contextvars import bind_contextvars
 from schemas.common import Channel, NotificationStatus
 from schemas.dispatch import DeliverMessage, DeliverMessageCommand
 from services.common.failpoints import CrashPoints
+from services.common.failures import TransientError
 from services.common.kafka import Record
 from services.common.links import sign
 from services.notifier.channels.base import ChannelAdapter, Outcome, Outgoing, SendResult
@@ -43,7 +44,7 @@ _FINAL_STATE = {
 }
 
 
-class ViewBehindError(RuntimeError):
+class ViewBehindError(TransientError):
     """The preference view did not reach the acknowledged offsets in time; retry the batch."""
 
 

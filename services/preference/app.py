@@ -10,7 +10,7 @@ from datetime import timedelta
 from fastapi import FastAPI
 from prometheus_client import CollectorRegistry
 
-from schemas.candidate_events import ReplyNeedsRecruiterEvent, SlotChosenEvent
+from schemas.candidate_events import CandidateEvent
 from schemas.envelope import utcnow
 from schemas.topics import ATS_ACCEPTED, CANDIDATE_EVENTS, PREFERENCES_CHANGED
 from services.common.failpoints import CrashPoints
@@ -45,16 +45,8 @@ def create_app(settings: PreferenceSettings, clock: Clock = utcnow) -> FastAPI:
     store = MongoPreferenceStore(client, settings.mongo.database)
     partitioner = Partitioner()  # loaded at start from the topics' metadata
     publisher = KafkaSnapshotPublisher(settings.kafka, partitioner)
-    service = PreferenceService(
-        store,
-        publisher,
-        metrics,
-        clock,
-        settings.suppression_secret.get_secret_value().encode(),
-        CrashPoints(settings.crash_at),
-    )
 
-    async def publish_candidate_event(event: SlotChosenEvent | ReplyNeedsRecruiterEvent) -> None:
+    async def publish_candidate_event(event: CandidateEvent) -> None:
         await broker.publish(
             event.model_dump_json().encode(),
             settings.kafka.topic(CANDIDATE_EVENTS),
@@ -63,6 +55,16 @@ def create_app(settings: PreferenceSettings, clock: Clock = utcnow) -> FastAPI:
             correlation_id=event.id,
             headers={"content-type": "application/cloudevents+json"},
         )
+
+    service = PreferenceService(
+        store,
+        publisher,
+        metrics,
+        clock,
+        settings.suppression_secret.get_secret_value().encode(),
+        CrashPoints(settings.crash_at),
+        notify=publish_candidate_event,
+    )
 
     reactions = Reactions(service, publish_candidate_event, metrics, clock)
     dead_letters = DeadLetters(broker, settings.group_id, metrics.dead_letter, guard)

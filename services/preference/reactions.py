@@ -8,7 +8,13 @@ from collections.abc import Callable, Sequence
 from datetime import datetime
 from typing import Protocol
 
-from schemas.candidate_events import ReplyNeedsRecruiter, ReplyNeedsRecruiterEvent, SlotChosen, SlotChosenEvent
+from schemas.candidate_events import (
+    CandidateEvent,
+    ReplyNeedsRecruiter,
+    ReplyNeedsRecruiterEvent,
+    SlotChosen,
+    SlotChosenEvent,
+)
 from schemas.inbound import InboundReply
 from schemas.status import StatusChange
 from services.preference.domain import mark_contact_invalid
@@ -24,7 +30,7 @@ SOURCE = "urn:candidate-comms:preference"
 class CandidateEventSink(Protocol):
     """Publishes to candidate.events (slot choices, replies a recruiter must read)."""
 
-    async def __call__(self, event: SlotChosenEvent | ReplyNeedsRecruiterEvent) -> None: ...
+    async def __call__(self, event: CandidateEvent) -> None: ...
 
 
 class Reactions:

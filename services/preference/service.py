@@ -7,13 +7,15 @@ import hashlib
 import hmac
 import logging
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
 from schemas.ats import ApplicationReceived, AtsEvent, CandidateContact
+from schemas.candidate_events import ContactInvalidEvent
 from schemas.preferences import PreferenceSnapshot
 from services.common.failpoints import CrashPoints
+from services.preference.contacts import contact_invalid_events
 from services.preference.domain import Proposed, first_version, merge_ats_contact
 from services.preference.lifecycle import application_events, may_delete, procedures_ended
 from services.preference.metrics import PreferenceMetrics
@@ -97,7 +99,9 @@ class PreferenceService:
         suppression_secret: bytes,
         crash: CrashPoints | None = None,
         max_attempts: int = 50,
+        notify: Callable[[ContactInvalidEvent], Awaitable[None]] | None = None,
     ) -> None:
+        self._notify = notify  # tells the ATS (candidate.events) about contact points a version marked invalid
         self._store = store
         self._publisher = publisher
         self._metrics = metrics
@@ -217,6 +221,7 @@ class PreferenceService:
         placed = await asyncio.gather(*(self._publisher.publish(p.snapshot) for p in proposals))
         self._metrics.publish_seconds.observe(time.perf_counter() - started)
         self._crash.reached("after_publish")
+        await self._notices([p.snapshot for p in proposals])
         newer = await self._store.finish_publication_many(
             {p.snapshot.candidate_id: p.snapshot.version for p in proposals}
         )
@@ -238,6 +243,12 @@ class PreferenceService:
             )
         except UnknownCandidateError:
             return None  # erased between the two reads
+
+    async def _notices(self, snapshots: Sequence[PreferenceSnapshot]) -> None:
+        """The ATS-facing notices of published versions (same ids when published again: idempotent downstream)."""
+        if self._notify is not None:
+            for notice in (n for s in snapshots for n in contact_invalid_events(s)):
+                await self._notify(notice)
 
     async def retention_once(self, retention: timedelta, talent_pool: timedelta) -> int:
         """Erase candidates whose last procedure ended long enough ago (talent-pool consent extends it)."""
@@ -268,6 +279,7 @@ class PreferenceService:
         partition, offset = await self._publisher.publish(snapshot)
         self._metrics.publish_seconds.observe(time.perf_counter() - started)
         self._crash.reached("after_publish")
+        await self._notices([snapshot])
         if not await self._store.finish_publication(snapshot.candidate_id, snapshot.version):
             # A newer version reached the topic first; make sure the newest is also the last.
             self._metrics.republished.labels(cause="reordered").inc()

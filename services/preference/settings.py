@@ -68,4 +68,6 @@ class PreferenceSettings(BaseSettings):
     crash_at: str | None = Field(None, description="Test only: SIGKILL the process at this crash point.")
     kafka: KafkaSettings = Field(default_factory=KafkaSettings)
     mongo: MongoSettings = Field(default_factory=MongoSettings)
-    channels: ChannelSettings = Field(default_factory=ChannelSettings)
+    channels: ChannelSettings = Field(
+        default_factory=ChannelSettings, description="What each channel can carry (CHANNELS_ variables)."
+    )

@@ -17,6 +17,7 @@ from typing import Protocol
 from schemas.ats import AtsEvent
 from schemas.envelope import DecodeError
 from schemas.topics import PREFERENCE_VERSION_HEADER, SUPPRESSED_HEADER
+from services.common.failures import TransientError
 from services.common.kafka import Record, header
 from services.common.view import Erased
 from services.router.prefs import RoutingPrefs
@@ -31,7 +32,7 @@ class PreferenceView(Protocol):
     async def wait_for(self, ready: Callable[[], bool], timeout_s: float) -> bool: ...
 
 
-class SnapshotMissingError(RuntimeError):
+class SnapshotMissingError(TransientError):
     """A candidate's snapshot has not reached the view in time; the batch is retried (transient)."""
 
 

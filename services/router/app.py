@@ -28,7 +28,7 @@ from services.common.viewing import (
     view_consumer,
     view_dead_letters,
 )
-from services.router.admission import Admission, SnapshotMissingError
+from services.router.admission import Admission
 from services.router.handlers import register_handlers
 from services.router.metrics import RouterMetrics
 from services.router.outputs import Outputs
@@ -66,8 +66,8 @@ def create_app(settings: RouterSettings, clock: Clock = utcnow) -> FastAPI:
     registry = CollectorRegistry()
     metrics = RouterMetrics(registry)
     readiness = Readiness("kafka", "mongodb", "view")
-    # A snapshot that has not reached the view yet arrives later: retry, never dead-letter (admission gives up).
-    guard = InputGuard(settings.poison_attempts, transient=(SnapshotMissingError,), registry=registry)
+    # The services' own transient failures (ViewBehindError, SnapshotMissingError) are TransientErrors.
+    guard = InputGuard(settings.poison_attempts, registry=registry)
     readiness.probe(guard.problems)
     view_supervisor = ViewSupervisor(registry, readiness, "router")
     broker = make_broker(settings.kafka, registry, "router")

@@ -75,7 +75,9 @@ class RouterSettings(BaseSettings):
     log_level: str = Field("INFO", description="DEBUG, INFO, WARNING or ERROR.")
     kafka: KafkaSettings = Field(default_factory=KafkaSettings)
     mongo: MongoSettings = Field(default_factory=MongoSettings)
-    channels: ChannelSettings = Field(default_factory=ChannelSettings)
+    channels: ChannelSettings = Field(
+        default_factory=ChannelSettings, description="What each channel can carry (CHANNELS_ variables)."
+    )
 
     def routing(self) -> RoutingConfig:
         """The pure policy's configuration."""

@@ -184,7 +184,7 @@ async def test_replies_change_preferences_or_reach_the_ats_and_recruiters(
     assert prefs["consent"]["voice"]["application"]["state"] == "revoked"
     assert prefs["consent"]["sms"]["application"]["state"] == "revoked"  # the later STOP wins
     assert prefs["consent"]["sms"]["application"]["evidence"] == "STOP"
-    assert prefs["channel_order"][0] == "sms"
+    assert prefs["channel_order"] == ["email"]  # STOP took SMS out of the order too
 
     events = await eventually(lambda: _events(kafka, 2), what="candidate.events")
     by_type = {e["type"]: e["data"] for e in events}

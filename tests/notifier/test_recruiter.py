@@ -175,6 +175,7 @@ async def test_worklist_json_counts_and_filters(client: httpx.AsyncClient) -> No
         "unparsed_reply": 1,
         "unattributed_reply": 0,
         "call_task": 1,
+        "choice_not_honoured": 0,
     }
     assert body["silence_by_stage"] == {"interview_scheduling": 2}
     silent = (await client.get("/v1/worklist", params={"kind": "silence"}, headers=KEY)).json()["items"]
