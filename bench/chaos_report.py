@@ -26,7 +26,7 @@ def scenario_line(r: dict[str, Any]) -> str:
 
 def table(rows: list[dict[str, Any]]) -> str:
     """The printed result: one row per scenario, then the poison scenario's own tables if it ran."""
-    poison = [poison_tables(r) for r in rows if r["scenario"] == "poison"]
+    poison = [poison_tables(r) for r in rows if "poison_topics" in r]
     return "\n\n".join(["\n".join([HEAD, *(scenario_line(r) for r in rows)]), *poison])
 
 
@@ -64,21 +64,25 @@ def poison_tables(row: dict[str, Any]) -> str:
         ),
     ]
     services = [
-        f"| service | ready with zero lag after the injection | longest not ready | ready while stalled "
-        f"(stall time {row['stall_after_s']:.0f} s) | stalled groups it reported | stuck at the end |",
-        "| --- | --- | --- | --- | --- | --- |",
+        f"| service | committed past its poison | ready with zero lag (first time after the injection) "
+        f"| longest not ready | ready while stalled (stall time {row['stall_after_s']:.0f} s) "
+        "| stalled groups it reported | stuck at the end |",
+        "| --- | --- | --- | --- | --- | --- | --- |",
         *(
-            f"| {h['service']} | {_seconds(h['recovered_s'])} | {h['longest_not_ready_s']:.1f} s "
+            f"| {h['service']} | {_seconds(h['past_poison_s'])} | {_seconds(h['recovered_s'])} "
+            f"| {h['longest_not_ready_s']:.1f} s "
             f"| {h['falsely_ready']} probes | {', '.join(h['stalled_reasons']) or 'none'} "
             f"| {', '.join(h['stuck']) or 'none'} |"
             for h in row["services"]
         ),
     ]
-    delayed = len(row["delayed"])
-    summary = (
-        f"Poison: {row['poison_complete']} of {row['poison_records']} hostile records dead-lettered with a reason "
-        f"by every reader; the international address delivered {row['idn_delivered']} of {row['idn_expected']}; "
-        f"mails to poison candidates: {row['poison_mails']}; worst event → mail delay {row['worst_delay_s']:.1f} s, "
-        f"{delayed} beyond {row['delay_limit_s']:.0f} s; problems: {len(row['problems'])}."
+    summary = " ".join(
+        [
+            f"{row['scenario'].capitalize()}: {row['poison_complete']} of {row['poison_records']} hostile records",
+            "dead-lettered with a reason by every reader; the international address delivered",
+            f"{row['idn_delivered']} of {row['idn_expected']}; mails to poison candidates: {row['poison_mails']};",
+            f"worst event → mail delay {row['worst_delay_s']:.1f} s, {len(row['delayed'])} beyond",
+            f"{row['delay_limit_s']:.0f} s; problems: {len(row['problems'])}.",
+        ]
     )
     return "\n".join([summary, "", *topics, "", *services])

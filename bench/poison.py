@@ -28,7 +28,15 @@ from schemas.inbound import INBOUND_TYPE
 from schemas.partitioning import partition_for
 from schemas.preferences import PREFERENCES_CHANGED_TYPE, PreferencesChangedEvent
 from schemas.status import STATUS_EVENT_TYPE
-from schemas.topics import ATS_EVENTS, DLQ_SUFFIX, PREFERENCES_CHANGED, TOPICS, TOPICS_BY_NAME
+from schemas.topics import (
+    ATS_ACCEPTED,
+    ATS_EVENTS,
+    DLQ_SUFFIX,
+    PREFERENCE_VERSION_HEADER,
+    PREFERENCES_CHANGED,
+    TOPICS,
+    TOPICS_BY_NAME,
+)
 from services.preference.domain import first_version
 
 SERVICES = frozenset({"preference", "router", "notifier"})
@@ -73,6 +81,7 @@ class Poison:
     value: bytes | None
     partition: int | None  # None: librdkafka's default partitioner (the ATS's topic); else explicit
     must_reach: frozenset[str]
+    headers: tuple[tuple[str, bytes], ...] = ()
 
 
 def contact(candidate_id: str, email: str, name: str = "Gif Tig") -> dict[str, Any]:
@@ -172,7 +181,31 @@ def compacted_extras(
     ]
 
 
-def catalogue(prefix: str, partitions: int, victim: str, now: datetime, seed: int = 29) -> list[Poison]:
+def orphan(subject: str, partitions: int, now: datetime) -> Poison:
+    """A valid event on ats.accepted for a candidate no snapshot was ever written for (not in the default catalogue).
+
+    The router waits for the snapshot it names (ROUTER_SNAPSHOT_GIVE_UP_S, 10 minutes by default) before
+    dead-lettering it as snapshot_missing; `python -m bench.chaos --only poison-orphan` measures what that
+    wait costs every other candidate.
+    """
+    application = {"id": f"app-{subject}", "job_title": "Monteur", "stage": "screening"}
+    data = {"candidate": contact(subject, f"{subject.lower()}@example.net"), "application": application}
+    value = json.dumps(envelope("ats.stage.changed", subject, data, now)).encode()
+    headers = ((PREFERENCE_VERSION_HEADER, b"1"), ("content-type", b"application/cloudevents+json"))
+    return Poison(
+        ATS_ACCEPTED,
+        "orphan_event",
+        subject.encode(),
+        value,
+        partition_for(subject, partitions),
+        readers(ATS_ACCEPTED),
+        headers,
+    )
+
+
+def catalogue(
+    prefix: str, partitions: int, victim: str, now: datetime, seed: int = 29, with_orphan: bool = False
+) -> list[Poison]:
     """Every poison record for every read topic; `victim` is a real candidate whose key a snapshot borrows."""
     rng, out, n = random.Random(seed), list[Poison](), 0
 
@@ -199,7 +232,7 @@ def catalogue(prefix: str, partitions: int, victim: str, now: datetime, seed: in
         if topic == PREFERENCES_CHANGED:
             for kind, key, value, partition in compacted_extras([name(), name(), name()], victim, partitions, now):
                 out.append(Poison(topic, kind, key, value, partition, must))
-    return out
+    return [*out, orphan(name(), partitions, now)] if with_orphan else out
 
 
 def idn_events(prefix: str, now: datetime) -> list[dict[str, Any]]:

@@ -11,6 +11,7 @@ Pure functions only.
 
 from __future__ import annotations
 
+from collections import defaultdict
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
@@ -35,6 +36,7 @@ class Health:
 
     service: str
     recovered_s: float | None  # first probe after `settled_at` that was ready with zero lag (own and measured)
+    past_poison_s: float | None  # first probe at which every group of it had committed past its poison records
     falsely_ready: int  # probes ready while a partition of it had been stalled beyond the stall time and grace
     longest_not_ready_s: float
     max_lag: float  # the largest lag the service itself reported
@@ -44,8 +46,9 @@ class Health:
 
     @property
     def ok(self) -> bool:
-        """Recovered, never falsely ready, nothing stuck at the end."""
-        return self.recovered_s is not None and not self.falsely_ready and not self.stuck
+        """Recovered, past its poison, never falsely ready, nothing stuck at the end."""
+        recovered = self.recovered_s is not None and self.past_poison_s is not None
+        return recovered and not self.falsely_ready and not self.stuck
 
 
 def stall_times(probes: Sequence[Probe]) -> list[dict[Key, float]]:
@@ -75,8 +78,31 @@ def _not_ready_streak(probes: Sequence[Probe]) -> float:
     return longest
 
 
-def health(probes: Sequence[Probe], stall_after_s: float, grace_s: float, settled_at: float) -> Health:
-    """Judge one service's probes (in time order). `settled_at`: when every poison record was on the broker."""
+def past_poison(probes: Sequence[Probe], poison: Mapping[tuple[str, int], int]) -> float | None:
+    """When every group had committed past the last poison offset of each (topic, partition) it reads, if ever."""
+    for probe in probes:
+        if probe.positions is None:
+            continue
+        commits: dict[tuple[str, int], list[int]] = defaultdict(list)
+        for (_, topic, partition), (_, committed) in probe.positions.items():
+            commits[(topic, partition)].append(committed)
+        if all(commits[where] and min(commits[where]) > offset for where, offset in poison.items()):
+            return probe.at
+    return None
+
+
+def health(
+    probes: Sequence[Probe],
+    stall_after_s: float,
+    grace_s: float,
+    settled_at: float,
+    poison: Mapping[tuple[str, int], int] | None = None,
+) -> Health:
+    """Judge one service's probes (in time order).
+
+    `settled_at`: when every poison record was on the broker; `poison`: (topic, partition) -> the last
+    poison offset there, for the topics the service reads in groups.
+    """
     if not probes:
         raise ValueError("no probes")
     stalls = stall_times(probes)
@@ -102,6 +128,7 @@ def health(probes: Sequence[Probe], stall_after_s: float, grace_s: float, settle
     return Health(
         service=probes[0].service,
         recovered_s=recovered,
+        past_poison_s=past_poison(probes, poison or {}),
         falsely_ready=falsely,
         longest_not_ready_s=_not_ready_streak(probes),
         max_lag=max((p.lag for p in probes if p.lag == p.lag), default=float("nan")),
@@ -117,6 +144,8 @@ def problems(results: Sequence[Health], limit_s: float) -> list[str]:
     for h in results:
         if h.recovered_s is None or h.recovered_s > limit_s:
             lines.append(f"{h.service}: not ready with zero lag within {limit_s:.0f} s of the injection")
+        if h.past_poison_s is None:
+            lines.append(f"{h.service}: a group of it never committed past its poison records")
         if h.falsely_ready:
             lines.append(f"{h.service}: ready in {h.falsely_ready} probe(s) while a partition of it was stalled")
         if h.stuck:

@@ -52,7 +52,7 @@ async def inject(env: Env, poisons: list[Poison], idn: list[dict[str, Any]]) -> 
         for p in poisons:
             placement = Placement()
             queued.append((p, placement, datetime.now(UTC)))
-            await producer.send(env.kafka.topic(p.topic), p.value, p.key, p.partition, placement=placement)
+            await producer.send(env.kafka.topic(p.topic), p.value, p.key, p.partition, p.headers, placement)
         for ev in idn:
             ev["time"] = datetime.now(UTC).isoformat()
             await producer.send(env.kafka.topic(ATS_EVENTS), json.dumps(ev).encode(), ev["subject"].encode())
@@ -71,6 +71,16 @@ async def monitoring(monitor: Monitor) -> AsyncIterator[None]:
         await task
 
 
+def last_poison(injected: list[Injected], service: str) -> dict[tuple[str, int], int]:
+    """(topic, partition) -> the last poison offset there, on the topics the service reads in groups."""
+    out: dict[tuple[str, int], int] = {}
+    for inj in injected:
+        if inj.poison.topic in grouped_inputs(service):
+            where = (inj.topic, inj.partition)
+            out[where] = max(out.get(where, -1), inj.offset)
+    return out
+
+
 async def aftermath(
     monitor: Monitor, dlq: DlqReader, injected: list[Injected], prefix: str, origin: float, settled: float
 ) -> tuple[list[Health], list[Outcome]]:
@@ -78,7 +88,11 @@ async def aftermath(
     deadline = origin + RECOVER_LIMIT_S
     while True:
         results = outcomes(injected, await dlq.read(), prefix)
-        healths = [health(p, STALL_AFTER_S, GRACE_S, settled) for p in monitor.probes(origin).values() if p]
+        healths = [
+            health(p, STALL_AFTER_S, GRACE_S, settled, last_poison(injected, name))
+            for name, p in monitor.probes(origin).items()
+            if p
+        ]
         done = all(not o.missing for o in results) and all(h.recovered_s is not None for h in healths)
         if (done and len(healths) == len(SERVICES)) or time.perf_counter() > deadline:
             return healths, results
@@ -98,14 +112,16 @@ class Stream:
     clock: dict[str, Any] = field(default_factory=dict)  # origin, wall, settled, fault (when the poison began)
 
 
-async def stream_with_poison(env: Env, url: str, count: int, rate: float, reminders: Reminders) -> Stream:
+async def stream_with_poison(
+    env: Env, url: str, count: int, rate: float, reminders: Reminders, with_orphan: bool
+) -> Stream:
     """The steady stream (its script made now, so reminders fall due when scripted), poisoned after a third."""
     now = datetime.now(UTC)
     events, expected, revokers = script(env.name, count, now, reminders)
     idn = idn_events(env.name, now)
     run = Stream(events, idn, expected | own_mails(idn), revokers)
     victim = next(e["subject"] for e in events if e["subject"] not in revokers)
-    poisons = catalogue(env.name, env.partitions, victim, now)
+    poisons = catalogue(env.name, env.partitions, victim, now, with_orphan=with_orphan)
     run.first_events = await revoke_first(env, url, revokers, events)
 
     async def fault() -> None:
@@ -120,9 +136,14 @@ async def stream_with_poison(env: Env, url: str, count: int, rate: float, remind
 
 
 async def poison_scenario(
-    local: LocalStackSettings, count: int, rate: float, workdir: Path, reminders: Reminders = DEFAULT_REMINDERS
+    local: LocalStackSettings,
+    count: int,
+    rate: float,
+    workdir: Path,
+    reminders: Reminders = DEFAULT_REMINDERS,
+    with_orphan: bool = False,
 ) -> dict[str, Any]:
-    """Run the poison scenario end to end and reconcile it."""
+    """Run the poison scenario end to end and reconcile it (`with_orphan`: see bench.poison.orphan)."""
     async with world(local, "chaospoison", workdir) as env:
         mail = workdir / f"{env.name}-mail"
         pref = await start_stack(env, mail, extra={f"{s.upper()}_STALL_AFTER_S": str(STALL_AFTER_S) for s in SERVICES})
@@ -134,14 +155,14 @@ async def poison_scenario(
         dlqs = [env.kafka.topic(dlq_topic(t)) for t in read_topics()]
         async with monitoring(monitor), DlqReader(env.local.bootstrap, dlqs, env.partitions) as dlq:
             await monitor.covering(30.0)  # so every probe from the injection on is evidence
-            run = await stream_with_poison(env, pref.url, count, rate, reminders)
+            run = await stream_with_poison(env, pref.url, count, rate, reminders, with_orphan)
             arrived = await settle(mail, run.expected, limit_s=240)
             origin = run.clock["origin"]
             healths, results = await aftermath(monitor, dlq, run.injected, f"{env.name}.", origin, run.clock["settled"])
         receipts = read_index(mail)
         everyone = run.events + run.idn
         row = reconcile(
-            "poison",
+            "poison-orphan" if with_orphan else "poison",
             everyone,
             run.expected,
             run.revokers,

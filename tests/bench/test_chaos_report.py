@@ -55,6 +55,7 @@ def poison_row(**extra: Any) -> dict[str, Any]:
             "services": [
                 {
                     "service": "router",
+                    "past_poison_s": 0.6,
                     "recovered_s": 5.2,
                     "longest_not_ready_s": 0.0,
                     "falsely_ready": 0,
@@ -79,7 +80,7 @@ def test_a_partial_run_replaces_its_rows_and_keeps_the_others() -> None:
     assert "| kill-router | 59 | 67 | 66 | 1 |" in lines[2]  # the new figures
     assert poison.startswith("Poison: 80 of 80 hostile records")
     assert "| ats.events | preference | 8 | 8 / 8 | invalid_data 3, malformed_json 3 | 0.3 s |" in poison
-    assert "| router | 5.2 s | 0.0 s | 0 probes | none | none |" in poison
+    assert "| router | 0.6 s | 5.2 s | 0.0 s | 0 probes | none | none |" in poison
     # A later run without the poison scenario keeps the poison tables of the last one.
     again = readme_section(new, [row("restart-kafka", lost=2)], SCENARIOS)
     assert again.split("\n\n", 1)[1] == poison

@@ -175,3 +175,13 @@ def test_mails_to_poison_candidates_are_counted() -> None:
     ]
     assert poison_addresses(receipts, "w1.") == 2
     assert poison_addresses(receipts, "w2.") == 0
+
+
+def test_the_orphan_is_a_valid_event_without_a_snapshot_and_only_on_request(records: list[Poison]) -> None:
+    assert all(p.kind != "orphan_event" for p in records)
+    [orphan] = [p for p in catalogue("w1.", 6, "w1.c0000004", NOW, with_orphan=True) if p.kind == "orphan_event"]
+    assert orphan.topic == "ats.accepted" and orphan.must_reach == {"router"}
+    event = ATS_EVENT_ADAPTER.validate_json(orphan.value or b"", strict=True)  # nothing wrong with it but its timing
+    assert orphan.key == event.subject.encode() and event.subject.startswith("w1.p")
+    assert orphan.partition == partition_for(event.subject, 6)
+    assert dict(orphan.headers)["preference.version"] == b"1"

@@ -6,7 +6,7 @@ import math
 
 import pytest
 
-from bench.poison_health import Health, Probe, health, problems, stall_times
+from bench.poison_health import Health, Probe, health, past_poison, problems, stall_times
 from bench.probing import own_lag
 
 KEY = ("w.router", "w.ats.accepted", 2)
@@ -76,8 +76,25 @@ def test_stuck_is_judged_on_the_last_measured_probe() -> None:
 
 
 def test_late_recovery_is_a_problem_too() -> None:
-    late = Health("notifier", 120.0, 0, 0.0, 1.0, (), (), 0)
+    late = Health("notifier", 120.0, 3.0, 0, 0.0, 1.0, (), (), 0)
     assert problems([late], 90) == ["notifier: not ready with zero lag within 90 s of the injection"]
+    never = Health("notifier", 20.0, None, 0, 0.0, 1.0, (), (), 0)
+    assert problems([never], 90) == ["notifier: a group of it never committed past its poison records"]
+    assert not never.ok
+
+
+def test_past_the_poison_when_every_group_reading_its_partition_committed_beyond_it() -> None:
+    poison = {("w.ats.accepted", 2): 7}
+    probes = [
+        probe(0, key=(3, 7)),  # committed 7: the poison at 7 is the next record, not yet done
+        probe(1, unmeasured=None),
+        probe(2, key=(0, 8), other=(0, 0)),
+    ]
+    assert past_poison(probes, poison) == 2
+    assert past_poison(probes[:2], poison) is None
+    # A partition no group of the service reports on is never "past".
+    assert past_poison(probes, {("w.candidate.inbound", 0): 0}) is None
+    assert health(probes, 10, 7, 0, poison).past_poison_s == 2
 
 
 def test_no_probes_is_an_error() -> None:

@@ -79,4 +79,4 @@ def test_chaos_poison_is_dead_lettered_and_nothing_else_suffers(
     assert [s["service"] for s in row["services"]] == ["preference", "router", "notifier"]
     for service in row["services"]:
         assert service["ok"] and service["falsely_ready"] == 0 and service["stuck"] == []
-        assert service["recovered_s"] is not None
+        assert service["recovered_s"] is not None and service["past_poison_s"] is not None
