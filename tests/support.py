@@ -18,6 +18,7 @@ from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
 from confluent_kafka import Producer
 from fastapi import FastAPI
 
+from deploy.local.ats_cli import librdkafka_config
 from deploy.local.smtp_sink import read_index, serve
 from services.common.settings import KafkaSettings
 
@@ -116,17 +117,14 @@ Partitioning = Literal["consistent_random", "murmur2_random", "random"]
 
 
 def _produce_with_librdkafka(
-    bootstrap: str,
+    kafka: KafkaSettings,
     topic: str,
     records: list[tuple[bytes | None, bytes | None]],
     partitioner: Partitioning,
     max_request_size: int,
 ) -> list[tuple[int, int]]:
     """Produce with confluent-kafka (librdkafka), the client behind most ATS integrations; blocking."""
-    config: dict[str, Any] = {
-        "bootstrap.servers": bootstrap,
-        "acks": "all",
-        "enable.idempotence": True,
+    config = librdkafka_config(kafka) | {  # the same security settings as the services (SASL, TLS)
         "message.max.bytes": max_request_size + 4096,
         "partitioner": "murmur2_random" if partitioner == "murmur2_random" else "consistent_random",
     }
@@ -180,7 +178,7 @@ async def produce(
         records.append((k_bytes if keyed else None, raw))
     return await asyncio.to_thread(
         _produce_with_librdkafka,
-        kafka.bootstrap_servers,
+        kafka,
         kafka.topic(topic),
         records,
         partitioner,
