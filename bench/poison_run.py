@@ -18,7 +18,7 @@ import asyncio
 import contextlib
 import json
 import time
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -26,12 +26,11 @@ from typing import Any
 
 from bench.foreign import Placement, foreign_producer
 from bench.harness import Env, progress, world
-from bench.oracle import DEFAULT_REMINDERS, Reminders, event_delays, own_mails, owners, reconcile, script, timing
-from bench.poison import SERVICES, Poison, catalogue, grouped_inputs, idn_events, poison_addresses, read_topics
-from bench.poison_check import Injected, Outcome, by_topic, outcomes
-from bench.poison_check import problems as dlq_problems
-from bench.poison_health import Health, Key, health
-from bench.poison_health import problems as health_problems
+from bench.oracle import DEFAULT_REMINDERS, Reminders, own_mails, reconcile, script, timing
+from bench.poison import SERVICES, Poison, catalogue, grouped_inputs, idn_events, read_topics
+from bench.poison_check import Injected, Outcome, outcomes
+from bench.poison_health import Health, Probe, health
+from bench.poison_verdict import Evidence, verdict
 from bench.probing import DlqReader, Monitor
 from bench.stream import revoke_first, settle, start_stack, steady, window_resends
 from deploy.local.components import LocalStackSettings
@@ -157,8 +156,10 @@ async def poison_scenario(
             await monitor.covering(30.0)  # so every probe from the injection on is evidence
             run = await stream_with_poison(env, pref.url, count, rate, reminders, with_orphan)
             arrived = await settle(mail, run.expected, limit_s=240)
-            origin = run.clock["origin"]
-            healths, results = await aftermath(monitor, dlq, run.injected, f"{env.name}.", origin, run.clock["settled"])
+            healths, results = await aftermath(
+                monitor, dlq, run.injected, f"{env.name}.", run.clock["origin"], run.clock["settled"]
+            )
+        save_probes(monitor.probes(run.clock["origin"]), probes_file := workdir / f"{env.name}-probes.json")
         receipts = read_index(mail)
         everyone = run.events + run.idn
         row = reconcile(
@@ -171,65 +172,16 @@ async def poison_scenario(
             await window_resends(env),
             arrived - run.clock["fault"] if arrived else float("nan"),
         )
-        row |= timing(everyone, receipts, run.clock["wall"])
-        # Every probe, for whoever has to find out why a service did not come through.
-        probes_file = workdir / f"{env.name}-probes.json"
-        probes = monitor.probes(origin)
-        probes_file.write_text(
-            json.dumps({k: [asdict(p) | {"positions": _keyed(p.positions)} for p in v] for k, v in probes.items()})
-        )
-        found = verdict(env.name, everyone, run.idn, run.expected, receipts, healths, results, dlq.unreadable)
-        return row | found | {"monitor_failures": monitor.failures[:5], "probes_file": str(probes_file)}
+        evidence = Evidence(everyone, run.idn, run.expected, receipts, healths, results, dlq.unreadable)
+        found = verdict(evidence, env.name, DELAY_LIMIT_S, RECOVER_LIMIT_S) | {"stall_after_s": STALL_AFTER_S}
+        extra = {"monitor_failures": monitor.failures[:5], "probes_file": str(probes_file)}
+        return row | timing(everyone, receipts, run.clock["wall"]) | found | extra
 
 
-def _keyed(positions: Mapping[Key, tuple[int, int]] | None) -> dict[str, tuple[int, int]] | None:
-    """Positions with JSON keys ("group topic/partition")."""
-    return None if positions is None else {f"{g} {t}/{p}": v for (g, t, p), v in positions.items()}
+def save_probes(probes: dict[str, list[Probe]], path: Path) -> None:
+    """Every probe as JSON, for whoever has to find out why a service did not come through."""
 
+    def positions(p: Probe) -> dict[str, tuple[int, int]] | None:
+        return None if p.positions is None else {f"{g} {t}/{n}": v for (g, t, n), v in p.positions.items()}
 
-def verdict(
-    prefix: str,
-    everyone: list[dict[str, Any]],
-    idn: list[dict[str, Any]],
-    expected: set[str],
-    receipts: list[dict[str, Any]],
-    healths: list[Health],
-    results: list[Outcome],
-    unreadable: int,
-) -> dict[str, Any]:
-    """The poison columns of the row, and every problem found, each said precisely."""
-    arrived = {m["notification_id"] for m in receipts}
-    who = owners(everyone)
-    delayed = sorted(
-        (d for d in event_delays(everyone, receipts) if d.seconds > DELAY_LIMIT_S), key=lambda d: -d.seconds
-    )
-    idn_mails = own_mails(idn)
-    found = [
-        *(f"lost: {who.get(nid, nid)}" for nid in sorted(expected - arrived)),
-        *(f"delayed {d.seconds:.1f} s: {d.candidate_id} (event {d.event_id})" for d in delayed),
-        *dlq_problems(results),
-        *health_problems(healths, RECOVER_LIMIT_S),
-    ]
-    if missing := len(SERVICES) - len(healths):
-        found.append(f"{missing} service(s) never answered a probe")
-    if mails := poison_addresses(receipts, prefix):
-        found.append(f"{mails} mail(s) sent to poison candidates")
-    if unreadable:
-        found.append(f"{unreadable} record(s) on the DLQs without their origin headers")
-    return {
-        "delay_limit_s": DELAY_LIMIT_S,
-        "delayed": [asdict(d) for d in delayed],
-        "idn_delivered": len(idn_mails & arrived),
-        "idn_expected": len(idn_mails),
-        "poison_mails": poison_addresses(receipts, prefix),
-        "poison_records": len(results),
-        "poison_complete": sum(o.complete for o in results),
-        "poison_topics": by_topic(results),
-        "slowest_dead_letters": [
-            {"topic": o.injected.poison.topic, "kind": o.injected.poison.kind, "seconds": o.seconds}
-            for o in sorted(results, key=lambda o: -(o.seconds or 0.0))[:5]
-        ],
-        "services": [asdict(h) | {"ok": h.ok} for h in healths],
-        "stall_after_s": STALL_AFTER_S,
-        "problems": found,
-    }
+    path.write_text(json.dumps({s: [asdict(p) | {"positions": positions(p)} for p in ps] for s, ps in probes.items()}))
