@@ -230,6 +230,25 @@ async def read_json(kafka: KafkaSettings, topic: str) -> list[dict[str, Any]]:
     return [json.loads(r.value) for r in await read_topic(kafka, topic) if r.value]
 
 
+async def statuses(kafka: KafkaSettings, cid: str) -> list[dict[str, Any]]:
+    """Every state change on notifications.status about one candidate, in order."""
+    return [e["data"] for e in await read_json(kafka, "notifications.status") if e["subject"] == cid]
+
+
+async def wait_status(kafka: KafkaSettings, cid: str, status: str, n: int = 1, **match: Any) -> list[dict[str, Any]]:
+    """Wait until at least `n` state changes `status` (with these field values) exist for a candidate."""
+
+    async def found() -> list[dict[str, Any]] | None:
+        hits = [
+            s
+            for s in await statuses(kafka, cid)
+            if s["status"] == status and all(s.get(k) == v for k, v in match.items())
+        ]
+        return hits if len(hits) >= n else None
+
+    return await eventually(found, what=f"{n} x {status} {match or ''} for {cid}")
+
+
 @asynccontextmanager
 async def running(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
     """Run an app's lifespan in this loop and give an HTTP client talking to it in-process."""

@@ -79,6 +79,28 @@ class MongoSettings(BaseSettings):
     timeout_ms: int = Field(5000, ge=100, description="Server selection and socket timeout.")
 
 
+class ServiceSettings(BaseSettings):
+    """What every service's settings class has (under that service's env prefix), and the shared parts."""
+
+    poison_attempts: int = Field(
+        3,
+        ge=1,
+        description="A record that fails the same way (not a database or broker outage) this many times in a row "
+        "is dead-lettered (processing_failed) so the rest of its partition moves on.",
+    )
+    stall_after_s: float = Field(
+        60.0,
+        gt=0,
+        description="A consumer group partition of this instance with records waiting and no commit for this long "
+        "makes /ready 503 (stalled:<group>) and consumer_stalled 1.",
+    )
+    kafka: KafkaSettings = Field(default_factory=KafkaSettings)
+    mongo: MongoSettings = Field(default_factory=MongoSettings)
+    channels: ChannelSettings = Field(
+        default_factory=ChannelSettings, description="What each channel can carry (CHANNELS_ variables)."
+    )
+
+
 class HttpSettings(BaseSettings):
     """Where a service listens (env prefix set by the service: PREFERENCE_, ROUTER_, NOTIFIER_)."""
 

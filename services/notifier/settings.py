@@ -5,12 +5,12 @@ from __future__ import annotations
 from typing import Literal
 
 from pydantic import Field, PositiveInt, SecretStr
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import SettingsConfigDict
 
-from services.common.settings import ChannelSettings, KafkaSettings, MongoSettings
+from services.common.settings import ServiceSettings
 
 
-class NotifierSettings(BaseSettings):
+class NotifierSettings(ServiceSettings):
     """Everything the notifier reads from the environment."""
 
     model_config = SettingsConfigDict(env_prefix="NOTIFIER_", extra="ignore")
@@ -115,25 +115,8 @@ class NotifierSettings(BaseSettings):
         description="Port (on `host`) of the inbound SMTP listener for bounces (DSNs) and e-mail replies; "
         "unset or 0: off.",
     )
-    poison_attempts: int = Field(
-        3,
-        ge=1,
-        description="A record that fails the same way (not a database or broker outage) this many times in a row "
-        "is dead-lettered (processing_failed) so the rest of its partition moves on.",
-    )
-    stall_after_s: float = Field(
-        60.0,
-        gt=0,
-        description="A consumer group partition of this instance with records waiting and no commit for this long "
-        "makes /ready 503 (stalled:<group>) and consumer_stalled 1.",
-    )
     log_level: str = Field("INFO", description="DEBUG, INFO, WARNING or ERROR.")
     test_view_delay_s: float = Field(
         0.0, ge=0, description="Test only: apply live preference changes this late, to prove the send barrier."
     )
     crash_at: str | None = Field(None, description="Test only: SIGKILL the process at this crash point.")
-    kafka: KafkaSettings = Field(default_factory=KafkaSettings)
-    mongo: MongoSettings = Field(default_factory=MongoSettings)
-    channels: ChannelSettings = Field(
-        default_factory=ChannelSettings, description="What each channel can carry (CHANNELS_ variables)."
-    )

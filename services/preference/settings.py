@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 from pydantic import Field, SecretStr
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import SettingsConfigDict
 
-from services.common.settings import ChannelSettings, KafkaSettings, MongoSettings
+from services.common.settings import ServiceSettings
 
 
-class PreferenceSettings(BaseSettings):
+class PreferenceSettings(ServiceSettings):
     """Everything the preference service reads from the environment."""
 
     model_config = SettingsConfigDict(env_prefix="PREFERENCE_", extra="ignore")
@@ -52,22 +52,5 @@ class PreferenceSettings(BaseSettings):
     retention_days: int = Field(180, ge=1, description="Days after the last procedure ends before data is deleted.")
     talent_pool_days: int = Field(365, ge=1, description="How long a talent-pool consent keeps data beyond that.")
     retention_interval_s: float = Field(3600.0, gt=0, description="How often the retention job runs.")
-    poison_attempts: int = Field(
-        3,
-        ge=1,
-        description="A record that fails the same way (not a database or broker outage) this many times in a row "
-        "is dead-lettered (processing_failed) so the rest of its partition moves on.",
-    )
-    stall_after_s: float = Field(
-        60.0,
-        gt=0,
-        description="A consumer group partition of this instance with records waiting and no commit for this long "
-        "makes /ready 503 (stalled:<group>) and consumer_stalled 1.",
-    )
     log_level: str = Field("INFO", description="DEBUG, INFO, WARNING or ERROR.")
     crash_at: str | None = Field(None, description="Test only: SIGKILL the process at this crash point.")
-    kafka: KafkaSettings = Field(default_factory=KafkaSettings)
-    mongo: MongoSettings = Field(default_factory=MongoSettings)
-    channels: ChannelSettings = Field(
-        default_factory=ChannelSettings, description="What each channel can carry (CHANNELS_ variables)."
-    )

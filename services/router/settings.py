@@ -5,14 +5,14 @@ from __future__ import annotations
 from datetime import timedelta
 
 from pydantic import Field
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import SettingsConfigDict
 
 from schemas.common import Channel, Stage
-from services.common.settings import ChannelSettings, KafkaSettings, MongoSettings
+from services.common.settings import ServiceSettings
 from services.router.policy import RoutingConfig
 
 
-class RouterSettings(BaseSettings):
+class RouterSettings(ServiceSettings):
     """Everything the router reads from the environment."""
 
     model_config = SettingsConfigDict(env_prefix="ROUTER_", extra="ignore")
@@ -60,24 +60,7 @@ class RouterSettings(BaseSettings):
         description="An accepted event whose snapshot is still missing this long after it was written is "
         "dead-lettered (snapshot_missing) so the partition moves on.",
     )
-    poison_attempts: int = Field(
-        3,
-        ge=1,
-        description="A record that fails the same way (not a database or broker outage) this many times in a row "
-        "is dead-lettered (processing_failed) so the rest of its partition moves on.",
-    )
-    stall_after_s: float = Field(
-        60.0,
-        gt=0,
-        description="A consumer group partition of this instance with records waiting and no commit for this long "
-        "makes /ready 503 (stalled:<group>) and consumer_stalled 1.",
-    )
     log_level: str = Field("INFO", description="DEBUG, INFO, WARNING or ERROR.")
-    kafka: KafkaSettings = Field(default_factory=KafkaSettings)
-    mongo: MongoSettings = Field(default_factory=MongoSettings)
-    channels: ChannelSettings = Field(
-        default_factory=ChannelSettings, description="What each channel can carry (CHANNELS_ variables)."
-    )
 
     def routing(self) -> RoutingConfig:
         """The pure policy's configuration."""

@@ -16,10 +16,10 @@ from typing import Any
 import pytest
 
 from schemas.common import Channel
-from schemas.topics import ATS_EVENTS, NOTIFICATIONS_STATUS, dispatch_topic
+from schemas.topics import ATS_EVENTS, dispatch_topic
 from services.common.settings import KafkaSettings, MongoSettings
 from tests.stacks import Running, services_running
-from tests.support import Clock, ats_event, eventually, produce, read_json
+from tests.support import Clock, ats_event, eventually, produce, read_json, statuses, wait_status
 
 KEY = {"X-API-Key": "dev-only-api-key"}
 NIGHT = datetime(2026, 12, 1, 21, 30, tzinfo=UTC)  # 22:30 in Amsterdam: SMS waits for 08:00
@@ -34,22 +34,6 @@ async def stack(
     clock = Clock(NIGHT)
     async with services_running(kafka, mongo, tmp_path, unique, clock=clock) as running:
         yield running, clock
-
-
-async def states(kafka: KafkaSettings, cid: str) -> list[dict[str, Any]]:
-    return [e["data"] for e in await read_json(kafka, NOTIFICATIONS_STATUS) if e["subject"] == cid]
-
-
-async def wait_for(kafka: KafkaSettings, cid: str, status: str, n: int = 1, **match: Any) -> list[dict[str, Any]]:
-    async def found() -> list[dict[str, Any]] | None:
-        hits = [s for s in await states(kafka, cid) if s["status"] == status and _matches(s, match)]
-        return hits if len(hits) >= n else None
-
-    return await eventually(found, what=f"{n} x {status} {match} for {cid}")
-
-
-def _matches(s: dict[str, Any], match: dict[str, Any]) -> bool:
-    return all(s.get(k) == v for k, v in match.items())
 
 
 async def sms_candidate(stack: Running, kafka: KafkaSettings, cid: str) -> None:
@@ -80,21 +64,21 @@ async def test_a_held_invitation_that_is_cancelled_never_goes_out(
     await sms_candidate(running, kafka, cid)
     start = NIGHT + timedelta(days=4)
     await produce(kafka, ATS_EVENTS, [interview("ats.interview.scheduled", cid, start, 0)])
-    invite = (await wait_for(kafka, cid, "held", stage="interview_scheduling"))[0]
+    invite = (await wait_status(kafka, cid, "held", stage="interview_scheduling"))[0]
     assert invite["release_at"] is not None and datetime.fromisoformat(invite["release_at"]) > NIGHT
-    await wait_for(kafka, cid, "held", n=2, stage="interview_reminder")
+    await wait_status(kafka, cid, "held", n=2, stage="interview_reminder")
 
     await produce(kafka, ATS_EVENTS, [interview("ats.interview.cancelled", cid, start, 1)])
-    cancelled = await wait_for(kafka, cid, "cancelled", n=3)
+    cancelled = await wait_status(kafka, cid, "cancelled", n=3)
     assert {c["stage"] for c in cancelled} == {"interview_scheduling", "interview_reminder"}
     reason = next(c["reason"] for c in cancelled if c["notification_id"] == invite["notification_id"])
     assert "before the invitation went out" in reason
 
     clock.now = MORNING
     await produce(kafka, ATS_EVENTS, [ats_event("ats.stage.changed", cid, phone=PHONE, stage="screening")])
-    await wait_for(kafka, cid, "queued", stage="screening")  # the router moved on past the morning
+    await wait_status(kafka, cid, "queued", stage="screening")  # the router moved on past the morning
     assert [c["template"] for c in await sms_commands(kafka, cid)] == ["stage_update"]
-    assert not [s for s in await states(kafka, cid) if s["status"] == "queued" and s["stage"].startswith("interview")]
+    assert not [s for s in await statuses(kafka, cid) if s["status"] == "queued" and s["stage"].startswith("interview")]
 
 
 async def test_a_reschedule_replaces_the_held_invitation_with_one_for_the_new_time(
@@ -105,14 +89,14 @@ async def test_a_reschedule_replaces_the_held_invitation_with_one_for_the_new_ti
     await sms_candidate(running, kafka, cid)
     start, moved = NIGHT + timedelta(days=4), NIGHT + timedelta(days=5)
     await produce(kafka, ATS_EVENTS, [interview("ats.interview.scheduled", cid, start, 0)])
-    old = (await wait_for(kafka, cid, "held", stage="interview_scheduling"))[0]
+    old = (await wait_status(kafka, cid, "held", stage="interview_scheduling"))[0]
     await produce(kafka, ATS_EVENTS, [interview("ats.interview.rescheduled", cid, moved, 1)])
-    await wait_for(kafka, cid, "cancelled", notification_id=old["notification_id"])
-    new = (await wait_for(kafka, cid, "held", n=2, stage="interview_scheduling"))[-1]
+    await wait_status(kafka, cid, "cancelled", notification_id=old["notification_id"])
+    new = (await wait_status(kafka, cid, "held", n=2, stage="interview_scheduling"))[-1]
     assert new["notification_id"] != old["notification_id"]
 
     clock.now = MORNING
-    await wait_for(kafka, cid, "queued", notification_id=new["notification_id"])
+    await wait_status(kafka, cid, "queued", notification_id=new["notification_id"])
     commands = await eventually(lambda: sms_commands(kafka, cid), what="the SMS command")
     assert len(commands) == 1, "one invitation, not the old one plus a 'moved' notice"
     assert commands[0]["template"] == "interview_invite"
@@ -129,18 +113,18 @@ async def test_a_cancellation_after_the_invitation_went_out_is_announced_and_end
     await produce(
         kafka, ATS_EVENTS, [interview("ats.interview.scheduled", cid, start, 0) | {"time": MORNING.isoformat()}]
     )
-    await wait_for(kafka, cid, "sent", stage="interview_scheduling")  # e-mail: no choice made
-    await wait_for(kafka, cid, "held", n=2, stage="interview_reminder")
+    await wait_status(kafka, cid, "sent", stage="interview_scheduling")  # e-mail: no choice made
+    await wait_status(kafka, cid, "held", n=2, stage="interview_reminder")
     await produce(
         kafka, ATS_EVENTS, [interview("ats.interview.cancelled", cid, start, 1) | {"time": MORNING.isoformat()}]
     )
-    await wait_for(kafka, cid, "cancelled", n=2, stage="interview_reminder")
-    notice = await wait_for(kafka, cid, "sent", n=2, stage="interview_scheduling")
+    await wait_status(kafka, cid, "cancelled", n=2, stage="interview_reminder")
+    notice = await wait_status(kafka, cid, "sent", n=2, stage="interview_scheduling")
     assert len(notice) == 2
     clock.advance(timedelta(hours=30))  # past the invitation's reply window: no follow-up for a cancelled interview
     await produce(kafka, ATS_EVENTS, [ats_event("ats.stage.changed", cid, stage="screening")])
-    await wait_for(kafka, cid, "sent", stage="screening")
-    later = [s for s in await states(kafka, cid) if s["status"] in ("queued", "needs_recruiter")]
+    await wait_status(kafka, cid, "sent", stage="screening")
+    later = [s for s in await statuses(kafka, cid) if s["status"] in ("queued", "needs_recruiter")]
     assert all(s["attempt"] == 1 for s in later), "no follow-up or recruiter task for the cancelled interview"
     mails = [m for m in running.mails() if m["rcpt_tos"] == ["sanne@example.org"]]
     assert len(mails) == 3  # invitation, cancellation, stage update

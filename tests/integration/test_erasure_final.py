@@ -14,10 +14,10 @@ from pymongo import AsyncMongoClient
 
 from schemas.common import Channel, Stage
 from schemas.dispatch import DeliverMessage, DeliverMessageCommand, MessageContext
-from schemas.topics import ATS_EVENTS, NOTIFICATIONS_STATUS, dispatch_topic
+from schemas.topics import ATS_EVENTS, dispatch_topic
 from services.common.settings import KafkaSettings, MongoSettings
 from tests.stacks import Running, services_running
-from tests.support import Clock, ats_event, eventually, produce, read_json
+from tests.support import Clock, ats_event, produce, read_json, wait_status
 
 KEY = {"X-API-Key": "dev-only-api-key"}
 NIGHT = datetime(2026, 12, 1, 21, 30, tzinfo=UTC)  # 22:30 in Amsterdam: SMS is held until 08:00
@@ -33,27 +33,11 @@ async def stack(
         yield running, clock
 
 
-async def states(kafka: KafkaSettings, cid: str) -> list[dict[str, Any]]:
-    return [e["data"] for e in await read_json(kafka, NOTIFICATIONS_STATUS) if e["subject"] == cid]
-
-
-async def wait_for(kafka: KafkaSettings, cid: str, status: str, n: int = 1, **match: Any) -> list[dict[str, Any]]:
-    async def found() -> list[dict[str, Any]] | None:
-        hits = [
-            s
-            for s in await states(kafka, cid)
-            if s["status"] == status and all(s.get(k) == v for k, v in match.items())
-        ]
-        return hits if len(hits) >= n else None
-
-    return await eventually(found, what=f"{n} x {status} {match} for {cid}")
-
-
 async def create_and_erase(stack: Running, kafka: KafkaSettings, cid: str, **kw: Any) -> dict[str, Any]:
     """A candidate whose first message went out, then erased through the API; returns their first event."""
     first = ats_event("ats.application.received", cid, time_=NIGHT, **kw)
     await produce(kafka, ATS_EVENTS, [first])
-    await wait_for(kafka, cid, "sent")
+    await wait_status(kafka, cid, "sent")
     r = await stack.preference.delete(f"/v1/candidates/{cid}", headers=KEY)
     assert r.status_code == 200 and r.json()["erased"]
     return first
@@ -85,7 +69,7 @@ async def test_later_and_replayed_events_of_an_erased_candidate_send_and_rebuild
         ats_event("ats.interview.scheduled", cid, time_=NIGHT),
     ]
     await produce(kafka, ATS_EVENTS, later)
-    suppressed = await wait_for(kafka, cid, "suppressed", n=3)
+    suppressed = await wait_status(kafka, cid, "suppressed", n=3)
     assert {s["ats_event_id"] for s in suppressed} == {e["id"] for e in later}
     assert all("erased" in s["reason"] and s["channel"] is None for s in suppressed)
 
@@ -102,20 +86,20 @@ async def test_a_held_message_is_suppressed_and_never_released(
     running, clock = stack
     cid = f"{unique}-h"
     await produce(kafka, ATS_EVENTS, [ats_event("ats.application.received", cid, phone=PHONE, opt_ins=("sms",))])
-    await wait_for(kafka, cid, "sent")
+    await wait_status(kafka, cid, "sent")
     r = await running.preference.patch(
         f"/v1/candidates/{cid}/preferences", headers=KEY, json={"channel_order": ["sms"]}
     )
     assert r.status_code == 200
     await produce(kafka, ATS_EVENTS, [ats_event("ats.interview.scheduled", cid, phone=PHONE, opt_ins=("sms",))])
-    held = await wait_for(kafka, cid, "held", n=3)  # invitation and two reminders
+    held = await wait_status(kafka, cid, "held", n=3)  # invitation and two reminders
     assert (await running.preference.delete(f"/v1/candidates/{cid}", headers=KEY)).status_code == 200
 
-    suppressed = await wait_for(kafka, cid, "suppressed", n=3)
+    suppressed = await wait_status(kafka, cid, "suppressed", n=3)
     assert {s["notification_id"] for s in suppressed} == {h["notification_id"] for h in held}
     clock.now = NIGHT + timedelta(days=10)  # every hold is long over
     await produce(kafka, ATS_EVENTS, [ats_event("ats.stage.changed", cid, stage="screening", time_=clock.now)])
-    await wait_for(kafka, cid, "suppressed", n=4)
+    await wait_status(kafka, cid, "suppressed", n=4)
     sms = [d for d in await read_json(kafka, dispatch_topic(Channel.SMS)) if d["subject"] == cid]
     assert sms == []
 
@@ -143,7 +127,7 @@ async def test_a_command_already_on_its_way_is_suppressed_at_send_time(
     )
     command = DeliverMessageCommand(id=msg.notification_id, time=NIGHT, subject=cid, data=msg)
     await produce(kafka, dispatch_topic(Channel.EMAIL), [command.model_dump(mode="json")])
-    state = (await wait_for(kafka, cid, "suppressed", notification_id=msg.notification_id))[0]
+    state = (await wait_status(kafka, cid, "suppressed", notification_id=msg.notification_id))[0]
     assert "erased" in state["reason"]
     assert len(running.mails()) == mails_before
 
@@ -159,7 +143,7 @@ async def test_a_new_application_with_renewed_consent_is_the_documented_way_back
     renewed["data"]["application"] |= {"id": "app-2", "consent_renewed_at": clock.now.isoformat()}
     await produce(kafka, ATS_EVENTS, [renewed])
 
-    sent = (await wait_for(kafka, cid, "sent", ats_event_id=renewed["id"]))[0]
+    sent = (await wait_status(kafka, cid, "sent", ats_event_id=renewed["id"]))[0]
     assert sent["channel"] == "email"
     assert [m for m in running.mails() if m["rcpt_tos"] == ["sanne.new@example.org"]]
     profile = await running.preference.get(f"/v1/candidates/{cid}/preferences", headers=KEY)
@@ -168,4 +152,4 @@ async def test_a_new_application_with_renewed_consent_is_the_documented_way_back
     assert "renewed consent" in history[0]["summary"]
 
     await produce(kafka, ATS_EVENTS, [first])  # the old life, replayed: still suppressed
-    await wait_for(kafka, cid, "suppressed", ats_event_id=first["id"])
+    await wait_status(kafka, cid, "suppressed", ats_event_id=first["id"])

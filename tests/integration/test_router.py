@@ -12,10 +12,10 @@ from typing import Any
 import pytest
 
 from schemas.common import Channel
-from schemas.topics import ATS_EVENTS, NOTIFICATIONS_STATUS, dispatch_topic
+from schemas.topics import ATS_EVENTS, dispatch_topic
 from services.common.settings import KafkaSettings, MongoSettings
 from tests.stacks import Running, services_running
-from tests.support import Clock, ats_event, eventually, produce, read_json
+from tests.support import Clock, ats_event, eventually, produce, read_json, statuses, wait_status
 
 KEY = {"X-API-Key": "dev-only-api-key"}
 NIGHT = datetime(2026, 12, 1, 21, 30, tzinfo=UTC)  # 22:30 in Amsterdam, inside quiet hours
@@ -29,22 +29,6 @@ async def stack_at(
     clock = Clock(getattr(request, "param", DAY))
     async with services_running(kafka, mongo, tmp_path, unique, clock=clock) as stack:
         yield stack, clock
-
-
-async def statuses(kafka: KafkaSettings, cid: str) -> list[dict[str, Any]]:
-    return [e["data"] for e in await read_json(kafka, NOTIFICATIONS_STATUS) if e["subject"] == cid]
-
-
-async def wait_status(kafka: KafkaSettings, cid: str, status: str, n: int = 1, **match: Any) -> list[dict[str, Any]]:
-    async def found() -> list[dict[str, Any]] | None:
-        hits = [
-            s
-            for s in await statuses(kafka, cid)
-            if s["status"] == status and all(s.get(k) == v for k, v in match.items())
-        ]
-        return hits if len(hits) >= n else None
-
-    return await eventually(found, what=f"{n} x {status} {match or ''} for {cid}")
 
 
 async def candidate(stack: Running, kafka: KafkaSettings, cid: str, **kw: Any) -> None:
