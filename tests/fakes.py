@@ -62,6 +62,10 @@ class FakePreferenceStore:
             return True
         return doc["published"] == version
 
+    def awaiting_publication(self, candidate_id: str, version: int) -> bool:
+        doc = self.docs.get(candidate_id)
+        return doc is not None and any(p.snapshot.version == version for p in doc["outbox"])  # type: ignore[attr-defined]
+
     async def pending_outbox(self, older_than: datetime, limit: int) -> list[str]:
         return [c for c, d in self.docs.items() if d["outbox"]][:limit]
 

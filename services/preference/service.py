@@ -170,7 +170,11 @@ class PreferenceService:
         merged = await asyncio.gather(*(self._merge(c) for cid, c in todo.items() if cid not in created))
         acks += [a for a in merged if isinstance(a, Acknowledged)]
         current = {a.snapshot.candidate_id: a.snapshot.version for a in acks}
-        current.update({s.candidate_id: s.version for s in merged if isinstance(s, PreferenceSnapshot)})
+        unchanged = [s for s in merged if isinstance(s, PreferenceSnapshot)]
+        for snapshot in unchanged:  # forwarded only once its snapshot is on the topic, also after a crash
+            if self._store.awaiting_publication(snapshot.candidate_id, snapshot.version):
+                acks.append(await self.publish(snapshot))
+        current.update({s.candidate_id: s.version for s in unchanged})
         erased = set(todo) - set(current)  # erased concurrently (another instance, the API)
         held_back |= {e.id for e in live if e.subject in erased}
         if len(self._seen) > 1_000_000:

@@ -4,6 +4,12 @@ The preference service forwards an ATS event on `ats.accepted` only after the sn
 contact data is acknowledged on `preferences.changed`, and says which version in a header. The router's
 view reads that topic on its own connection, so it may be a few milliseconds behind: the router waits
 until the view holds that version (or an erasure after it) before deciding. It never invents a profile.
+
+The batch is sorted in two steps, so one candidate whose snapshot is late never holds up the others: the
+candidates whose snapshot is in the view are decided at once; only the rest wait. When the view has read
+`preferences.changed` to its end and still lacks the snapshot, the snapshot is not on the topic at all (the
+preference service forwards an event only after its snapshot is acknowledged): that record is
+dead-lettered (`snapshot_missing`), not waited for.
 """
 
 from __future__ import annotations
@@ -11,7 +17,6 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
 from typing import Protocol
 
 from schemas.ats import AtsEvent
@@ -30,19 +35,21 @@ class PreferenceView(Protocol):
 
     def state(self, candidate_id: str) -> RoutingPrefs | Erased | None: ...
     async def wait_for(self, ready: Callable[[], bool], timeout_s: float) -> bool: ...
+    async def read_to_end(self, candidate_ids: set[str], timeout_s: float) -> bool: ...
 
 
 class SnapshotMissingError(TransientError):
-    """A candidate's snapshot has not reached the view in time; the batch is retried (transient)."""
+    """A candidate's snapshot has not reached the view in time, and the view is behind; retried (transient)."""
 
 
 @dataclass
 class Admitted:
-    """A batch sorted out: events to route (with their preferences), to suppress, to dead-letter."""
+    """A batch sorted out: events to route (with their preferences), to suppress, to dead-letter, to wait for."""
 
     routable: list[tuple[Record, AtsEvent, RoutingPrefs]] = field(default_factory=list)
     suppressed: list[tuple[Record, AtsEvent]] = field(default_factory=list)
     rejected: list[tuple[Record, DecodeError]] = field(default_factory=list)
+    waiting: list[tuple[Record, AtsEvent]] = field(default_factory=list)
 
 
 def required_version(record: Record) -> int:
@@ -54,45 +61,53 @@ def required_version(record: Record) -> int:
         return 1
 
 
-def _age(record: Record, now: datetime) -> timedelta:
-    stamp = getattr(record, "timestamp", None)  # ms since the epoch (aiokafka); absent in memory tests
-    if not isinstance(stamp, int) or stamp <= 0:
-        return timedelta(0)
-    return now - datetime.fromtimestamp(stamp / 1000, now.tzinfo)
+def _needs(batch: Sequence[tuple[Record, AtsEvent]]) -> dict[str, int]:
+    """Per candidate, the newest snapshot version an event of the batch was accepted with."""
+    needs: dict[str, int] = {}
+    for record, event in batch:
+        if header(record, SUPPRESSED_HEADER) != "1":
+            needs[event.subject] = max(needs.get(event.subject, 0), required_version(record))
+    return needs
 
 
 class Admission:
-    """Waits for the snapshots a batch needs; sorts the batch into routable, suppressed and rejected."""
+    """Sorts a batch by what the view holds; waits only for the candidates whose snapshot is not there yet."""
 
-    def __init__(self, view: PreferenceView, wait_s: float, give_up: timedelta) -> None:
+    def __init__(self, view: PreferenceView, wait_s: float) -> None:
         self._view = view
         self._wait_s = wait_s
-        self._give_up = give_up
 
-    def _ready(self, needs: dict[str, int]) -> list[str]:
+    def _behind(self, needs: dict[str, int]) -> set[str]:
         """Candidates whose view state is older than needed."""
-        return [cid for cid, v in needs.items() if (s := self._view.state(cid)) is None or s.version < v]
+        return {cid for cid, v in needs.items() if (s := self._view.state(cid)) is None or s.version < v}
 
-    async def admit(self, batch: Sequence[tuple[Record, AtsEvent]], now: datetime) -> Admitted:
-        """Sort a batch; raise SnapshotMissingError when a recent event's snapshot is not in the view yet."""
+    def sort(self, batch: Sequence[tuple[Record, AtsEvent]]) -> Admitted:
+        """Without waiting: routable and suppressed events, and those of candidates the view is behind on."""
         out = Admitted()
-        needs: dict[str, int] = {}
+        behind = self._behind(_needs(batch))
         for record, event in batch:
-            if header(record, SUPPRESSED_HEADER) != "1":
-                needs[event.subject] = max(needs.get(event.subject, 0), required_version(record))
-        if self._ready(needs):
-            await self._view.wait_for(lambda: not self._ready(needs), self._wait_s)
-        missing = set(self._ready(needs))
-        for record, event in batch:
-            cid = event.subject
-            state = self._view.state(cid)
-            if header(record, SUPPRESSED_HEADER) == "1" or (isinstance(state, Erased) and cid not in missing):
+            state = self._view.state(event.subject)
+            if event.subject in behind:
+                out.waiting.append((record, event))  # all of a candidate's events wait: their order holds
+            elif header(record, SUPPRESSED_HEADER) == "1" or isinstance(state, Erased):
                 out.suppressed.append((record, event))
-            elif cid not in missing and isinstance(state, RoutingPrefs):
+            elif isinstance(state, RoutingPrefs):
                 out.routable.append((record, event, state))
-            elif _age(record, now) > self._give_up:
-                why = f"no preference snapshot at version {needs[cid]} for this candidate within {self._give_up}"
+        return out
+
+    async def settle(self, waiting: Sequence[tuple[Record, AtsEvent]]) -> Admitted:
+        """Wait for the snapshots these events need; dead-letter those the topic does not have.
+
+        Raises SnapshotMissingError when the view is behind the topic (a transient state).
+        """
+        needs = _needs(waiting)
+        await self._view.wait_for(lambda: not self._behind(needs), self._wait_s)
+        behind = self._behind(needs)
+        if behind and not await self._view.read_to_end(behind, self._wait_s):
+            raise SnapshotMissingError(f"the view is behind preferences.changed for {len(behind)} candidates")
+        out = self.sort([(r, e) for r, e in waiting if e.subject not in behind])
+        for record, event in waiting:
+            if event.subject in behind:
+                why = f"no preference snapshot at version {needs[event.subject]} for this candidate on the topic"
                 out.rejected.append((record, DecodeError("snapshot_missing", why)))
-            else:
-                raise SnapshotMissingError(f"{len(missing)} candidates' snapshots are not in the view yet")
         return out

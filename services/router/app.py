@@ -6,7 +6,6 @@ import asyncio
 import logging
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
-from datetime import timedelta
 
 from fastapi import FastAPI
 from prometheus_client import CollectorRegistry
@@ -60,6 +59,11 @@ class ViewHandle:
         """Wait until the view satisfies `ready` (see ViewReader.wait_for)."""
         return await self._holder["reader"].wait_for(ready, timeout_s)
 
+    async def read_to_end(self, candidate_ids: set[str], timeout_s: float) -> bool:
+        """Wait until the view has read these candidates' partitions to their current end; False on timeout."""
+        reader = self._holder["reader"]
+        return await reader.wait_caught_up({reader.view.partition_of(c) for c in candidate_ids}, timeout_s)
+
 
 def create_app(settings: RouterSettings, clock: Clock = utcnow) -> FastAPI:
     """Build the router service."""
@@ -78,7 +82,7 @@ def create_app(settings: RouterSettings, clock: Clock = utcnow) -> FastAPI:
     view = ViewHandle(holder)
     partitioner = Partitioner()  # loaded at start from the topics' metadata
     outputs = Outputs(broker, settings.kafka, partitioner)
-    admission = Admission(view, settings.snapshot_wait_s, timedelta(seconds=settings.snapshot_give_up_s))
+    admission = Admission(view, settings.snapshot_wait_s)
     service = RouterService(store, outputs, view.get, admission, cfg, clock, metrics)
     prefs = view.get
     scheduler = Scheduler(service, store, outputs, prefs, lambda: holder["reader"].assigned, cfg, clock, metrics)

@@ -296,10 +296,15 @@ def _reminders(
     cfg: RoutingConfig,
     recent: Recent,
 ) -> list[Planned]:
-    out = []
+    out: list[Planned] = []
+    if event.data.interview.start <= now:
+        return out
     for offset in cfg.reminder_offsets:
         due = event.data.interview.start - offset
-        if due <= now:
+        # A reminder whose moment had passed when the ATS told us is not sent; one whose moment passed while
+        # we were deciding (a slow view, a restart) goes out at once: late, but before the interview. (An event
+        # time ahead of our clock counts as now.)
+        if due <= min(event.time, now):
             continue
         hours = int(offset.total_seconds() // 3600)
         intent = replace(

@@ -14,7 +14,7 @@ from schemas.envelope import DecodeError
 from schemas.status import NotificationStatusEvent
 from services.common.kafka import Record
 from services.common.locks import KeyedLocks, WorkGate
-from services.router.admission import Admission
+from services.router.admission import Admission, Admitted
 from services.router.metrics import RouterMetrics
 from services.router.outputs import Outputs, Wave
 from services.router.policy import INVITES, Intent, Planned, Recent, RoutingConfig, decide, plan_event, stage_of
@@ -146,8 +146,15 @@ class RouterService:
 
     async def on_ats_events(self, batch: Sequence[tuple[Record, AtsEvent]]) -> list[tuple[Record, DecodeError]]:
         """Decide every event of a batch, record the intents, dispatch, publish states; return what to dead-letter."""
+        admitted = self._admission.sort(batch)
+        rejected = await self._route(admitted)
+        if admitted.waiting:  # candidates whose snapshot was not in the view: only they wait
+            settled = await self._admission.settle(admitted.waiting)
+            rejected += await self._route(settled)
+        return rejected
+
+    async def _route(self, admitted: Admitted) -> list[tuple[Record, DecodeError]]:
         now = self._clock()
-        admitted = await self._admission.admit(batch, now)
         wave = self._outputs.wave()
         for _, event in admitted.suppressed:
             self._metrics.suppressed.inc()

@@ -52,13 +52,10 @@ class RouterSettings(ServiceSettings):
         description="Longest time between two scans of held and awaiting-reply messages when none is known to be due.",
     )
     snapshot_wait_s: float = Field(
-        5.0, gt=0, description="Longest wait for a candidate's snapshot to reach the view before a batch is retried."
-    )
-    snapshot_give_up_s: float = Field(
-        600.0,
+        5.0,
         gt=0,
-        description="An accepted event whose snapshot is still missing this long after it was written is "
-        "dead-lettered (snapshot_missing) so the partition moves on.",
+        description="Longest wait for a candidate's snapshot to reach the view; then, if the view has read "
+        "preferences.changed to its end, the event is dead-lettered (snapshot_missing), else the batch is retried.",
     )
     log_level: str = Field("INFO", description="DEBUG, INFO, WARNING or ERROR.")
 

@@ -223,3 +223,20 @@ def test_a_channel_nobody_chose_is_skipped_without_a_flag() -> None:
         event("ats.stage.changed", time_=DAY), learned, DAY, replace(CFG, whatsapp_templates=frozenset()), NOTHING_SENT
     )
     assert plan.messages[0].channel is not Channel.WHATSAPP and plan.messages[0].not_honoured is None
+
+
+def test_a_reminder_that_fell_due_while_we_decided_goes_out_at_once_one_due_before_the_event_not() -> None:
+    told = DAY - timedelta(hours=3)  # the ATS event happened three hours ago; we decide only now
+    plan = plan_event(
+        event("ats.interview.scheduled", time_=told, start=DAY + timedelta(hours=1)), prefs(), DAY, CFG, NOTHING_SENT
+    )
+    reminders = [m for m in plan.messages if m.template == "interview_reminder"]
+    assert [m.purpose_key.rsplit(":", 1)[1] for m in reminders] == ["2h"], "24 h before was before the event"
+    assert reminders[0].state is NotificationStatus.QUEUED, "late, but before the interview"
+    assert not [
+        m
+        for m in plan_event(
+            event("ats.interview.scheduled", time_=told, start=DAY), prefs(), DAY, CFG, NOTHING_SENT
+        ).messages
+        if m.template == "interview_reminder"
+    ], "no reminder for an interview that has begun"
