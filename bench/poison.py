@@ -182,11 +182,10 @@ def compacted_extras(
 
 
 def orphan(subject: str, partitions: int, now: datetime) -> Poison:
-    """A valid event on ats.accepted for a candidate no snapshot was ever written for (not in the default catalogue).
+    """A valid event on ats.accepted for a candidate no snapshot was ever written for.
 
-    The router waits for the snapshot it names (ROUTER_SNAPSHOT_GIVE_UP_S, 10 minutes by default) before
-    dead-lettering it as snapshot_missing; `python -m bench.chaos --only poison-orphan` measures what that
-    wait costs every other candidate.
+    The router decides the batch's other candidates at once, reads the orphan's partition of
+    preferences.changed to its end, and dead-letters it as snapshot_missing: nobody else waits.
     """
     application = {"id": f"app-{subject}", "job_title": "Monteur", "stage": "screening"}
     data = {"candidate": contact(subject, f"{subject.lower()}@example.net"), "application": application}

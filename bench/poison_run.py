@@ -163,7 +163,7 @@ async def poison_scenario(
         receipts = read_index(mail)
         everyone = run.events + run.idn
         row = reconcile(
-            "poison-orphan" if with_orphan else "poison",
+            "poison",
             everyone,
             run.expected,
             run.revokers,

@@ -6,16 +6,17 @@ view reads that topic on its own connection, so it may be a few milliseconds beh
 until the view holds that version (or an erasure after it) before deciding. It never invents a profile.
 
 The batch is sorted in two steps, so one candidate whose snapshot is late never holds up the others: the
-candidates whose snapshot is in the view are decided at once; only the rest wait. When the view has read
-`preferences.changed` to its end and still lacks the snapshot, the snapshot is not on the topic at all (the
-preference service forwards an event only after its snapshot is acknowledged): that record is
-dead-lettered (`snapshot_missing`), not waited for.
+candidates whose snapshot is in the view are decided at once; only the rest wait, and only until the view
+has read their partitions of `preferences.changed` to the end offsets measured then (one ListOffsets
+request; milliseconds). If the snapshot is still missing, it is not on the topic at all (the preference
+service forwards an event only after its snapshot is acknowledged): that record is dead-lettered
+(`snapshot_missing`), not waited for.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -34,7 +35,6 @@ class PreferenceView(Protocol):
     """What admission needs of the router's preference view."""
 
     def state(self, candidate_id: str) -> RoutingPrefs | Erased | None: ...
-    async def wait_for(self, ready: Callable[[], bool], timeout_s: float) -> bool: ...
     async def read_to_end(self, candidate_ids: set[str], timeout_s: float) -> bool: ...
 
 
@@ -101,10 +101,11 @@ class Admission:
         Raises SnapshotMissingError when the view is behind the topic (a transient state).
         """
         needs = _needs(waiting)
-        await self._view.wait_for(lambda: not self._behind(needs), self._wait_s)
+        # The snapshot was acknowledged before the event was forwarded: once the view has read the candidate's
+        # partition to the end offsets measured now, it holds the snapshot, or the topic never had it.
+        if not await self._view.read_to_end(self._behind(needs), self._wait_s):
+            raise SnapshotMissingError(f"the view is behind preferences.changed for {len(needs)} candidates")
         behind = self._behind(needs)
-        if behind and not await self._view.read_to_end(behind, self._wait_s):
-            raise SnapshotMissingError(f"the view is behind preferences.changed for {len(behind)} candidates")
         out = self.sort([(r, e) for r, e in waiting if e.subject not in behind])
         for record, event in waiting:
             if event.subject in behind:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
@@ -54,10 +54,6 @@ class ViewHandle:
     def state(self, candidate_id: str) -> RoutingPrefs | Erased | None:
         """Preferences, an erasure marker, or None."""
         return self._holder["reader"].view.state(candidate_id)
-
-    async def wait_for(self, ready: Callable[[], bool], timeout_s: float) -> bool:
-        """Wait until the view satisfies `ready` (see ViewReader.wait_for)."""
-        return await self._holder["reader"].wait_for(ready, timeout_s)
 
     async def read_to_end(self, candidate_ids: set[str], timeout_s: float) -> bool:
         """Wait until the view has read these candidates' partitions to their current end; False on timeout."""

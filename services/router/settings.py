@@ -54,8 +54,8 @@ class RouterSettings(ServiceSettings):
     snapshot_wait_s: float = Field(
         5.0,
         gt=0,
-        description="Longest wait for a candidate's snapshot to reach the view; then, if the view has read "
-        "preferences.changed to its end, the event is dead-lettered (snapshot_missing), else the batch is retried.",
+        description="Longest wait for the view to read a candidate's partition of preferences.changed to its end "
+        "when their snapshot is not in it yet (then missing: snapshot_missing; still behind: the batch is retried).",
     )
     log_level: str = Field("INFO", description="DEBUG, INFO, WARNING or ERROR.")
 
