@@ -82,9 +82,7 @@ def create_app(settings: NotifierSettings, clock: Clock = utcnow) -> FastAPI:
         partitions = {reader.view.partition_of(cid) for cid in candidate_ids}
         return await reader.wait_caught_up(partitions, settings.consent_wait_s)
 
-    reach_anywhere = reach
-
-    inbound_mail = InboundMail(settings, store, reports, metrics, reach_anywhere, clock)
+    inbound_mail = InboundMail(settings, store, reports, metrics, reach, clock)
     phonebook = PhoneBook()  # the preference view, also indexed by number for inbound messages
     voice = VoiceAdapter(settings, store.add_work, clock)
     adapters: dict[Channel, ChannelAdapter] = {
@@ -176,8 +174,8 @@ def create_app(settings: NotifierSettings, clock: Clock = utcnow) -> FastAPI:
     callbacks = Rule("callbacks", "/callbacks/", settings.callback_rate_per_minute)
     app.add_middleware(RateLimit, rules=[callbacks], registry=registry)
     mount_probes(app, readiness, registry)
-    app.include_router(recruiter_api(settings, store, reach_anywhere, clock))
-    app.include_router(page_routes(settings, store, reach_anywhere, clock))
+    app.include_router(recruiter_api(settings, store, reach, clock))
+    app.include_router(page_routes(settings, store, reach, clock))
     app.include_router(
         callback_routes(settings, store, reports, metrics, phonebook.candidates_for, voice.hang_up, clock)
     )

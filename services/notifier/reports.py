@@ -2,10 +2,7 @@
 
 from __future__ import annotations
 
-import asyncio
-from collections.abc import Awaitable
 from datetime import datetime
-from typing import Any
 
 from faststream.kafka import KafkaBroker
 
@@ -15,34 +12,14 @@ from schemas.inbound import InboundReply, InboundReplyEvent
 from schemas.status import STATUS_HEADER, NotificationStatusEvent, StatusChange
 from schemas.topics import CANDIDATE_INBOUND, NOTIFICATIONS_STATUS
 from services.common.kafka import Partitioner
+from services.common.publishing import CandidateWave
 from services.common.settings import KafkaSettings
 
 SOURCE = "urn:candidate-comms:notifier"
 
 
-class ReportWave:
-    """Publications answering one batch; `flush` waits for all acknowledgements."""
-
-    def __init__(self, broker: KafkaBroker, kafka: KafkaSettings, partitioner: Partitioner) -> None:
-        self._broker = broker
-        self._kafka = kafka
-        self._partitioner = partitioner
-        self._pending: list[Awaitable[Any]] = []
-
-    async def _send(self, body: bytes, topic: str, key: str, event_id: str, status: str | None = None) -> None:
-        headers = {"content-type": "application/cloudevents+json"}
-        if status is not None:
-            headers[STATUS_HEADER] = status
-        fut = await self._broker.publish(
-            body,
-            self._kafka.topic(topic),
-            key=key.encode(),
-            partition=self._partitioner.of(key),
-            correlation_id=event_id,
-            headers=headers,
-            no_confirm=True,
-        )
-        self._pending.append(fut)
+class ReportWave(CandidateWave):
+    """The notifier's publications answering one batch (see CandidateWave)."""
 
     async def change(self, change: StatusChange) -> None:
         """Publish one notifier-owned state change."""
@@ -53,9 +30,8 @@ class ReportWave:
             subject=change.candidate_id,
             data=change,
         )
-        await self._send(
-            ev.model_dump_json().encode(), NOTIFICATIONS_STATUS, change.candidate_id, ev.id, change.status.value
-        )
+        headers = {STATUS_HEADER: change.status.value}
+        await self.send(ev.model_dump_json().encode(), NOTIFICATIONS_STATUS, change.candidate_id, ev.id, headers)
 
     async def state(
         self,
@@ -90,13 +66,7 @@ class ReportWave:
         ev = InboundReplyEvent(
             id=event_id, source=SOURCE, time=reply.received_at, subject=reply.candidate_id, data=reply
         )
-        await self._send(ev.model_dump_json().encode(), CANDIDATE_INBOUND, reply.candidate_id, ev.id)
-
-    async def flush(self) -> None:
-        """Wait for the broker's acknowledgement of everything in this wave."""
-        pending, self._pending = self._pending, []
-        if pending:
-            await asyncio.gather(*pending)
+        await self.send(ev.model_dump_json().encode(), CANDIDATE_INBOUND, reply.candidate_id, ev.id)
 
 
 class Reports:

@@ -19,6 +19,7 @@ from services.common.http import BodyLimit, Readiness, mount_probes
 from services.common.kafka import DeadLetters, Partitioner, make_broker
 from services.common.lag import watch_lag
 from services.common.mongo import make_client, ping
+from services.common.publishing import CandidateWave
 from services.common.ratelimit import RateLimit, Rule
 from services.common.runtime import cancel, every
 from services.preference.api import api_routes
@@ -47,14 +48,9 @@ def create_app(settings: PreferenceSettings, clock: Clock = utcnow) -> FastAPI:
     publisher = KafkaSnapshotPublisher(settings.kafka, partitioner)
 
     async def publish_candidate_event(event: CandidateEvent) -> None:
-        await broker.publish(
-            event.model_dump_json().encode(),
-            settings.kafka.topic(CANDIDATE_EVENTS),
-            key=event.subject.encode(),
-            partition=partitioner.of(event.subject),
-            correlation_id=event.id,
-            headers={"content-type": "application/cloudevents+json"},
-        )
+        wave = CandidateWave(broker, settings.kafka, partitioner)
+        await wave.send(event.model_dump_json().encode(), CANDIDATE_EVENTS, event.subject, event.id)
+        await wave.flush()
 
     service = PreferenceService(
         store,

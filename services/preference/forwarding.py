@@ -9,9 +9,7 @@ why nothing is sent (`suppressed` on notifications.status).
 
 from __future__ import annotations
 
-import asyncio
-import inspect
-from collections.abc import Awaitable, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 from faststream.kafka import KafkaBroker
@@ -19,6 +17,7 @@ from faststream.kafka import KafkaBroker
 from schemas.ats import AtsEvent, CandidateContact, FreeMessage, MessageRequested
 from schemas.topics import ATS_ACCEPTED, PREFERENCE_VERSION_HEADER, SUPPRESSED_HEADER
 from services.common.kafka import Partitioner, Record
+from services.common.publishing import CandidateWave
 from services.common.settings import KafkaSettings
 from services.preference.service import Admission
 
@@ -41,12 +40,12 @@ class Forwarder:
 
     def __init__(self, broker: KafkaBroker, kafka: KafkaSettings, partitioner: Partitioner) -> None:
         self._broker = broker
-        self._topic = kafka.topic(ATS_ACCEPTED)
+        self._kafka = kafka
         self._partitioner = partitioner
 
     async def forward(self, batch: Sequence[tuple[Record, AtsEvent]], admission: Admission) -> None:
         """Forward a batch in the order given; returns once the broker acknowledged every record."""
-        pending: list[Awaitable[Any]] = []
+        wave = CandidateWave(self._broker, self._kafka, self._partitioner)
         for record, event in batch:
             cid = event.subject
             if event.id in admission.suppressed:
@@ -56,16 +55,5 @@ class Forwarder:
                 value, headers = record.value or b"", {PREFERENCE_VERSION_HEADER: str(admission.versions[cid])}
             else:
                 raise RuntimeError("an imported candidate has neither a version nor a suppression")
-            headers["content-type"] = "application/cloudevents+json"
-            sent = await self._broker.publish(
-                value,
-                self._topic,
-                key=cid.encode(),
-                partition=self._partitioner.of(cid),
-                correlation_id=event.id,
-                headers=headers,
-                no_confirm=True,
-            )
-            if inspect.isawaitable(sent):  # the broker's acknowledgement (an in-memory test broker has none)
-                pending.append(sent)
-        await asyncio.gather(*pending)
+            await wave.send(value, ATS_ACCEPTED, cid, event.id, headers)
+        await wave.flush()

@@ -15,7 +15,6 @@ service forwards an event only after its snapshot is acknowledged): that record 
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
@@ -27,8 +26,6 @@ from services.common.failures import TransientError
 from services.common.kafka import Record, header
 from services.common.view import Erased
 from services.router.prefs import RoutingPrefs
-
-log = logging.getLogger(__name__)
 
 
 class PreferenceView(Protocol):

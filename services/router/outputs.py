@@ -2,10 +2,7 @@
 
 from __future__ import annotations
 
-import asyncio
-from collections.abc import Awaitable
 from datetime import datetime
-from typing import Any
 
 from faststream.kafka import KafkaBroker
 
@@ -16,6 +13,7 @@ from schemas.ids import notification_id
 from schemas.status import STATUS_HEADER, NotificationStatusEvent, StatusChange
 from schemas.topics import NOTIFICATIONS_STATUS, dispatch_topic
 from services.common.kafka import Partitioner
+from services.common.publishing import CandidateWave
 from services.common.settings import KafkaSettings
 from services.router.store import Routed
 
@@ -104,58 +102,28 @@ def suppressed_event(event: AtsEvent, stage: Stage, now: datetime) -> Notificati
     return NotificationStatusEvent(id=f"{nid}:suppressed", source=SOURCE, time=now, subject=event.subject, data=change)
 
 
-class Wave:
-    """A group of publications; `flush` waits until the broker acknowledged all of them.
-
-    Records are sent without waiting one by one (the producer batches them); a consumer commits
-    its input only after the wave that answers it is flushed, so a crash loses nothing.
-    """
-
-    def __init__(self, broker: KafkaBroker, kafka: KafkaSettings, partitioner: Partitioner) -> None:
-        self._broker = broker
-        self._kafka = kafka
-        self._partitioner = partitioner
-        self._pending: list[Awaitable[Any]] = []
-
-    async def _send(self, body: bytes, topic: str, key: str, correlation_id: str, status: str | None = None) -> None:
-        headers = {"content-type": "application/cloudevents+json"}
-        if status is not None:
-            headers[STATUS_HEADER] = status
-        fut = await self._broker.publish(
-            body,
-            topic,
-            key=key.encode(),
-            partition=self._partitioner.of(key),
-            correlation_id=correlation_id,
-            headers=headers,
-            no_confirm=True,
-        )
-        self._pending.append(fut)
+class Wave(CandidateWave):
+    """The router's publications answering one batch (see CandidateWave)."""
 
     async def dispatch(self, r: Routed, now: datetime) -> None:
         """Command the notifier to deliver a queued message."""
         cmd = deliver_command(r, now)
         assert r.planned.channel is not None
-        topic = self._kafka.topic(dispatch_topic(r.planned.channel))
-        await self._send(cmd.model_dump_json().encode(), topic, r.planned.candidate_id, cmd.id)
+        await self.send(
+            cmd.model_dump_json().encode(), dispatch_topic(r.planned.channel), r.planned.candidate_id, cmd.id
+        )
 
     async def status(self, r: Routed, status: NotificationStatus, now: datetime, reason: str | None = None) -> None:
         """Publish a router-owned state of a message."""
         ev = status_event(r, status, now, reason)
-        topic = self._kafka.topic(NOTIFICATIONS_STATUS)
-        await self._send(ev.model_dump_json().encode(), topic, r.planned.candidate_id, ev.id, status.value)
+        headers = {STATUS_HEADER: status.value}
+        await self.send(ev.model_dump_json().encode(), NOTIFICATIONS_STATUS, r.planned.candidate_id, ev.id, headers)
 
     async def suppressed(self, event: AtsEvent, stage: Stage, now: datetime) -> None:
         """Tell the ATS that an erased candidate's event led to nothing."""
         ev = suppressed_event(event, stage, now)
-        topic = self._kafka.topic(NOTIFICATIONS_STATUS)
-        await self._send(ev.model_dump_json().encode(), topic, event.subject, ev.id, ev.data.status.value)
-
-    async def flush(self) -> None:
-        """Wait for the broker's acknowledgement of everything in this wave."""
-        pending, self._pending = self._pending, []
-        if pending:
-            await asyncio.gather(*pending)
+        headers = {STATUS_HEADER: ev.data.status.value}
+        await self.send(ev.model_dump_json().encode(), NOTIFICATIONS_STATUS, event.subject, ev.id, headers)
 
 
 class Outputs:
