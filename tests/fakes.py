@@ -66,6 +66,11 @@ class FakePreferenceStore:
         doc = self.docs.get(candidate_id)
         return doc is not None and any(p.snapshot.version == version for p in doc["outbox"])  # type: ignore[attr-defined]
 
+    def forget_unconfirmed(self, candidate_id: str, up_to: int) -> None:
+        doc = self.docs.get(candidate_id)
+        if doc is not None:
+            doc["outbox"] = [p for p in doc["outbox"] if p.snapshot.version > up_to]  # type: ignore[attr-defined]
+
     async def pending_outbox(self, older_than: datetime, limit: int) -> list[str]:
         return [c for c, d in self.docs.items() if d["outbox"]][:limit]
 

@@ -15,6 +15,7 @@ from schemas.ats import ApplicationReceived, AtsEvent, CandidateContact
 from schemas.candidate_events import ContactInvalidEvent
 from schemas.preferences import PreferenceSnapshot
 from services.common.failpoints import CrashPoints
+from services.common.locks import KeyedLocks
 from services.preference.contacts import contact_invalid_events
 from services.preference.domain import Proposed, first_version, merge_ats_contact
 from services.preference.lifecycle import application_events, may_delete, procedures_ended
@@ -102,6 +103,7 @@ class PreferenceService:
         notify: Callable[[ContactInvalidEvent], Awaitable[None]] | None = None,
     ) -> None:
         self._notify = notify  # tells the ATS (candidate.events) about contact points a version marked invalid
+        self._relaying = KeyedLocks()  # one publication of a version a crash left unconfirmed
         self._store = store
         self._publisher = publisher
         self._metrics = metrics
@@ -172,8 +174,8 @@ class PreferenceService:
         current = {a.snapshot.candidate_id: a.snapshot.version for a in acks}
         unchanged = [s for s in merged if isinstance(s, PreferenceSnapshot)]
         for snapshot in unchanged:  # forwarded only once its snapshot is on the topic, also after a crash
-            if self._store.awaiting_publication(snapshot.candidate_id, snapshot.version):
-                acks.append(await self.publish(snapshot))
+            if (ack := await self._publish_unconfirmed(snapshot)) is not None:
+                acks.append(ack)
         current.update({s.candidate_id: s.version for s in unchanged})
         erased = set(todo) - set(current)  # erased concurrently (another instance, the API)
         held_back |= {e.id for e in live if e.subject in erased}
@@ -300,10 +302,20 @@ class PreferenceService:
         self._metrics.outbox_backlog.set(len(pending))
         for candidate_id in pending:
             snapshot = await self._store.get(candidate_id)
-            if snapshot is not None:
+            if snapshot is not None and await self._publish_unconfirmed(snapshot) is not None:
                 self._metrics.republished.labels(cause="outbox").inc()
-                await self.publish(snapshot)
         return len(pending)
+
+    async def _publish_unconfirmed(self, snapshot: PreferenceSnapshot) -> Acknowledged | None:
+        """Publish the latest version if a crash left it unconfirmed, once: the relay and an import may both find it.
+
+        When it is confirmed (published meanwhile), older unconfirmed versions are moot: the topic has a newer one.
+        """
+        async with self._relaying.hold(snapshot.candidate_id):
+            if self._store.awaiting_publication(snapshot.candidate_id, snapshot.version):
+                return await self.publish(snapshot)
+            self._store.forget_unconfirmed(snapshot.candidate_id, snapshot.version)
+            return None
 
     async def erase(self, candidate_id: str) -> bool:
         """Forget a candidate: versions, history, a tombstone on the topic; keep a suppression key.
