@@ -1,0 +1,1 @@
+"""Tests of the connector service: CloudEvents over HTTP, ATS webhooks, write-back."""
