@@ -42,6 +42,12 @@ class LocalStackSettings(BaseSettings):
     router_port: int = Field(8002, description="Router HTTP port in `make run`.")
     notifier_port: int = Field(8003, description="Notifier HTTP port in `make run`.")
     provider_port: int = Field(8025, description="Local provider emulator (Twilio-style SMS/WhatsApp/voice API).")
+    connectors_port: int = Field(
+        8004, description="Connector service HTTP port in `make run` (ATS webhooks, CloudEvents)."
+    )
+    ats_emulator_port: int = Field(
+        8026, description="Local emulators of the ATS REST APIs (Greenhouse, Recruitee, ...)."
+    )
     partitions: int = Field(6, description="Partitions of every co-partitioned topic.")
 
     @property
@@ -268,6 +274,48 @@ def _service(
     )
 
 
+async def ats_emulators_ready(s: LocalStackSettings) -> bool:
+    """The ATS emulators answer their health probe."""
+    try:
+        async with httpx.AsyncClient(timeout=1.0) as client:
+            return (await client.get(f"http://127.0.0.1:{s.ats_emulator_port}/_emulator/health")).status_code == 200
+    except httpx.HTTPError:
+        return False
+
+
+# Local connections of `make run`: every ATS with an adapter, on its emulator, with dev-only secrets and keys.
+LOCAL_CONNECTION_OPTIONS = {"greenhouse": {"on_behalf_of": "4080"}, "recruitee": {"company_id": "54123"}}
+
+
+def local_connections_env(s: LocalStackSettings) -> dict[str, str]:
+    """CONNECTORS_CONNECTIONS__<ATS>__* for each adapter present (webhook secret dev-<ats>-secret)."""
+    import importlib.util
+
+    env: dict[str, str] = {}
+    for ats in ("greenhouse", "recruitee", "lever", "ashby"):
+        if importlib.util.find_spec(f"services.connectors.{ats}") is None:
+            continue
+        prefix = f"CONNECTORS_CONNECTIONS__{ats.upper()}__"
+        env |= {
+            prefix + "SECRET": f"dev-{ats}-secret",
+            prefix + "API_URL": f"http://127.0.0.1:{s.ats_emulator_port}/{ats}",
+            prefix + "API_KEY": f"dev-{ats}-key",
+            prefix + "OPTIONS": json.dumps(LOCAL_CONNECTION_OPTIONS.get(ats, {})),
+        }
+    return env
+
+
+def _connectors() -> Component:
+    base = _service("connectors", lambda s: s.connectors_port, lambda s: "/v1/webhooks/<ats>, /v1/events")
+
+    def env(s: LocalStackSettings) -> dict[str, str]:
+        return {**base.env(s), **local_connections_env(s)}
+
+    return Component(
+        name=base.name, command=base.command, probe=base.probe, describe=base.describe, env=env, start_timeout_s=60.0
+    )
+
+
 COMPONENTS: tuple[Component, ...] = (
     Component(
         name="kafka",
@@ -337,5 +385,24 @@ COMPONENTS: tuple[Component, ...] = (
         lambda s: s.notifier_port,
         lambda s: f", inbound SMTP (bounces, replies) 127.0.0.1:{s.notifier_inbound_smtp_port}",
     ),
+    Component(
+        name="ats-emulators",
+        command=lambda s: [
+            sys.executable,
+            "-m",
+            "deploy.local.ats_emulators",
+            "--port",
+            str(s.ats_emulator_port),
+            "--dir",
+            str(s.state_dir / "ats"),
+        ],
+        probe=ats_emulators_ready,
+        describe=lambda s: (
+            f"ATS APIs http://127.0.0.1:{s.ats_emulator_port}/<ats>, notes at "
+            f"http://127.0.0.1:{s.ats_emulator_port}/_emulator/notes"
+        ),
+        start_timeout_s=20.0,
+    ),
+    _connectors(),
 )
 INFRA: tuple[str, ...] = ("kafka", "ferretdb")
