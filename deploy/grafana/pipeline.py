@@ -18,7 +18,7 @@ PIPELINE = Board(
     "pipeline-health",
     "candidate-comms-pipeline",
     "Candidate comms / Pipeline health",
-    "Throughput, latency, consumer lag, errors and dead letters of preference, router and notifier.",
+    "Throughput, latency, consumer lag, errors and dead letters of preference, router, notifier and the connectors.",
     (
         Row(
             "Throughput",
@@ -165,6 +165,48 @@ PIPELINE = Board(
                         Query("max(preference_outbox_backlog)", "outbox backlog"),
                         Query("sum by (kind) (router_pending_messages)", "held: {{kind}}"),
                     ),
+                ),
+            ),
+        ),
+        Row(
+            "Connectors (ATS webhooks in, notes out)",
+            (
+                Panel(
+                    "Webhooks by connection and outcome",
+                    "Deliveries to /v1/webhooks/<connection>: accepted (on ats.events), duplicate, ping, ignored "
+                    "(an event type we do not map), rejected, failed (answered 503: the ATS redelivers).",
+                    (Query(rate("connector_webhooks_total", "connection, outcome"), "{{connection}} {{outcome}}"),),
+                    "ops",
+                ),
+                Panel(
+                    "Rejected webhooks by reason",
+                    "Refused before or while parsing: signature, replay, size, payload, unmapped stage.",
+                    (
+                        Query(
+                            total("connector_webhooks_rejected_total", "connection, reason"),
+                            "{{connection}} {{reason}}",
+                        ),
+                    ),
+                    kind="bargauge",
+                ),
+                Panel(
+                    "Connector errors by connection and kind",
+                    "Failures kept in connector_errors for a person: fetch_failed, unmapped_stage, invalid_event, "
+                    "writeback_failed (alert ConnectorErrors).",
+                    (Query(total("connector_errors_total", "connection, kind"), "{{connection}} {{kind}}"),),
+                    kind="bargauge",
+                ),
+                Panel(
+                    "Notes written back and ATS API calls",
+                    "Notes the ATSs accepted (duplicates: states already written), and REST calls by outcome "
+                    "(retried: 5xx, 429 or network, with backoff).",
+                    (
+                        Query(rate("connector_notes_total", "connection, outcome"), "notes {{connection}} {{outcome}}"),
+                        Query(
+                            rate("connector_api_calls_total", "connection, outcome"), "API {{connection}} {{outcome}}"
+                        ),
+                    ),
+                    "ops",
                 ),
             ),
         ),
