@@ -94,6 +94,7 @@ class Intake:
 
     async def webhook(self, name: str, headers: Mapping[str, str], body: bytes) -> Answer:
         """Handle one delivery to /v1/webhooks/<name> (headers lower-case, the raw body)."""
+        name = name.lower()  # connection names are case-insensitive (environment variables are upper case)
         conn = self._settings.connection(name)
         if conn is None or conn.secret is None:
             return self.reject("unknown", "unknown_connection", 404)
