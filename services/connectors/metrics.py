@@ -90,3 +90,5 @@ class ConnectorMetrics:
                 self.errors.labels(conn, kind)
             for outcome in ("written", "duplicate"):
                 self.notes.labels(conn, outcome)
+            for outcome in ("ok", "retried", "failed", "rejected"):
+                self.api_calls.labels(conn, outcome)
