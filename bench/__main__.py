@@ -89,6 +89,10 @@ async def run(sizes: dict[str, Any], workdir: Path) -> dict[str, Any]:
                 "pipeline",
                 await pipeline.throughput(env, mail, sizes["events"], sizes["candidates"], urls["preference"]),
             )
+            results["low_rate"] = stages.report(
+                "latency at 10 events/s",
+                await pipeline.latency(env, 10.0, sizes["latency_s"], min(sizes["candidates"], 10_000)),
+            )
             rate = max(5.0, results["pipeline"]["out_per_s"] / 2)
             results["latency"] = stages.report(
                 "latency at half load",

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+from pymongo import AsyncMongoClient
 
 from bench.foreign import foreign_producer
 from bench.generator import events
@@ -92,6 +93,8 @@ async def throughput(
     before, _ = count_mails(mail_dir)
     roots = process_roots(env)
     cpu_before, driver_before = cpu_seconds(roots), time.process_time()
+    services = {p.name: p.url for p in env.processes if p.name in ("preference", "router", "notifier")}
+    db_before = await database_activity(services)
     stop = asyncio.Event()
     early = [f"{env.name}c{i:07d}" for i in range(min(candidates, 2000))]  # created first
     churning = asyncio.create_task(churn(churn_url, early, churn_per_s, stop)) if churn_url else None
@@ -105,6 +108,11 @@ async def throughput(
     total_s = time.perf_counter() - started
     cpu = {k: v - cpu_before[k] for k, v in cpu_seconds(roots).items()}
     cpu["driver"] = time.process_time() - driver_before
+    db_after = await database_activity(services)
+    per_delivery = {
+        svc: {k: round((v - db_before[svc].get(k, 0.0)) / count, 3) for k, v in sorted(counts.items())}
+        for svc, counts in db_after.items()
+    }
     stamps = sorted(datetime.fromisoformat(m["received_at"]).timestamp() for m in mails)
     # Sustained rate: the middle 80% of deliveries, away from warm-up and the tail.
     lo, hi = int(len(stamps) * 0.1), int(len(stamps) * 0.9)
@@ -118,8 +126,43 @@ async def throughput(
         "preference_changes": changes,
         # Where the time goes: CPU milliseconds per delivery in each process (2 cores for all of them).
         "cpu_ms_per_delivery": {k: round(v * 1000 / count, 3) for k, v in sorted(cpu.items())},
+        # What each service asked of the database per delivery: commands and documents written, by collection.
+        "database_per_delivery": {svc: {k: v for k, v in c.items() if v} for svc, c in per_delivery.items()},
         "cores": os.cpu_count(),
     }
+
+
+async def database_activity(urls: dict[str, str]) -> dict[str, dict[str, float]]:
+    """Each service's database counters now: `commands <name> <collection>` and `writes <collection>`."""
+    out: dict[str, dict[str, float]] = {}
+    async with httpx.AsyncClient(timeout=5) as client:
+        for service, url in urls.items():
+            counts: dict[str, float] = {}
+            for line in (await client.get(f"{url}/metrics")).text.splitlines():
+                for metric, label in (("database_commands_total{", "commands"), ("database_writes_total{", "writes")):
+                    if line.startswith(metric):
+                        labels = dict(kv.split("=", 1) for kv in line[len(metric) : line.index("}")].split(","))
+                        name = f"{label} {labels['command'].strip(chr(34))} {labels['collection'].strip(chr(34))}"
+                        counts[name] = counts.get(name, 0.0) + float(line.rsplit(" ", 1)[1])
+            out[service] = counts
+    return out
+
+
+async def documents(env: Env, deliveries: int) -> dict[str, float]:
+    """Documents each collection holds per delivery after a run (what the services left written).
+
+    Documents written and deleted again (a released hold) and in-place updates are not in it; the
+    figure is the lower bound of the database's write work, per collection.
+    """
+    client: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(env.local.mongodb_url)
+    try:
+        db = client[env.name]
+        names = sorted(await db.list_collection_names())
+        counts = [await db[n].count_documents({}) for n in names]
+    finally:
+        await client.close()
+    per = {n: round(c / max(1, deliveries), 3) for n, c in zip(names, counts, strict=True) if c}
+    return {**per, "total": round(sum(per.values()), 3)}
 
 
 async def latency(env: Env, rate: float, seconds: float, candidates: int) -> dict[str, Any]:
@@ -242,6 +285,7 @@ def quantile_ms(samples: list[float], q: float) -> float:
 
 
 __all__ = [
+    "documents",
     "latency",
     "preference_api",
     "progress",

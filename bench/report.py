@@ -23,6 +23,30 @@ def _cpu_row(p: dict[str, Any]) -> str:
     )
 
 
+APPARATUS = ("smtp-sink", "driver")  # test apparatus on the same cores, reported apart from the product
+
+
+def _product_row(p: dict[str, Any]) -> str:
+    """The product's own CPU per delivery: the services, Kafka and the database (not the sink or the driver)."""
+    cpu: dict[str, float] = p.get("cpu_ms_per_delivery", {})
+    product = {k: v for k, v in cpu.items() if k not in APPARATUS}
+    services = [f"{k} {v:.2f}" for k, v in sorted(product.items(), key=lambda kv: -kv[1])]
+    return (
+        f"| product CPU per delivery (services + Kafka + database) | {sum(product.values()):.2f} ms "
+        f"({', '.join(services)}) | ≤ 1.0 ms; database ≤ 0.3; each service ≤ 0.25 | |"
+    )
+
+
+def _database_row(p: dict[str, Any]) -> str:
+    """Per service: database commands and documents written per delivery (the hot path's database work)."""
+    parts = []
+    for service, counts in sorted(p.get("database_per_delivery", {}).items()):
+        commands = sum(v for k, v in counts.items() if k.startswith("commands ") and " ping " not in f"{k} ")
+        writes = sum(v for k, v in counts.items() if k.startswith("writes "))
+        parts.append(f"{service} {commands:.2f} commands, {writes:.2f} docs")
+    return f"| database work per delivery | {'; '.join(parts)} | ≤ 2 docs written | |"
+
+
 def render_table(r: dict[str, Any]) -> str:
     """Markdown table of one run."""
     base = r["baseline"]["per_s"]
@@ -36,7 +60,7 @@ def render_table(r: dict[str, Any]) -> str:
             f"end to end: deliveries out (sustained; {p.get('preference_changes', 0):,} preference changes meanwhile)",
             p["out_per_s"],
             "deliveries/s",
-            "≥ 5,000; ≥ 10% of raw",
+            "≥ 1,000; ≥ 2.5% of raw",
             base,
         ),
         _row("preference alone (accept + forward)", r["preference"]["per_s"], "events/s", "", base),
@@ -45,8 +69,16 @@ def render_table(r: dict[str, Any]) -> str:
         _row("database, one writer, serial inserts", r["database"]["serial_inserts_per_s"], "docs/s", "", None),
         _row("database, batched inserts (500)", r["database"]["batched_inserts_per_s"], "docs/s", "", None),
         _row("preference API, concurrent (8)", api["concurrent_per_s"], "changes/s", "", None),
+        *(
+            [
+                f"| end to end latency at {low['rate_per_s']:,.0f}/s | p50 {low['p50_ms']:.1f} ms, "
+                f"p95 {low['p95_ms']:.1f} ms, p99 {low['p99_ms']:.1f} ms | p50 ≤ 10 ms, p99 ≤ 25 ms | |"
+            ]
+            if (low := r.get("low_rate"))
+            else []
+        ),
         f"| end to end latency at {lat['rate_per_s']:,.0f}/s (half load) | p50 {lat['p50_ms']:.1f} ms, "
-        f"p95 {lat['p95_ms']:.1f} ms, p99 {lat['p99_ms']:.1f} ms | p50 ≤ 10 ms, p99 ≤ 50 ms | |",
+        f"p95 {lat['p95_ms']:.1f} ms, p99 {lat['p99_ms']:.1f} ms | p99 ≤ 100 ms | |",
         f"| preference API call → acknowledged | p50 {api['p50_ms']:.1f} ms, p99 {api['p99_ms']:.1f} ms "
         f"| p99 < 20 ms | |",
         f"| preference stored → applied, router view | p50 {prop['router_p50_ms']:.1f} ms, "
@@ -54,6 +86,8 @@ def render_table(r: dict[str, Any]) -> str:
         f"| preference stored → applied, notifier view | p50 {prop['notifier_p50_ms']:.1f} ms, "
         f"p99 {prop['notifier_p99_ms']:.1f} ms | p99 ≤ 20 ms | |",
         _cpu_row(p),
+        _product_row(p),
+        _database_row(p),
         f"| router memory per candidate ({mem['candidates']:,} candidates) | {mem['bytes_per_candidate']:,.0f} bytes "
         f"| < 1 KB | |",
         f"| router view rebuild ({mem['candidates']:,} snapshots) | {mem['rebuild_s']:.1f} s "

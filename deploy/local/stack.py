@@ -85,10 +85,54 @@ FERRETDB_MODULE = "github.com/FerretDB/FerretDB@v1.24.2"
 # FerretDB issue #4646. v1 is no longer maintained, so the local build carries this one-line fix;
 # tests/integration/test_ferretdb_index.py proves lookups use the index.
 FERRETDB_PATCHES: tuple[tuple[str, str, str], ...] = (
+    # The `_id` index is on `->"_id"`; the query path `->'$._id'` never used it (every lookup scanned).
     (
         "internal/backends/sqlite/metadata/metadata.go",
         "IDColumn = DefaultColumn + \"->'$._id'\"",
         'IDColumn = DefaultColumn + `->"_id"`',
+    ),
+    # `{_id: {$in: [...]}}` is pushed down to SQLite as `IN (...)` on that index, so a batch of point
+    # reads is one command instead of one per document (a scan of the collection before). The handler
+    # applies the whole filter to what comes back either way, so the push-down only narrows the rows.
+    (
+        "internal/backends/sqlite/collection.go",
+        """		switch v.(type) {
+		case string, types.ObjectID:
+			whereClause = fmt.Sprintf(` WHERE %s = ?`, metadata.IDColumn)
+			args = []any{string(must.NotFail(sjson.MarshalSingleValue(v)))}
+		}""",
+        """		switch v := v.(type) {
+		case string, types.ObjectID:
+			whereClause = fmt.Sprintf(` WHERE %s = ?`, metadata.IDColumn)
+			args = []any{string(must.NotFail(sjson.MarshalSingleValue(v)))}
+		case *types.Document:
+			whereClause, args = idInClause(v)
+		}""",
+    ),
+    (
+        "internal/backends/sqlite/collection.go",
+        "// newCollection creates a new Collection.",
+        """// idInClause pushes {$in: [strings or ObjectIDs]} on _id down to SQLite (candidate-comms patch).
+func idInClause(d *types.Document) (string, []any) {
+	in, err := d.Get("$in")
+	arr, ok := in.(*types.Array)
+	if err != nil || d.Len() != 1 || !ok || arr.Len() == 0 || arr.Len() > 10000 {
+		return "", nil
+	}
+	args := make([]any, 0, arr.Len())
+	for i := 0; i < arr.Len(); i++ {
+		switch v := must.NotFail(arr.Get(i)).(type) {
+		case string, types.ObjectID:
+			args = append(args, string(must.NotFail(sjson.MarshalSingleValue(v))))
+		default:
+			return "", nil
+		}
+	}
+	marks := strings.TrimSuffix(strings.Repeat("?, ", len(args)), ", ")
+	return fmt.Sprintf(` WHERE %s IN (%s)`, metadata.IDColumn, marks), args
+}
+
+// newCollection creates a new Collection.""",
     ),
 )
 

@@ -17,6 +17,7 @@ import asyncio
 import logging
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from itertools import chain
 from typing import Any, TypeVar
 
 from aiokafka.coordinator.assignors.range import RangePartitionAssignor
@@ -182,12 +183,12 @@ def subscribe_batch(
     on_batch.__name__ = name
     dead_letters.expect(topics)
     guard.expect(name)
-    broker.subscriber(
+    subscriber = broker.subscriber(
         *topics,
         group_id=group_id,
         batch=True,
         max_records=max_records,
-        batch_timeout_ms=20,
+        batch_timeout_ms=IDLE_POLL_MS,
         auto_offset_reset="earliest",
         ack_policy=AckPolicy.NACK_ON_ERROR,
         decoder=_raw_body,
@@ -199,4 +200,26 @@ def subscribe_batch(
         partition_assignment_strategy=(RangePartitionAssignor,),
         title=title,
         description=description,
-    )(on_batch)
+    )
+    subscriber(on_batch)
+    wake_on_arrival(subscriber)
+
+
+IDLE_POLL_MS = 200
+
+
+def wake_on_arrival(subscriber: Any) -> None:
+    """Hand a record to the handler the moment it is fetched, also after an idle poll.
+
+    FastStream's batch subscriber sleeps `batch_timeout_ms` after every empty poll, so a record that
+    arrives during that sleep waits for it: up to the whole timeout per hop, half the time on a quiet
+    pipeline. aiokafka's `getmany` already returns as soon as a record is fetched, so the loop polls
+    with a longer wait and never sleeps. Under load nothing changes (polls are never empty).
+    """
+    poll_ms, limit = subscriber.batch_timeout_ms, subscriber.max_records
+
+    async def get_msg(consumer: Any) -> tuple[Any, ...]:
+        messages = await consumer.getmany(timeout_ms=poll_ms, max_records=limit)
+        return tuple(chain.from_iterable(messages.values()))
+
+    subscriber.get_msg = get_msg

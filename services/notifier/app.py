@@ -58,7 +58,7 @@ def create_app(settings: NotifierSettings, clock: Clock = utcnow) -> FastAPI:
     readiness.probe(guard.problems)
     view_supervisor = ViewSupervisor(registry, readiness, "notifier")
     broker = make_broker(settings.kafka, registry, "notifier")
-    client = make_client(settings.mongo, "notifier")
+    client = make_client(settings.mongo, "notifier", registry)
     store = MongoNotifierStore(client, settings.mongo.database)
     partitioner = Partitioner()  # loaded at start from the topics' metadata
     reports = Reports(broker, settings.kafka, partitioner)

@@ -16,7 +16,6 @@ connection pool; and an update costs about 1 ms against 0.06 ms per batched inse
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -27,7 +26,7 @@ from pymongo.asynchronous.database import AsyncDatabase
 
 from schemas.common import STATUS_RANK
 from schemas.status import StatusChange
-from services.common.mongo import insert_new
+from services.common.mongo import find_by_ids, insert_new
 
 
 @dataclass(frozen=True)
@@ -152,8 +151,7 @@ class MongoNotifierStore:
         dup_ids = [records[i].notification_id for i in await insert_new(self._sends, docs)]
         if not dup_ids:
             return {}
-        found = await asyncio.gather(*(self._outcomes.find_one({"_id": i}) for i in dup_ids))
-        done = {d["_id"]: d for d in found if d is not None}
+        done = await find_by_ids(self._outcomes, dup_ids)
         out = {}
         for r in records:
             if r.notification_id in dup_ids:

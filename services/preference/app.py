@@ -42,7 +42,7 @@ def create_app(settings: PreferenceSettings, clock: Clock = utcnow) -> FastAPI:
     guard = InputGuard(settings.poison_attempts, registry=registry)
     readiness.probe(guard.problems)
     broker = make_broker(settings.kafka, registry, "preference")
-    client = make_client(settings.mongo, "preference")
+    client = make_client(settings.mongo, "preference", registry)
     store = MongoPreferenceStore(client, settings.mongo.database)
     partitioner = Partitioner()  # loaded at start from the topics' metadata
     publisher = KafkaSnapshotPublisher(settings.kafka, partitioner)

@@ -28,7 +28,7 @@ from pymongo.errors import DuplicateKeyError
 
 from schemas.common import ChangeSource
 from schemas.preferences import PreferenceSnapshot
-from services.common.mongo import insert_new
+from services.common.mongo import find_by_ids, insert_new
 from services.preference.domain import Proposed
 from services.preference.lifecycle import ApplicationEvent
 
@@ -197,8 +197,8 @@ class MongoPreferenceStore:
         await insert_new(self._published, [{"_id": i} for i in ids])
         for i in ids:
             self._unconfirmed.pop(i, None)
-        newer = await asyncio.gather(*(self._doc(cid, v + 1) for cid, v in versions.items()))
-        return {cid for cid, doc in zip(versions, newer, strict=True) if doc is not None}
+        newer = await find_by_ids(self._log, [_vid(cid, v + 1) for cid, v in versions.items()], {"_id": 1})
+        return {cid for cid, v in versions.items() if _vid(cid, v + 1) in newer}
 
     def awaiting_publication(self, candidate_id: str, version: int) -> bool:
         """Whether a version is stored but not yet confirmed on the topic (a crash came in between)."""
@@ -218,7 +218,8 @@ class MongoPreferenceStore:
         """Every recorded change, oldest first."""
         latest = await self.latest_version(candidate_id)
         first = await self._base(candidate_id) + 1
-        docs = await asyncio.gather(*(self._doc(candidate_id, v) for v in range(first, latest + 1)))
+        found = await find_by_ids(self._log, [_vid(candidate_id, v) for v in range(first, latest + 1)])
+        docs = [found.get(_vid(candidate_id, v)) for v in range(first, latest + 1)]
         return [
             HistoryEntry(
                 d["candidate_id"], d["version"], d["at"], ChangeSource(d["source"]), d["summary"], d["changes"]
@@ -259,8 +260,8 @@ class MongoPreferenceStore:
             self._suppressions_loaded_at = now
             self._suppression_keys = {d["_id"] async for d in self._suppressions.find({}, {"_id": 1})}
         known = list(set(suppression_keys) if fresh else set(suppression_keys) & self._suppression_keys)
-        docs = await asyncio.gather(*(self._suppressions.find_one({"_id": k}) for k in known))
-        return {d["_id"]: Suppression(d["at"], d.get("version", 0), d.get("renewed_at")) for d in docs if d is not None}
+        docs = (await find_by_ids(self._suppressions, known)).values() if known else ()
+        return {d["_id"]: Suppression(d["at"], d.get("version", 0), d.get("renewed_at")) for d in docs}
 
     async def renew(self, suppression_key: str, candidate_id: str, renewed_at: datetime, base: int) -> None:
         """The candidate came back with renewed consent: events from `renewed_at` on are theirs again.

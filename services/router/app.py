@@ -71,7 +71,7 @@ def create_app(settings: RouterSettings, clock: Clock = utcnow) -> FastAPI:
     readiness.probe(guard.problems)
     view_supervisor = ViewSupervisor(registry, readiness, "router")
     broker = make_broker(settings.kafka, registry, "router")
-    client = make_client(settings.mongo, "router")
+    client = make_client(settings.mongo, "router", registry)
     store = MongoRouterStore(client, settings.mongo.database, settings.timer_backstop_s)
     cfg = settings.routing()
     holder: dict[str, ViewReader[RoutingPrefs]] = {}

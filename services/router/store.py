@@ -9,8 +9,9 @@ markers  - what a sent message led to (fallback, follow-up, recruiter): an inser
 caplog   - non-essential messages of candidates with a frequency cap
 interviews - the highest sequence seen per interview (out-of-order ATS events)
 
-Why the split: FerretDB 1.24's SQLite backend pushes down only `_id` equality; every other query scans
-the collection. The big collection is therefore only inserted and read by _id; scans and updates touch
+Why the split: FerretDB 1.24's SQLite backend pushes down only `_id` equality (and, in the local
+build, `_id: {$in: [...]}`: services/common/mongo.py find_by_ids); every other query scans the
+collection. The big collection is therefore only inserted and read by _id; scans and updates touch
 the small ones. Even the small one is scanned as rarely as possible: the timer scan also yields the
 next time anything falls due, and until then (or a write of this instance brings it forward, or the
 backstop interval passes) `due` answers without reading the database.
@@ -18,7 +19,6 @@ backstop interval passes) `due` answers without reading the database.
 
 from __future__ import annotations
 
-import asyncio
 import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field, fields
@@ -30,7 +30,7 @@ from pymongo.asynchronous.database import AsyncDatabase
 
 from schemas.common import Channel, NotificationStatus, PurposeClass, Stage
 from schemas.dispatch import MessageContext
-from services.common.mongo import insert_new
+from services.common.mongo import find_by_ids, insert_new
 from services.router.policy import Planned, Recent
 
 PENDING_STATES = ("held",)
@@ -222,20 +222,15 @@ class MongoRouterStore:
         await insert_new(self._pending, [_to_doc(r) for r in waiting])
         return await self.get_many(routed[i].id for i in taken)
 
-    async def _one(self, routed_id: str) -> Routed | None:
-        doc = await self._pending.find_one({"_id": routed_id}) or await self._routed.find_one({"_id": routed_id})
-        if doc is None:
-            return None
-        marker = await self._markers.find_one({"_id": routed_id})
-        if marker is not None:
-            doc["next_id"] = marker["next_id"]
-        return _from_doc(doc)
-
     async def get_many(self, ids: Iterable[str]) -> dict[str, Routed]:
-        """Stored messages by id (point reads: the waiting copy if any, with the decision taken for it)."""
+        """Stored messages by id (batched point reads: the waiting copy if any, with the decision taken for it)."""
         wanted = list(set(ids))
-        found = await asyncio.gather(*(self._one(i) for i in wanted))
-        return {r.id: r for r in found if r is not None}
+        docs = await find_by_ids(self._pending, wanted)
+        docs.update(await find_by_ids(self._routed, [i for i in wanted if i not in docs]))
+        markers = await find_by_ids(self._markers, list(docs))
+        for i, marker in markers.items():
+            docs[i]["next_id"] = marker["next_id"]
+        return {i: _from_doc(d) for i, d in docs.items()}
 
     async def set_state(self, ids: Iterable[str], state: NotificationStatus, reason: str | None = None) -> None:
         """End waiting messages (cancelled): they leave the working set."""
@@ -324,8 +319,8 @@ class MongoRouterStore:
         if not self._timers.should_scan(parts, now):
             return []
         ids = (await self._scan(parts, now)).due[:limit]
-        docs = await asyncio.gather(*(self._pending.find_one({"_id": i}) for i in ids))
-        return [_from_doc(d) for d in docs if d is not None]
+        docs = await find_by_ids(self._pending, ids)
+        return [_from_doc(docs[i]) for i in ids if i in docs]
 
     def forget_timers(self) -> None:
         """Partitions moved: the next `due` scans, whatever the hint says."""
@@ -381,10 +376,9 @@ class MongoRouterStore:
         return {cid: Recent(last_day=c[0], last_week=c[1]) for cid, c in counts.items()}
 
     async def interview_sequences(self, interview_ids: Iterable[str]) -> dict[str, int]:
-        """The highest sequence seen per interview (point reads)."""
-        ids = list(set(interview_ids))
-        docs = await asyncio.gather(*(self._interviews.find_one({"_id": i}) for i in ids))
-        return {d["_id"]: d["sequence"] for d in docs if d is not None}
+        """The highest sequence seen per interview (batched point reads)."""
+        docs = await find_by_ids(self._interviews, interview_ids)
+        return {i: d["sequence"] for i, d in docs.items()}
 
     async def save_interview_sequences(self, sequences: dict[str, int]) -> None:
         """Remember the newest sequence per interview (an update only when a reschedule raises it)."""
@@ -405,24 +399,25 @@ class MongoRouterStore:
     async def _delete_where(self, ids: Iterable[str], keep_unless: Callable[[dict[str, Any]], bool]) -> None:
         """Delete these working-set documents where the condition holds: read by _id, delete by _id.
 
-        FerretDB scans the whole collection for a delete whose filter has anything beside `_id` (or an
-        `$in`): ~280 ms at 10,000 documents against ~1.5 ms by `_id` alone (measured). Safe without the
-        filter's atomicity: releases and fallbacks hold the candidate's lock, and the one unlocked caller
-        (a reply) deletes only non-held documents, which never turn back into held ones.
+        FerretDB scans the whole collection for a delete whose filter has anything beside `_id` (or
+        `_id: {$in}`, which our build pushes down): ~280 ms at 10,000 documents against ~1.5 ms (measured).
+        Safe without the filter's atomicity: releases and fallbacks hold the candidate's lock, and the one
+        unlocked caller (a reply) deletes only non-held documents, which never turn back into held ones.
         """
-        docs = await asyncio.gather(*(self._pending.find_one({"_id": i}, {"state": 1}) for i in set(ids)))
-        doomed = [d["_id"] for d in docs if d is not None and keep_unless(d)]
-        await asyncio.gather(*(self._pending.delete_one({"_id": i}) for i in doomed))
+        docs = await find_by_ids(self._pending, ids, {"state": 1})
+        doomed = [i for i, d in docs.items() if keep_unless(d)]
+        if doomed:
+            await self._pending.delete_many({"_id": {"$in": doomed}})
 
     async def _pending_docs(self, candidate_id: str) -> list[dict[str, Any]]:
         """A candidate's working-set documents, by point reads of the ids this instance knows of."""
         ids = self._ids_of.get(candidate_id, set())
         wanted = list(ids)  # one snapshot: an insert may add to the set while the reads are awaited
-        docs = await asyncio.gather(*(self._pending.find_one({"_id": i}) for i in wanted))
-        for i, d in zip(wanted, docs, strict=True):
-            if d is None:
+        docs = await find_by_ids(self._pending, wanted)
+        for i in wanted:
+            if i not in docs:
                 ids.discard(i)  # gone (released, replied, cancelled)
-        return [d for d in docs if d is not None]
+        return [docs[i] for i in wanted if i in docs]
 
 
 def _waits(r: Routed) -> bool:

@@ -14,7 +14,7 @@ from pymongo.errors import AutoReconnect, NetworkTimeout, ServerSelectionTimeout
 
 from schemas.ats import ATS_EVENT_ADAPTER, ATS_EVENT_TYPES
 from schemas.envelope import DecodeError, EventDecoder
-from services.common.consuming import Isolation, decode_batch, handle_in_halves, subscribe_batch
+from services.common.consuming import IDLE_POLL_MS, Isolation, decode_batch, handle_in_halves, subscribe_batch
 from services.common.failures import SystematicFailureError, is_transient
 from services.common.guard import InputGuard
 from services.common.kafka import DeadLetters
@@ -337,3 +337,33 @@ async def test_a_decoder_bug_on_every_record_is_systematic_and_on_one_record_is_
         with pytest.raises(SystematicFailureError):
             await br.publish_batch(*(ats(f"boom-{i}") for i in range(5)), topic="in")
     assert stored == ["anna"]
+
+
+# --- a quiet pipeline: a record is handed over when it is fetched, not after an idle sleep ------------
+
+
+class QuietConsumer:
+    """aiokafka's getmany: waits up to the timeout for a record; the first poll finds nothing."""
+
+    def __init__(self) -> None:
+        self.polls: list[int] = []
+
+    async def getmany(self, timeout_ms: int, max_records: int) -> dict[str, list[str]]:
+        self.polls.append(timeout_ms)
+        return {} if len(self.polls) == 1 else {"tp": ["record"]}
+
+
+async def test_after_an_empty_poll_the_next_poll_starts_at_once(monkeypatch: pytest.MonkeyPatch) -> None:
+    """FastStream's batch subscriber sleeps its batch timeout after an empty poll (a record arriving then
+    waits up to 20 ms per hop); ours goes straight back to getmany, which returns on arrival."""
+    broker, _ = subscriber(Poisoned(set()), InputGuard())
+    (quiet,) = [s for s in broker.subscribers if getattr(s, "batch_timeout_ms", None) == IDLE_POLL_MS]
+
+    async def no_sleep(*_: object) -> None:
+        raise AssertionError("slept between polls")
+
+    monkeypatch.setattr("anyio.sleep", no_sleep)
+    consumer = QuietConsumer()
+    assert await quiet.get_msg(consumer) == ()
+    assert await quiet.get_msg(consumer) == ("record",)
+    assert consumer.polls == [IDLE_POLL_MS, IDLE_POLL_MS]

@@ -27,15 +27,19 @@ PHONE = "+31612345678"
 
 
 async def sms_first_candidate(stack: Running, kafka: KafkaSettings, cid: str) -> None:
-    """A candidate whose ATS opted them into SMS and who put SMS first (no SMS sent yet)."""
-    await produce(
-        kafka, ATS_EVENTS, [ats_event("ats.application.received", cid, phone=PHONE, opt_ins=("sms",), timezone=DAYTIME)]
-    )
+    """A candidate whose ATS opted them into SMS and who put SMS first (no SMS sent yet).
 
-    async def exists() -> bool:
-        return (await stack.preference.get(f"/v1/candidates/{cid}/preferences", headers=KEY)).status_code == 200
+    The application's own message goes out (by e-mail, the default first choice) before SMS is put
+    first: decided after the change, it could rightly go by SMS, and this module is about what is sent
+    after the opt-out only.
+    """
+    first = ats_event("ats.application.received", cid, phone=PHONE, opt_ins=("sms",), timezone=DAYTIME)
+    await produce(kafka, ATS_EVENTS, [first])
 
-    await eventually(exists, what="the profile")
+    async def first_sent() -> bool:
+        return bool(await outcomes(kafka, {first["id"]}, "sent", "email"))
+
+    await eventually(first_sent, timeout=60, what="the application's message by e-mail")
     r = await stack.preference.patch(
         f"/v1/candidates/{cid}/preferences", headers=KEY, json={"channel_order": ["sms", "email"]}
     )
