@@ -63,7 +63,7 @@ async def lever_service(
 ) -> AsyncIterator[httpx.AsyncClient]:
     """The connector service on a free port with one Lever connection on the emulator."""
     lever = Connection.model_validate(
-        {"secret": KEY, "api_url": f"{api}/lever/v1", "api_key": "dev-lever-key", "options": {"perform_as": "u-42"}}
+        {"secret": KEY, "api_url": f"{api}/lever", "api_key": "dev-lever-key", "options": {"perform_as": "u-42"}}
     )
     settings = ConnectorSettings(
         kafka=kafka, mongo=mongo, group_id=f"{unique}.connectors", api_backoff_s=0.01, connections={"lever": lever},
@@ -121,7 +121,7 @@ async def test_each_documented_event_is_fetched_and_becomes_our_event(
     )
     assert event["data"]["application"] == {"id": OPPORTUNITY, "job_title": "Data analyst", "stage": stage}
     paths = [c["path"] for c in state.calls]
-    assert {f"/lever/v1/opportunities/{OPPORTUNITY}", f"/lever/v1/postings/{POSTING}"} <= set(paths)
+    assert {f"/lever/opportunities/{OPPORTUNITY}", f"/lever/postings/{POSTING}"} <= set(paths)
     if name.startswith("interview"):
         interview = event["data"]["interview"]
         assert (interview["id"], datetime.fromisoformat(interview["start"])) == (INTERVIEW, start)

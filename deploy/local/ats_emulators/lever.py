@@ -1,10 +1,12 @@
 """The part of the Lever API the connector calls (https://hire.lever.co/developer/documentation).
 
-GET  /v1/opportunities/{id}[?expand=stage&expand=applications]   the opportunity, stage/applications expanded
-GET  /v1/postings/{id}                                           a posting (its title is `text`)
-GET  /v1/opportunities/{id}/interviews/{interview}               an interview (404 once deleted)
-GET  /v1/archive_reasons/{id}                                    an archive reason (type hired or non-hired)
-POST /v1/opportunities/{id}/notes[?perform_as=]                  {"value", ...}: recorded, 201 {"data": {"noteId"}}
+Mounted under /lever, which stands for Lever's root URL https://api.lever.co/v1 (the connection's API URL).
+
+GET  /opportunities/{id}[?expand=stage&expand=applications]   the opportunity, stage/applications expanded
+GET  /postings/{id}                                           a posting (its title is `text`)
+GET  /opportunities/{id}/interviews/{interview}               an interview (404 once deleted)
+GET  /archive_reasons/{id}                                    an archive reason (type hired or non-hired)
+POST /opportunities/{id}/notes[?perform_as=]                  {"value", ...}: recorded, 201 {"data": {"noteId"}}
 
 Seeding: POST /_emulator/lever/records {"kind": "opportunities" | "stages" | "applications" | "postings" |
 "interviews" | "archive_reasons", "id": ..., "record": {...}} stores a record as Lever returns it (ids, not
@@ -96,10 +98,10 @@ def routes(state: EmulatorState) -> list[BaseRoute]:
         return JSONResponse({"seeded": key})
 
     return [
-        Route("/lever/v1/opportunities/{id}", opportunity),
-        Route("/lever/v1/postings/{id}", resource("postings")),
-        Route("/lever/v1/opportunities/{opportunity}/interviews/{id}", resource("interviews")),
-        Route("/lever/v1/archive_reasons/{id}", resource("archive_reasons")),
-        Route("/lever/v1/opportunities/{id}/notes", add_note, methods=["POST"]),
+        Route("/lever/opportunities/{id}", opportunity),
+        Route("/lever/postings/{id}", resource("postings")),
+        Route("/lever/opportunities/{opportunity}/interviews/{id}", resource("interviews")),
+        Route("/lever/archive_reasons/{id}", resource("archive_reasons")),
+        Route("/lever/opportunities/{id}/notes", add_note, methods=["POST"]),
         Route("/_emulator/lever/records", seed, methods=["POST", "DELETE"]),
     ]
