@@ -123,7 +123,9 @@ def callback_routes(
         deadline = time.monotonic() + s.callback_match_wait_s
         while True:
             record = await store.send_by_ref(ref) if ref else None
-            if record is not None:
+            if record is not None and (entry := record.context()) is not None:
+                return record, entry
+            if record is not None:  # stored before outcomes carried the message's stage: from the timeline
                 for entry in await store.timeline(record.candidate_id):
                     if entry.get("_id") == record.notification_id and entry.get("stage"):
                         return record, entry

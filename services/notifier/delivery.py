@@ -109,13 +109,18 @@ class Delivery:
                 todo.append(j)  # crashed mid-send before: the documented window; same Message-ID / reference
             else:
                 await wave.state(
-                    j.msg, NotificationStatus(prior.state), prior.reason, prior.provider, prior.provider_ref, now
+                    j.msg,
+                    NotificationStatus(prior.state),
+                    prior.reason,
+                    prior.provider,
+                    prior.provider_ref,
+                    now,
+                    recorded=True,
                 )
         results = await asyncio.gather(*(self._deliver_or_fail(j, now) for j in todo))
         self._crash.reached("after_send")
         records = [r for r, _ in results]
-        await self._store.finish(records, self._clock())
-        await self._store.save_content([e for _, e in results if e is not None])
+        await self._store.finish(records, {e.notification_id: e for _, e in results if e is not None}, self._clock())
         self._crash.reached("after_record")
         for (record, _), j in zip(results, todo, strict=True):
             await wave.state(
@@ -125,6 +130,7 @@ class Delivery:
                 record.provider,
                 record.provider_ref,
                 self._clock(),
+                recorded=True,
             )
         await wave.flush()
 
@@ -197,7 +203,19 @@ class Delivery:
     ) -> SendRecord:
         self._metrics.deliveries.labels(channel=self._channel.value, provider=provider or "none", status=state).inc()
         log.info("delivery outcome", extra={"channel": msg.channel.value, "status": state, "reason": reason})
-        return SendRecord(msg.notification_id, state, msg.channel.value, msg.candidate_id, provider, ref, reason)
+        return SendRecord(
+            msg.notification_id,
+            state,
+            msg.channel.value,
+            msg.candidate_id,
+            provider,
+            ref,
+            reason,
+            ats_event_id=msg.ats_event_id,
+            application_id=msg.application_id,
+            stage=msg.stage.value,
+            attempt=msg.attempt,
+        )
 
     def self_service_link(self, candidate_id: str, now: datetime) -> str:
         """The candidate's signed link to their preferences (reusable until it expires)."""

@@ -23,8 +23,9 @@ from schemas.envelope import EventDecoder
 from schemas.status import STATUS_ADAPTER, STATUS_TYPES, NotificationStatusEvent
 from schemas.topics import CANDIDATE_EVENTS, NOTIFICATIONS_STATUS, dispatch_topic
 from services.common.consuming import subscribe_batch
-from services.common.kafka import DeadLetters, Record
+from services.common.kafka import DeadLetters, Record, header
 from services.notifier.delivery import Delivery
+from services.notifier.reports import RECORDED_HEADER
 from services.notifier.settings import NotifierSettings
 from services.notifier.store import NotifierStore
 
@@ -136,6 +137,7 @@ def register_handlers(
         dead_letters=dead_letters,
         session_timeout_ms=settings.kafka.session_timeout_ms,
         handle=on_status_events,
+        skip=lambda record: header(record, RECORDED_HEADER) is not None,  # in the outcomes already
         title="notifier:on_status_events",
         description="Recruiter timeline and worklist from notification states.",
     )

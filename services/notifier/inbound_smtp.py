@@ -75,11 +75,12 @@ class InboundMail:
 
     async def _notification(self, notification_id: str) -> tuple[SendRecord, dict[str, Any]] | None:
         """Our send and its timeline entry; waits briefly, as a DSN can beat our record of the send."""
-        ref = message_id(notification_id, self._s.message_id_domain)
         deadline = time.monotonic() + self._s.callback_match_wait_s
         while True:
-            record = await self._store.send_by_ref(ref)
-            if record is not None and record.notification_id == notification_id:
+            record = await self._store.send_of(notification_id)
+            if record is not None and (entry := record.context()) is not None:
+                return record, entry
+            if record is not None:  # stored before outcomes carried the message's stage: from the timeline
                 for entry in await self._store.timeline(record.candidate_id):
                     if entry.get("_id") == notification_id and entry.get("stage"):
                         return record, entry

@@ -16,13 +16,15 @@ from services.common.publishing import CandidateWave
 from services.common.settings import KafkaSettings
 
 SOURCE = "urn:candidate-comms:notifier"
+# On a state the notifier's outcomes collection holds already: its own timeline projection skips it.
+RECORDED_HEADER = "notifier.recorded"
 
 
 class ReportWave(CandidateWave):
     """The notifier's publications answering one batch (see CandidateWave)."""
 
-    async def change(self, change: StatusChange) -> None:
-        """Publish one notifier-owned state change."""
+    async def change(self, change: StatusChange, recorded: bool = False) -> None:
+        """Publish one notifier-owned state change (`recorded`: its outcome document holds it already)."""
         ev = NotificationStatusEvent(
             id=f"{change.notification_id}:{change.status.value}",
             source=SOURCE,
@@ -30,7 +32,7 @@ class ReportWave(CandidateWave):
             subject=change.candidate_id,
             data=change,
         )
-        headers = {STATUS_HEADER: change.status.value}
+        headers = {STATUS_HEADER: change.status.value} | ({RECORDED_HEADER: "outcome"} if recorded else {})
         await self.send(ev.model_dump_json().encode(), NOTIFICATIONS_STATUS, change.candidate_id, ev.id, headers)
 
     async def state(
@@ -41,6 +43,7 @@ class ReportWave(CandidateWave):
         provider: str | None,
         provider_ref: str | None,
         now: datetime,
+        recorded: bool = False,
     ) -> None:
         """Publish the state a dispatched message reached."""
         await self.change(
@@ -58,7 +61,8 @@ class ReportWave(CandidateWave):
                 provider_ref=provider_ref,
                 occurred_at=now,
                 event_time=msg.event_time,
-            )
+            ),
+            recorded,
         )
 
     async def reply(self, reply: InboundReply, event_id: str) -> None:

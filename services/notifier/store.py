@@ -1,11 +1,15 @@
 """The only module of the notifier that touches MongoDB: send claims, the timeline, the worklist.
 
-The hot path only inserts (batched, and an insert's unique key is atomic on FerretDB as on MongoDB):
+The hot path only inserts (batched, and an insert's unique key is atomic on FerretDB as on MongoDB),
+two documents per send:
 claims        - one document per notification id, written before the provider call
-outcomes      - one per notification id, written after it: sent | failed | bounced (+ provider reference)
-contents      - what was rendered, for the recruiter's timeline
-states        - every state change of every notification (`<id>:<state>`); the timeline derives the
-                forward-only history from them when a recruiter reads it
+outcomes      - one per notification id, written after it: sent | failed | suppressed (+ the provider's
+                reference, the message's stage and event, and what was rendered for the timeline)
+provider_refs - provider reference -> notification id, for references the provider chose (an SMS sid);
+                an e-mail's reference is its Message-ID, made from the notification id
+states        - every other state change of every notification (`<id>:<state>`: the router's, callbacks',
+                bounces'); the timeline derives the forward-only history from them and the outcomes
+contents      - what was rendered, as stored before outcomes carried it (read for older timelines)
 worklist      - what needs a human: needs_recruiter, unparsed replies, call tasks
 inbound       - when a candidate last wrote per channel (WhatsApp's 24-hour window)
 
@@ -16,7 +20,7 @@ connection pool; and an update costs about 1 ms against 0.06 ms per batched inse
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Protocol
@@ -24,7 +28,7 @@ from typing import Any, Protocol
 from pymongo import AsyncMongoClient
 from pymongo.asynchronous.database import AsyncDatabase
 
-from schemas.common import STATUS_RANK
+from schemas.common import STATUS_RANK, Channel, NotificationStatus
 from schemas.status import StatusChange
 from services.common.mongo import find_by_ids, insert_new
 
@@ -40,6 +44,18 @@ class SendRecord:
     provider: str | None = None
     provider_ref: str | None = None
     reason: str = ""
+    # The message the send belongs to (callbacks and bounces report states of it without a lookup).
+    ats_event_id: str | None = None
+    application_id: str | None = None
+    stage: str | None = None
+    attempt: int = 1
+
+    def context(self) -> dict[str, Any] | None:
+        """The message's ids and stage as a timeline entry has them (None for a record stored without them)."""
+        if self.stage is None or self.ats_event_id is None:
+            return None
+        keys = ("ats_event_id", "application_id", "stage", "attempt")
+        return {"_id": self.notification_id, **{k: getattr(self, k) for k in keys}}
 
 
 @dataclass(frozen=True)
@@ -66,9 +82,11 @@ class NotifierStore(Protocol):
     """Persistence of the notifier."""
 
     async def claim(self, records: Sequence[SendRecord], now: datetime) -> dict[str, SendRecord]: ...
-    async def finish(self, records: Sequence[SendRecord], now: datetime) -> None: ...
+    async def finish(
+        self, records: Sequence[SendRecord], contents: Mapping[str, TimelineEntry], now: datetime
+    ) -> None: ...
     async def send_by_ref(self, provider_ref: str) -> SendRecord | None: ...
-    async def save_content(self, entries: Sequence[TimelineEntry]) -> None: ...
+    async def send_of(self, notification_id: str) -> SendRecord | None: ...
     async def apply_statuses(self, changes: Sequence[StatusChange]) -> list[StatusChange]: ...
     async def timeline(self, candidate_id: str, application_id: str | None = None) -> list[dict[str, Any]]: ...
     async def add_work(self, items: Sequence[dict[str, Any]]) -> None: ...
@@ -88,7 +106,28 @@ def _record(d: dict[str, Any]) -> SendRecord:
         provider=d.get("provider"),
         provider_ref=d.get("provider_ref"),
         reason=d.get("reason", ""),
+        ats_event_id=d.get("ats_event_id"),
+        application_id=d.get("application_id"),
+        stage=d.get("stage"),
+        attempt=d.get("attempt", 1),
     )
+
+
+_CONTENT = ("template", "template_version", "language", "reasons", "subject", "body")
+
+
+def outcome_state(d: dict[str, Any]) -> dict[str, Any] | None:
+    """An outcome as the state change it was reported as (None for one stored before outcomes had a stage)."""
+    if d.get("stage") is None:
+        return None
+    keys = ("candidate_id", "application_id", "channel", "stage", "attempt", "ats_event_id", "at", "reason", "provider")
+    status = NotificationStatus(d["state"])
+    return {
+        "notification_id": d["_id"],
+        "status": status.value,
+        "rank": STATUS_RANK[status],
+        **{k: d.get(k) for k in keys},
+    }
 
 
 def assemble_timeline(states: Iterable[dict[str, Any]], contents: dict[str, dict[str, Any]]) -> list[dict[str, Any]]:
@@ -161,52 +200,34 @@ class MongoNotifierStore:
                 )
         return out
 
-    async def finish(self, records: Sequence[SendRecord], now: datetime) -> None:
-        """Record how sends ended (sent, failed, bounced), with the provider's reference (first outcome wins)."""
-        await insert_new(
-            self._outcomes,
-            [
-                {
-                    "_id": r.notification_id,
-                    "state": r.state,
-                    "channel": r.channel,
-                    "candidate_id": r.candidate_id,
-                    "provider": r.provider,
-                    "provider_ref": r.provider_ref,
-                    "reason": r.reason,
-                    "at": now,
-                }
-                for r in records
-            ],
-        )
+    async def finish(self, records: Sequence[SendRecord], contents: Mapping[str, TimelineEntry], now: datetime) -> None:
+        """Record how sends ended, with the provider's reference and what was rendered (first outcome wins)."""
+        docs = []
+        for r in records:
+            doc = {k: v for k, v in r.__dict__.items() if k != "notification_id"}
+            entry = contents.get(r.notification_id)
+            if entry is not None:
+                doc["content"] = {k: getattr(entry, k) for k in _CONTENT} | {"reasons": list(entry.reasons)}
+            docs.append({"_id": r.notification_id, **doc, "at": now})
+        await insert_new(self._outcomes, docs)
         await insert_new(
             self._refs,
             [
                 {"_id": r.provider_ref, "notification_id": r.notification_id, "candidate_id": r.candidate_id}
                 for r in records
-                if r.provider_ref
+                if r.provider_ref and r.channel != Channel.EMAIL.value  # an e-mail's is found by `_id` (send_of)
             ],
         )
 
     async def send_by_ref(self, provider_ref: str) -> SendRecord | None:
         """The send a provider reference belongs to (status callbacks, replies): two point reads."""
         ref = await self._refs.find_one({"_id": provider_ref})
-        d = await self._outcomes.find_one({"_id": ref["notification_id"]}) if ref else None
-        return _record(d) if d else None
+        return await self.send_of(ref["notification_id"]) if ref else None
 
-    async def save_content(self, entries: Sequence[TimelineEntry]) -> None:
-        """Store what was rendered, next to the status history that arrives through events."""
-        await insert_new(
-            self._contents,
-            [
-                {
-                    **{k: v for k, v in e.__dict__.items() if k != "notification_id"},
-                    "_id": e.notification_id,
-                    "reasons": list(e.reasons),
-                }
-                for e in entries
-            ],
-        )
+    async def send_of(self, notification_id: str) -> SendRecord | None:
+        """The outcome of a notification's send (e-mail bounces and replies name the notification): a point read."""
+        d = await self._outcomes.find_one({"_id": notification_id})
+        return _record(d) if d else None
 
     async def apply_statuses(self, changes: Sequence[StatusChange]) -> list[StatusChange]:
         """Record state changes (idempotent per notification and state); return the ones seen for the first time."""
@@ -235,7 +256,12 @@ class MongoNotifierStore:
         """Every notification of a candidate, oldest first, with its forward-only status history."""
         query: dict[str, Any] = {"candidate_id": candidate_id}
         states = [d async for d in self._states.find(query)]
-        contents = {d["_id"]: d async for d in self._contents.find(query)}
+        contents = {d["_id"]: d async for d in self._contents.find(query)}  # stored before outcomes had content
+        async for d in self._outcomes.find(query):
+            if (reported := outcome_state(d)) is not None:
+                states.append(reported)
+            if "content" in d:
+                contents[d["_id"]] = {**{k: d.get(k) for k in ("candidate_id", "channel")}, **d["content"]}
         rows = assemble_timeline(states, contents)
         return [r for r in rows if not application_id or r.get("application_id") == application_id]
 

@@ -130,7 +130,16 @@ class FakeStore:
         """Record a send and its timeline entry (with its `sent` state, as the timeline shows it) at `at`."""
         m = out.msg
         self.sends[m.notification_id] = SendRecord(
-            m.notification_id, "sent", m.channel.value, m.candidate_id, provider, ref
+            m.notification_id,
+            "sent",
+            m.channel.value,
+            m.candidate_id,
+            provider,
+            ref,
+            ats_event_id=m.ats_event_id,
+            application_id=m.application_id,
+            stage=m.stage.value,
+            attempt=m.attempt,
         )
         self.entries[m.notification_id] = {
             "_id": m.notification_id,
@@ -147,6 +156,9 @@ class FakeStore:
 
     async def send_by_ref(self, provider_ref: str) -> SendRecord | None:
         return next((r for r in self.sends.values() if r.provider_ref == provider_ref), None)
+
+    async def send_of(self, notification_id: str) -> SendRecord | None:
+        return self.sends.get(notification_id)
 
     async def timeline(self, candidate_id: str, application_id: str | None = None) -> list[dict[str, Any]]:
         return [e for e in self.entries.values() if e["candidate_id"] == candidate_id]

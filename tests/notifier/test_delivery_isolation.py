@@ -29,11 +29,8 @@ class Store:
     async def claim(self, records: list[SendRecord], now: datetime) -> dict[str, SendRecord]:
         return {}
 
-    async def finish(self, records: list[SendRecord], now: datetime) -> None:
+    async def finish(self, records: list[SendRecord], contents: dict[str, Any], now: datetime) -> None:
         self.finished.extend(records)
-
-    async def save_content(self, entries: list[Any]) -> None:
-        return None
 
 
 class Reports:
@@ -45,7 +42,7 @@ class Reports:
     def wave(self) -> Reports:
         return self
 
-    async def state(self, msg: DeliverMessage, status: NotificationStatus, reason: str, *_: Any) -> None:
+    async def state(self, msg: DeliverMessage, status: NotificationStatus, reason: str, *_: Any, **__: Any) -> None:
         self.states[msg.notification_id] = (status, reason)
 
     async def flush(self) -> None:
