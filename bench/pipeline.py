@@ -165,14 +165,14 @@ async def documents(env: Env, deliveries: int) -> dict[str, float]:
     return {**per, "total": round(sum(per.values()), 3)}
 
 
-async def latency(env: Env, rate: float, seconds: float, candidates: int) -> dict[str, Any]:
+async def latency(env: Env, rate: float, seconds: float, candidates: int, seed: int = 11) -> dict[str, Any]:
     """At a fixed rate from the ATS (librdkafka): ATS event time -> provider accepted (the notifier's `sent`)."""
     count = int(rate * seconds)
     ids: set[str] = set()
     interval = 1.0 / rate
     async with foreign_producer(env.local.bootstrap) as producer:
         started = time.perf_counter()
-        for n, scripted in enumerate(events(count + candidates, candidates, seed=11, prefix=env.name)):
+        for n, scripted in enumerate(events(count + candidates, candidates, seed=seed, prefix=env.name)):
             if n < candidates:
                 continue  # the same candidates as the throughput run: existing profiles
             value = json.loads(scripted.value)
