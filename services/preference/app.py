@@ -27,7 +27,7 @@ from services.preference.forwarding import Forwarder
 from services.preference.handlers import register_handlers
 from services.preference.metrics import PreferenceMetrics
 from services.preference.pages import page_routes
-from services.preference.publisher import KafkaSnapshotPublisher
+from services.preference.publisher import KafkaSnapshotPublisher, published_versions
 from services.preference.reactions import Reactions
 from services.preference.service import Clock, PreferenceService
 from services.preference.settings import PreferenceSettings
@@ -76,9 +76,10 @@ def create_app(settings: PreferenceSettings, clock: Clock = utcnow) -> FastAPI:
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         await store.ensure_indexes()
-        await store.load_unconfirmed()  # what a crash left unpublished goes out through the relay
         readiness.set("mongodb")
         await partitioner.load(settings.kafka, (PREFERENCES_CHANGED, ATS_ACCEPTED, CANDIDATE_EVENTS))
+        # What a crash left unpublished (stored above the topic's version) goes out through the relay.
+        await store.load_unconfirmed(await published_versions(settings.kafka, partitioner.count))
         await publisher.start()
         await broker.start()
         readiness.set("kafka")

@@ -69,7 +69,9 @@ def _to_doc(r: Routed) -> dict[str, Any]:
         not_honoured=p.not_honoured.value if p.not_honoured else None,
         state=p.state.value,
         reasons=list(p.reasons),
-        context=p.context.model_dump(mode="json"),
+        # One string: FerretDB converts every field of a nested document (~1 ms of its CPU per 3 KB against
+        # ~0.18 ms for the same as a string) and nothing queries inside a message's context.
+        context=p.context.model_dump_json(exclude_defaults=True),
         partition=r.partition,
         to=r.to,
         preference_version=r.preference_version,
@@ -104,7 +106,11 @@ def _from_doc(d: dict[str, Any]) -> Routed:
         language=d["language"],
         mode=d.get("mode"),
         voicemail=d.get("voicemail", True),
-        context=MessageContext.model_validate(d["context"]),
+        context=(
+            MessageContext.model_validate_json(d["context"])
+            if isinstance(d["context"], str)
+            else MessageContext.model_validate(d["context"])  # stored before the context was one string
+        ),
         event_time=d["event_time"],
         not_honoured=Channel(d["not_honoured"]) if d.get("not_honoured") else None,
     )
