@@ -19,6 +19,15 @@ STATUS_EVENT_TYPE: Final = "notification.status.changed"
 # Kafka header with the state name, so a reader can skip states it does not need without decoding.
 # Optional for other writers: a record without it is decoded.
 STATUS_HEADER: Final = "ce_status"
+# Kafka header on a `queued` state the router published together with the message's dispatch command:
+# the notifier records that state with the message's outcome, so its timeline projection skips it.
+DISPATCHED_HEADER: Final = "router.dispatched"
+
+
+def reason_text(reasons: tuple[str, ...] | list[str]) -> str:
+    """The reasons of a decision as one `reason` (at most 500 characters)."""
+    text = "; ".join(reasons)
+    return text if len(text) <= 500 else text[:497] + "..."
 
 
 class StatusChange(BaseModel):

@@ -32,6 +32,9 @@ class LocalStackSettings(BaseSettings):
     kafka_controller_port: int = Field(9093, description="Local KRaft controller listener.")
     kafka_heap: str = Field("1g", description="JVM heap of the local broker.")
     ferretdb_port: int = Field(27017, description="Local FerretDB (MongoDB wire protocol).")
+    ferretdb_pprof: str = Field(
+        "", description="Address for FerretDB's Go profiler (/debug/pprof), e.g. 127.0.0.1:6060; empty: off."
+    )
     smtp_sink_port: int = Field(2525, description="Local SMTP sink.")
     notifier_inbound_smtp_port: int = Field(
         2526,
@@ -334,6 +337,7 @@ COMPONENTS: tuple[Component, ...] = (
             f"127.0.0.1:{s.ferretdb_port}",
             "-data-dir",
             str(s.state_dir / "data/ferretdb"),
+            *(("-pprof", s.ferretdb_pprof) if s.ferretdb_pprof else ()),
         ],
         probe=ferretdb_ready,
         describe=lambda s: s.mongodb_url,

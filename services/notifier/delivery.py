@@ -20,6 +20,7 @@ from structlog.contextvars import bind_contextvars
 
 from schemas.common import Channel, NotificationStatus
 from schemas.dispatch import DeliverMessage, DeliverMessageCommand
+from schemas.status import reason_text
 from services.common.failpoints import CrashPoints
 from services.common.failures import TransientError
 from services.common.kafka import Record
@@ -215,6 +216,8 @@ class Delivery:
             application_id=msg.application_id,
             stage=msg.stage.value,
             attempt=msg.attempt,
+            queued_at=msg.decided_at,
+            queued_reason=reason_text(msg.reasons),
         )
 
     def self_service_link(self, candidate_id: str, now: datetime) -> str:

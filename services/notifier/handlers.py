@@ -20,7 +20,7 @@ from schemas.candidate_events import (
 from schemas.common import Channel, NotificationStatus
 from schemas.dispatch import DISPATCH_ADAPTER, DISPATCH_TYPES
 from schemas.envelope import EventDecoder
-from schemas.status import STATUS_ADAPTER, STATUS_TYPES, NotificationStatusEvent
+from schemas.status import DISPATCHED_HEADER, STATUS_ADAPTER, STATUS_TYPES, NotificationStatusEvent
 from schemas.topics import CANDIDATE_EVENTS, NOTIFICATIONS_STATUS, dispatch_topic
 from services.common.consuming import subscribe_batch
 from services.common.kafka import DeadLetters, Record, header
@@ -89,6 +89,11 @@ def reply_work_items(events: Sequence[CandidateEvent], now: datetime) -> list[di
     ]
 
 
+def _kept_with_outcomes(record: Record) -> bool:
+    """States the outcome documents hold: the notifier's own, and `queued` states sent with a dispatch."""
+    return header(record, RECORDED_HEADER) is not None or header(record, DISPATCHED_HEADER) is not None
+
+
 def register_handlers(
     broker: KafkaBroker,
     settings: NotifierSettings,
@@ -137,7 +142,7 @@ def register_handlers(
         dead_letters=dead_letters,
         session_timeout_ms=settings.kafka.session_timeout_ms,
         handle=on_status_events,
-        skip=lambda record: header(record, RECORDED_HEADER) is not None,  # in the outcomes already
+        skip=_kept_with_outcomes,
         title="notifier:on_status_events",
         description="Recruiter timeline and worklist from notification states.",
     )

@@ -49,6 +49,10 @@ class SendRecord:
     application_id: str | None = None
     stage: str | None = None
     attempt: int = 1
+    # The router's `queued` state of the message (the dispatch command's decision time and reasons): kept
+    # here instead of as a state document of its own.
+    queued_at: datetime | None = None
+    queued_reason: str = ""
 
     def context(self) -> dict[str, Any] | None:
         """The message's ids and stage as a timeline entry has them (None for a record stored without them)."""
@@ -116,18 +120,27 @@ def _record(d: dict[str, Any]) -> SendRecord:
 _CONTENT = ("template", "template_version", "language", "reasons", "subject", "body")
 
 
-def outcome_state(d: dict[str, Any]) -> dict[str, Any] | None:
-    """An outcome as the state change it was reported as (None for one stored before outcomes had a stage)."""
+def outcome_states(d: dict[str, Any]) -> list[dict[str, Any]]:
+    """The states an outcome holds, as the timeline's state documents: the send's end and the router's `queued`.
+
+    None for an outcome stored before outcomes had a stage (its states are state documents).
+    """
     if d.get("stage") is None:
-        return None
-    keys = ("candidate_id", "application_id", "channel", "stage", "attempt", "ats_event_id", "at", "reason", "provider")
-    status = NotificationStatus(d["state"])
-    return {
-        "notification_id": d["_id"],
-        "status": status.value,
-        "rank": STATUS_RANK[status],
-        **{k: d.get(k) for k in keys},
-    }
+        return []
+    keys = ("candidate_id", "application_id", "channel", "stage", "attempt", "ats_event_id")
+    common = {"notification_id": d["_id"], **{k: d.get(k) for k in keys}}
+    ended = NotificationStatus(d["state"])
+    states = [
+        {**common, "status": ended.value, "rank": STATUS_RANK[ended], "at": d["at"], "reason": d.get("reason"),
+         "provider": d.get("provider")},
+    ]  # fmt: skip
+    if d.get("queued_at") is not None:
+        queued = NotificationStatus.QUEUED
+        states.append(
+            {**common, "status": queued.value, "rank": STATUS_RANK[queued], "at": d["queued_at"],
+             "reason": d.get("queued_reason"), "provider": None}
+        )  # fmt: skip
+    return states
 
 
 def assemble_timeline(states: Iterable[dict[str, Any]], contents: dict[str, dict[str, Any]]) -> list[dict[str, Any]]:
@@ -258,8 +271,7 @@ class MongoNotifierStore:
         states = [d async for d in self._states.find(query)]
         contents = {d["_id"]: d async for d in self._contents.find(query)}  # stored before outcomes had content
         async for d in self._outcomes.find(query):
-            if (reported := outcome_state(d)) is not None:
-                states.append(reported)
+            states.extend(outcome_states(d))
             if "content" in d:
                 contents[d["_id"]] = {**{k: d.get(k) for k in ("candidate_id", "channel")}, **d["content"]}
         rows = assemble_timeline(states, contents)

@@ -10,7 +10,7 @@ from schemas.ats import AtsEvent
 from schemas.common import NotificationStatus, Stage
 from schemas.dispatch import DeliverMessage, DeliverMessageCommand
 from schemas.ids import notification_id
-from schemas.status import STATUS_HEADER, NotificationStatusEvent, StatusChange
+from schemas.status import DISPATCHED_HEADER, STATUS_HEADER, NotificationStatusEvent, StatusChange, reason_text
 from schemas.topics import NOTIFICATIONS_STATUS, dispatch_topic
 from services.common.kafka import Partitioner
 from services.common.publishing import CandidateWave
@@ -18,11 +18,6 @@ from services.common.settings import KafkaSettings
 from services.router.store import Routed
 
 SOURCE = "urn:candidate-comms:router"
-
-
-def _reason(reasons: tuple[str, ...]) -> str:
-    text = "; ".join(reasons)
-    return text if len(text) <= 500 else text[:497] + "..."
 
 
 def deliver_command(r: Routed, now: datetime) -> DeliverMessageCommand:
@@ -68,7 +63,7 @@ def status_event(
         channel=p.channel,
         stage=p.stage,
         attempt=p.attempt,
-        reason=reason if reason is not None else _reason(p.reasons),
+        reason=reason if reason is not None else reason_text(p.reasons),
         occurred_at=now,
         event_time=p.event_time,
         release_at=p.due_at if status is NotificationStatus.HELD else None,
@@ -113,10 +108,14 @@ class Wave(CandidateWave):
             cmd.model_dump_json().encode(), dispatch_topic(r.planned.channel), r.planned.candidate_id, cmd.id
         )
 
-    async def status(self, r: Routed, status: NotificationStatus, now: datetime, reason: str | None = None) -> None:
-        """Publish a router-owned state of a message."""
+    async def status(
+        self, r: Routed, status: NotificationStatus, now: datetime, reason: str | None = None, dispatched: bool = False
+    ) -> None:
+        """Publish a router-owned state of a message (`dispatched`: its command went out in this wave)."""
         ev = status_event(r, status, now, reason)
         headers = {STATUS_HEADER: status.value}
+        if dispatched and status is NotificationStatus.QUEUED and r.planned.not_honoured is None:
+            headers[DISPATCHED_HEADER] = "1"  # the notifier keeps it with the outcome (no worklist item to make)
         await self.send(ev.model_dump_json().encode(), NOTIFICATIONS_STATUS, r.planned.candidate_id, ev.id, headers)
 
     async def suppressed(self, event: AtsEvent, stage: Stage, now: datetime) -> None:

@@ -211,7 +211,7 @@ class Scheduler:
     ) -> tuple[Routed, Routed]:
         if target.id == r.id:
             await wave.dispatch(target, now)
-            await wave.status(target, NotificationStatus.QUEUED, now)
+            await wave.status(target, NotificationStatus.QUEUED, now, dispatched=True)
             return r, target
         if fresh:
             await self._store.insert([target])

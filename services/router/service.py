@@ -129,7 +129,7 @@ class RouterService:
             await wave.dispatch(r, now)
         elif p.state is NotificationStatus.HELD:
             self.with_pending.add(p.candidate_id)
-        await wave.status(r, p.state, now)
+        await wave.status(r, p.state, now, dispatched=p.state is NotificationStatus.QUEUED)
         self._metrics.decided(p)
 
     async def reannounce(self, wave: Wave, r: Routed, now: datetime) -> None:
@@ -139,10 +139,11 @@ class RouterService:
         and state; both are idempotent downstream (same ids; states only move forward).
         """
         state = r.planned.state
-        if state is NotificationStatus.QUEUED and r.next_id is None:
+        dispatched = state is NotificationStatus.QUEUED and r.next_id is None
+        if dispatched:
             await wave.dispatch(r, now)
         if state in ROUTER_STATES:
-            await wave.status(r, state, now)
+            await wave.status(r, state, now, dispatched=dispatched)
 
     async def on_ats_events(self, batch: Sequence[tuple[Record, AtsEvent]]) -> list[tuple[Record, DecodeError]]:
         """Decide every event of a batch, record the intents, dispatch, publish states; return what to dead-letter."""

@@ -1,5 +1,5 @@
 """A send is two documents on the real store (FerretDB): the claim and the outcome, which carries the
-message's stage and what was rendered; the timeline and callbacks read the outcome, not extra documents."""
+message's stage, the router's `queued` and what was rendered; the timeline and callbacks read the outcome."""
 
 from __future__ import annotations
 
@@ -20,7 +20,8 @@ NOW = datetime.now(UTC).replace(microsecond=0)
 def record(nid: str, channel: Channel, ref: str) -> SendRecord:
     return SendRecord(
         nid, "sent", channel.value, "cand-1", "smtp", ref, "", ats_event_id=f"ats-{nid}", application_id="app-1",
-        stage=Stage.INTERVIEW_SCHEDULING.value, attempt=1,
+        stage=Stage.INTERVIEW_SCHEDULING.value, attempt=1, queued_at=NOW - timedelta(seconds=1),
+        queued_reason="first choice",
     )  # fmt: skip
 
 
@@ -39,7 +40,7 @@ async def test_a_send_is_a_claim_and_an_outcome_and_the_timeline_shows_both_stat
         mail, sms = record("n-mail", Channel.EMAIL, "<n-mail@x>"), record("n-sms", Channel.SMS, "SM123")
         await store.claim([mail, sms], NOW)
         await store.finish([mail, sms], {"n-mail": entry("n-mail", Channel.EMAIL)}, NOW + timedelta(seconds=1))
-        # The router's `queued` arrives as a state; the notifier's own `sent` is in the outcome only.
+        # A later state (a delivery receipt) arrives as a state document; `queued` and `sent` are in the outcome.
         await store.apply_statuses(
             [
                 StatusChange(
@@ -47,12 +48,12 @@ async def test_a_send_is_a_claim_and_an_outcome_and_the_timeline_shows_both_stat
                     ats_event_id="ats-n-mail",
                     candidate_id="cand-1",
                     application_id="app-1",
-                    status=NotificationStatus.QUEUED,
+                    status=NotificationStatus.DELIVERED,
                     channel=Channel.EMAIL,
                     stage=Stage.INTERVIEW_SCHEDULING,
                     attempt=1,
                     reason="",
-                    occurred_at=NOW,
+                    occurred_at=NOW + timedelta(seconds=5),
                 )
             ]
         )
@@ -62,7 +63,9 @@ async def test_a_send_is_a_claim_and_an_outcome_and_the_timeline_shows_both_stat
         assert counts.get("contents", 0) == 0 and counts["claims"] == 2 and counts["outcomes"] == 2
         assert counts["provider_refs"] == 1  # the SMS sid; the e-mail's Message-ID is made from its id
         rows = {r["_id"]: r for r in await store.timeline("cand-1")}
-        assert [h["status"] for h in rows["n-mail"]["history"]] == ["queued", "sent"]
+        assert [h["status"] for h in rows["n-mail"]["history"]] == ["queued", "sent", "delivered"]
+        assert rows["n-mail"]["history"][0]["reason"] == "first choice"
+        assert counts["states"] == 1  # only the receipt
         assert rows["n-mail"]["subject"] == "Je gesprek" and rows["n-mail"]["reasons"] == ["first choice"]
         assert rows["n-sms"]["status"] == "sent" and "subject" not in rows["n-sms"]
         found = await store.send_of("n-mail")

@@ -9,6 +9,8 @@ import (
 	"context"
 	"flag"
 	"log/slog"
+	"net/http"
+	_ "net/http/pprof" // served only when -pprof is given: where FerretDB's CPU goes under a benchmark
 	"os"
 	"os/signal"
 	"path/filepath"
@@ -24,6 +26,7 @@ func main() {
 	tlsKey := flag.String("tls-key", "", "PEM key of the TLS listener")
 	tlsCA := flag.String("tls-ca", "", "PEM CA bundle to verify client certificates (empty: none required)")
 	dataDir := flag.String("data-dir", "data", "directory for the SQLite files")
+	pprof := flag.String("pprof", "", "TCP address for Go's /debug/pprof (empty: off); e.g. 127.0.0.1:6060")
 	flag.Parse()
 
 	logger := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
@@ -52,6 +55,10 @@ func main() {
 	if err != nil {
 		logger.Error("cannot start FerretDB", "error", err)
 		os.Exit(1)
+	}
+
+	if *pprof != "" {
+		go func() { logger.Warn("pprof stopped", "error", http.ListenAndServe(*pprof, nil)) }() //nolint:gosec // local only
 	}
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
