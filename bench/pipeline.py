@@ -180,27 +180,34 @@ async def latency(env: Env, rate: float, seconds: float, candidates: int, seed: 
             ids.add(value["id"])
             await producer.send(env.kafka.topic(ATS_EVENTS), json.dumps(value).encode(), scripted.key.encode())
             await asyncio.sleep(max(0.0, started + (n - candidates + 1) * interval - time.perf_counter()))
-    samples = await _latencies(env, ids, limit_s=120)
+    samples, decided = await _latencies(env, ids, limit_s=120)
     if len(samples) < count:  # an event that never arrived would otherwise just be missing from the quantiles
         progress(f"  latency: only {len(samples)}/{count} events reached `sent` within 120 s")
-    return {"rate_per_s": rate, "events": count, "sent": len(samples), **latency_summary(samples)}
+    # Where the time goes: up to the router's decision (preference service, two hops) and after it.
+    split = {f"decided_{k}": v for k, v in latency_summary(decided).items()} if decided else {}
+    return {"rate_per_s": rate, "events": count, "sent": len(samples), **latency_summary(samples), **split}
 
 
-async def _latencies(env: Env, ids: set[str], limit_s: float) -> list[float]:
+async def _latencies(env: Env, ids: set[str], limit_s: float) -> tuple[list[float], list[float]]:
+    """Per event that reached `sent`: ATS event -> provider accepted, and ATS event -> the router's decision."""
     deadline = time.perf_counter() + limit_s
     while True:
-        sent = [
-            e["data"]
-            for e in await read_json(env.kafka, NOTIFICATIONS_STATUS)
-            if e["data"]["status"] == "sent" and e["data"]["ats_event_id"] in ids
+        states = [
+            e["data"] for e in await read_json(env.kafka, NOTIFICATIONS_STATUS) if e["data"]["ats_event_id"] in ids
         ]
+        sent = [s for s in states if s["status"] == "sent"]
         if len(sent) >= len(ids) or time.perf_counter() > deadline:
             break
         await asyncio.sleep(0.5)
-    return [
-        (datetime.fromisoformat(s["occurred_at"]) - datetime.fromisoformat(s["event_time"])).total_seconds()
-        for s in sent
-    ]
+    decided = {s["notification_id"]: s["occurred_at"] for s in states if s["status"] == "queued"}
+
+    def since_event(s: dict[str, Any], at: str) -> float:
+        return (datetime.fromisoformat(at) - datetime.fromisoformat(s["event_time"])).total_seconds()
+
+    return (
+        [since_event(s, s["occurred_at"]) for s in sent],
+        [since_event(s, decided[s["notification_id"]]) for s in sent if s["notification_id"] in decided],
+    )
 
 
 async def preference_api(url: str, candidates: list[str], requests: int, concurrency: int) -> dict[str, Any]:

@@ -130,7 +130,7 @@ class Delivery:
                 record.reason,
                 record.provider,
                 record.provider_ref,
-                self._clock(),
+                record.ended_at or self._clock(),
                 recorded=True,
             )
         await wave.flush()
@@ -193,14 +193,21 @@ class Delivery:
             body=rendered.body if msg.channel in (Channel.EMAIL, Channel.PORTAL) else rendered.short,
             at=now,
         )
+        ended = self._clock()  # when the provider answered: the state's time, not when it was recorded
         if result.outcome is Outcome.ACCEPTED:
-            self._metrics.end_to_end.observe(max(0.0, (self._clock() - msg.event_time).total_seconds()))
+            self._metrics.end_to_end.observe(max(0.0, (ended - msg.event_time).total_seconds()))
         return self._record(
-            msg, _FINAL_STATE[result.outcome], result.reason, result.provider, result.provider_ref
+            msg, _FINAL_STATE[result.outcome], result.reason, result.provider, result.provider_ref, ended
         ), entry
 
     def _record(
-        self, msg: DeliverMessage, state: str, reason: str, provider: str | None = None, ref: str | None = None
+        self,
+        msg: DeliverMessage,
+        state: str,
+        reason: str,
+        provider: str | None = None,
+        ref: str | None = None,
+        ended: datetime | None = None,
     ) -> SendRecord:
         self._metrics.deliveries.labels(channel=self._channel.value, provider=provider or "none", status=state).inc()
         log.info("delivery outcome", extra={"channel": msg.channel.value, "status": state, "reason": reason})
@@ -218,6 +225,7 @@ class Delivery:
             attempt=msg.attempt,
             queued_at=msg.decided_at,
             queued_reason=reason_text(msg.reasons),
+            ended_at=ended or self._clock(),
         )
 
     def self_service_link(self, candidate_id: str, now: datetime) -> str:

@@ -53,6 +53,7 @@ class SendRecord:
     # here instead of as a state document of its own.
     queued_at: datetime | None = None
     queued_reason: str = ""
+    ended_at: datetime | None = None  # when the provider answered (None: recorded before this was kept)
 
     def context(self) -> dict[str, Any] | None:
         """The message's ids and stage as a timeline entry has them (None for a record stored without them)."""
@@ -217,11 +218,11 @@ class MongoNotifierStore:
         """Record how sends ended, with the provider's reference and what was rendered (first outcome wins)."""
         docs = []
         for r in records:
-            doc = {k: v for k, v in r.__dict__.items() if k != "notification_id"}
+            doc = {k: v for k, v in r.__dict__.items() if k not in ("notification_id", "ended_at")}
             entry = contents.get(r.notification_id)
             if entry is not None:
                 doc["content"] = {k: getattr(entry, k) for k in _CONTENT} | {"reasons": list(entry.reasons)}
-            docs.append({"_id": r.notification_id, **doc, "at": now})
+            docs.append({"_id": r.notification_id, **doc, "at": r.ended_at or now})
         await insert_new(self._outcomes, docs)
         await insert_new(
             self._refs,
