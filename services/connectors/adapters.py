@@ -24,6 +24,7 @@ so adapters stay translations of one ATS's documents.
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import hmac
 from collections.abc import Mapping
@@ -192,6 +193,24 @@ def register(adapter: Adapter) -> Adapter:
 def hmac_hex(secret: str, message: bytes, digest: str = "sha256") -> str:
     """The lower-case hex HMAC of `message` under `secret` (the way most ATSs sign)."""
     return hmac.new(secret.encode(), message, getattr(hashlib, digest)).hexdigest()
+
+
+def basic_auth(user: str, password: str = "") -> dict[str, str]:
+    """HTTP basic authentication (several ATSs take the API key as the user name, no password)."""
+    return {"Authorization": "Basic " + base64.b64encode(f"{user}:{password}".encode()).decode()}
+
+
+def check_body_hmac(given: str | None, secret: str, body: bytes, prefix_separator: str | None = None) -> None:
+    """Raise Rejected unless `given` is the hex HMAC-SHA256 of the raw body, optionally as 'sha256<sep><hex>'."""
+    if not given:
+        raise Rejected("missing_signature")
+    digest: str | None = given
+    if prefix_separator is not None:
+        algorithm, _, digest = given.strip().partition(prefix_separator)
+        if algorithm.lower() != "sha256":
+            digest = None
+    if digest is None or not same_signature(hmac_hex(secret, body), digest):
+        raise Rejected("bad_signature")
 
 
 def same_signature(expected: str, given: str | None) -> bool:

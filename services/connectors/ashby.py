@@ -22,7 +22,6 @@ candidate.createNote):
 
 from __future__ import annotations
 
-import base64
 import hashlib
 from collections.abc import Mapping
 from dataclasses import replace
@@ -38,9 +37,9 @@ from services.connectors.adapters import (
     RateLimit,
     Rejected,
     WebhookItem,
-    hmac_hex,
+    basic_auth,
+    check_body_hmac,
     register,
-    same_signature,
 )
 from services.connectors.ashby_fetch import next_interview, occurrence_of, rpc
 from services.connectors.webhook_json import load_object, obj, optional_text, text, timestamp
@@ -74,16 +73,11 @@ class Ashby:
 
     def auth_headers(self, api_key: str) -> dict[str, str]:
         """Basic auth: the API key as user name, an empty password."""
-        return {"Authorization": "Basic " + base64.b64encode(f"{api_key}:".encode()).decode()}
+        return basic_auth(api_key)
 
     def verify(self, headers: Headers, body: bytes, secret: str, now: datetime) -> None:
         """Ashby-Signature: 'sha256=<hex HMAC-SHA256 of the raw body>'."""
-        given = headers.get("ashby-signature")
-        if not given:
-            raise Rejected("missing_signature")
-        algorithm, _, digest = given.strip().partition("=")
-        if algorithm.lower() != "sha256" or not same_signature(hmac_hex(secret, body), digest):
-            raise Rejected("bad_signature")
+        check_body_hmac(headers.get("ashby-signature"), secret, body, "=")
 
     def parse(self, headers: Headers, body: bytes) -> Ping | list[WebhookItem]:
         """The ping, or the one event of the delivery with its dedupe key."""

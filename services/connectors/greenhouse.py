@@ -17,7 +17,6 @@ Documents followed (https://developers.greenhouse.io/webhooks.html, source grnhs
 
 from __future__ import annotations
 
-import base64
 import hashlib
 from collections.abc import Mapping
 from dataclasses import replace
@@ -36,9 +35,9 @@ from services.connectors.adapters import (
     RateLimit,
     Rejected,
     WebhookItem,
-    hmac_hex,
+    basic_auth,
+    check_body_hmac,
     register,
-    same_signature,
 )
 from services.connectors.webhook_json import items, load_object, obj, optional_text, text, timestamp
 
@@ -60,16 +59,11 @@ class Greenhouse:
 
     def auth_headers(self, api_key: str) -> dict[str, str]:
         """Harvest: HTTP basic auth, the API key as user name and an empty password."""
-        return {"Authorization": "Basic " + base64.b64encode(f"{api_key}:".encode()).decode()}
+        return basic_auth(api_key)
 
     def verify(self, headers: Headers, body: bytes, secret: str, now: datetime) -> None:
         """Signature: '<algorithm> <hex digest>' over the raw body (Unicode escaped as sent)."""
-        given = headers.get("signature")
-        if not given:
-            raise Rejected("missing_signature")
-        algorithm, _, digest = given.strip().partition(" ")
-        if algorithm.lower() != "sha256" or not same_signature(hmac_hex(secret, body), digest):
-            raise Rejected("bad_signature")
+        check_body_hmac(headers.get("signature"), secret, body, " ")
 
     def parse(self, headers: Headers, body: bytes) -> Ping | list[WebhookItem]:
         """The ping, or the one event of the delivery keyed by its Greenhouse-Event-ID."""

@@ -18,7 +18,6 @@ Limits, Opportunities, Interviews, Archive Reasons, Postings, Notes):
 
 from __future__ import annotations
 
-import base64
 import hashlib
 import hmac
 import json
@@ -34,6 +33,7 @@ from services.connectors.adapters import (
     RateLimit,
     Rejected,
     WebhookItem,
+    basic_auth,
     register,
     same_signature,
 )
@@ -94,7 +94,7 @@ class Lever:
 
     def auth_headers(self, api_key: str) -> dict[str, str]:
         """Basic auth: the API key as user name, an empty password."""
-        return {"Authorization": "Basic " + base64.b64encode(f"{api_key}:".encode()).decode()}
+        return basic_auth(api_key)
 
     def verify(self, headers: Headers, body: bytes, secret: str, now: datetime) -> None:
         """The signature of token + triggeredAt (in the body), then the replay window."""

@@ -29,9 +29,8 @@ from services.connectors.adapters import (
     RateLimit,
     Rejected,
     WebhookItem,
-    hmac_hex,
+    check_body_hmac,
     register,
-    same_signature,
 )
 from services.connectors.webhook_json import load_object, obj, optional_text, text, timestamp
 
@@ -55,11 +54,7 @@ class Recruitee:
 
     def verify(self, headers: Headers, body: bytes, secret: str, now: datetime) -> None:
         """X-Recruitee-Signature: hex HMAC-SHA256 of the raw body."""
-        given = headers.get("x-recruitee-signature")
-        if not given:
-            raise Rejected("missing_signature")
-        if not same_signature(hmac_hex(secret, body), given):
-            raise Rejected("bad_signature")
+        check_body_hmac(headers.get("x-recruitee-signature"), secret, body)
 
     def parse(self, headers: Headers, body: bytes) -> Ping | list[WebhookItem]:
         """The test request, or the one event of the delivery keyed by its id."""
