@@ -1,7 +1,8 @@
 """`candidate.events`: what the ATS and recruiters act on (output contract).
 
-What the candidate did (a slot chosen, a reply nobody could read) and what we found about their data (a
-contact point that cannot be used).
+What the candidate did (a slot chosen, a reply nobody could read, a message to the recruiter from the
+self-service page, an erasure of their data) and what we found about their data (a contact point that
+cannot be used).
 """
 
 from __future__ import annotations
@@ -10,7 +11,7 @@ from typing import Annotated, Literal
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, TypeAdapter
 
-from schemas.common import CandidateId, ChangeSource, Channel, NonNegativeInt64, PositiveInt64
+from schemas.common import CandidateId, ChangeSource, Channel, Language, NonNegativeInt64, PositiveInt64
 from schemas.envelope import CloudEvent
 
 
@@ -64,6 +65,40 @@ class ContactInvalid(BaseModel):
     detected_at: AwareDatetime = Field(description="When it was found (the version's updated_at).")
 
 
+class PersonRequested(BaseModel):
+    """The candidate asked, on the self-service page, for a person to get in touch; their words go to the recruiter.
+
+    This is the one record on this topic that carries free text of the candidate: the recruiter must read it.
+    The topic's retention bounds how long it stays; the notifier's worklist copy goes with an erasure.
+    """
+
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+    candidate_id: CandidateId
+    message: str = Field(min_length=1, max_length=1000, description="What the candidate wrote, as written.")
+    language: Language = Field(description="The language of the page the candidate wrote on.")
+    preference_version: NonNegativeInt64 = Field(description="The preference version in force when they wrote.")
+    requested_at: AwareDatetime = Field(description="When they sent it.")
+
+
+class DataErased(BaseModel):
+    """The candidate erased their data from the self-service page; the ATS should erase its copy too.
+
+    Everything the preference service held is gone (a tombstone is on preferences.changed); only a keyed
+    hash of the candidate id is kept, so that later events about them are suppressed.
+    """
+
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+    candidate_id: CandidateId
+    requested_by: Literal["candidate"] = Field(description="Who asked: the candidate, on the self-service page.")
+    erased_at: AwareDatetime = Field(description="When the erasure was done.")
+    last_version: NonNegativeInt64 = Field(
+        description="The last preference version before the erasure (the tombstone carries a higher one)."
+    )
+    kept: tuple[str, ...] = Field(description="What is kept, and why, in plain words (no personal data).")
+
+
 class SlotChosenEvent(CloudEvent):
     """CloudEvent carrying a SlotChosen."""
 
@@ -85,8 +120,31 @@ class ContactInvalidEvent(CloudEvent):
     data: ContactInvalid = Field(description="The payload.")
 
 
+class PersonRequestedEvent(CloudEvent):
+    """CloudEvent carrying a PersonRequested; the id is derived from the form, so a replayed form is one request."""
+
+    type: Literal["candidate.person.requested"] = Field("candidate.person.requested", description="Event type.")
+    data: PersonRequested = Field(description="The payload.")
+
+
+class DataErasedEvent(CloudEvent):
+    """CloudEvent carrying a DataErased."""
+
+    type: Literal["candidate.data.erased"] = Field("candidate.data.erased", description="Event type.")
+    data: DataErased = Field(description="The payload.")
+
+
 CandidateEvent = Annotated[
-    SlotChosenEvent | ReplyNeedsRecruiterEvent | ContactInvalidEvent, Field(discriminator="type")
+    SlotChosenEvent | ReplyNeedsRecruiterEvent | ContactInvalidEvent | PersonRequestedEvent | DataErasedEvent,
+    Field(discriminator="type"),
 ]
 CANDIDATE_EVENT_ADAPTER: TypeAdapter[CandidateEvent] = TypeAdapter(CandidateEvent)
-CANDIDATE_EVENT_TYPES = frozenset({"candidate.slot.chosen", "candidate.reply.unparsed", "candidate.contact.invalid"})
+CANDIDATE_EVENT_TYPES = frozenset(
+    {
+        "candidate.slot.chosen",
+        "candidate.reply.unparsed",
+        "candidate.contact.invalid",
+        "candidate.person.requested",
+        "candidate.data.erased",
+    }
+)

@@ -77,6 +77,17 @@ class ContactPoint(_Model):
     invalid_since: AwareDatetime | None = Field(
         None, description="When it was marked invalid; equal to the snapshot's updated_at in the version that did so."
     )
+    verified_at: AwareDatetime | None = Field(
+        None,
+        description="When the candidate proved they receive messages here (a one-time code sent to it and entered on "
+        "the self-service page); a verified point is never replaced by different ATS data.",
+    )
+    ats_address: str | None = Field(
+        None,
+        max_length=254,
+        description="What the ATS sent last when it differs from this verified address: kept for the recruiter, "
+        "never used to send.",
+    )
 
 
 class Contacts(_Model):

@@ -15,6 +15,7 @@ from schemas.candidate_events import (
     CANDIDATE_EVENT_ADAPTER,
     CANDIDATE_EVENT_TYPES,
     CandidateEvent,
+    PersonRequestedEvent,
     ReplyNeedsRecruiterEvent,
 )
 from schemas.common import Channel, NotificationStatus
@@ -89,6 +90,28 @@ def reply_work_items(events: Sequence[CandidateEvent], now: datetime) -> list[di
     ]
 
 
+def person_work_items(events: Sequence[CandidateEvent], now: datetime) -> list[dict[str, object]]:
+    """Worklist items for candidates who asked for a person on the self-service page (one per request id)."""
+    return [
+        {
+            "_id": f"person_requested:{ev.id}",
+            "kind": "person_requested",
+            "candidate_id": ev.data.candidate_id,
+            "application_id": None,
+            "notification_id": None,
+            "channel": None,
+            "stage": None,
+            "reason": "The candidate asked to talk to a person (self-service page).",
+            "details": {"text": ev.data.message, "language": ev.data.language},
+            "received_at": ev.data.requested_at,
+            "created_at": now,
+            "handled_at": None,
+        }
+        for ev in events
+        if isinstance(ev, PersonRequestedEvent)
+    ]
+
+
 def _kept_with_outcomes(record: Record) -> bool:
     """States the outcome documents hold: the notifier's own, and `queued` states sent with a dispatch."""
     return header(record, RECORDED_HEADER) is not None or header(record, DISPATCHED_HEADER) is not None
@@ -148,8 +171,10 @@ def register_handlers(
     )
 
     async def on_candidate_events(batch: list[tuple[Record, CandidateEvent]]) -> None:
-        """Replies nobody could interpret go to the recruiter's worklist."""
-        await store.add_work(reply_work_items([e for _, e in batch], clock()))  # type: ignore[operator]
+        """Replies nobody could interpret, and requests to talk to a person, go to the recruiter's worklist."""
+        events = [e for _, e in batch]
+        now = clock()  # type: ignore[operator]
+        await store.add_work(reply_work_items(events, now) + person_work_items(events, now))
 
     subscribe_batch(
         broker,
@@ -160,5 +185,5 @@ def register_handlers(
         session_timeout_ms=settings.kafka.session_timeout_ms,
         handle=on_candidate_events,
         title="notifier:on_candidate_events",
-        description="Unparsed replies onto the recruiter worklist.",
+        description="Unparsed replies and requests to talk to a person onto the recruiter worklist.",
     )

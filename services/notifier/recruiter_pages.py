@@ -18,7 +18,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse
 from jinja2 import Environment, FileSystemLoader, StrictUndefined
 
 from services.notifier.recruiter import ReachOf, candidate_timeline, mark_item_handled, worklist_items
-from services.notifier.recruiter_views import grouped, worklist_view
+from services.notifier.recruiter_views import choices_summary, grouped, worklist_view
 from services.notifier.sessions import (
     SESSION_COOKIE,
     SESSION_TTL,
@@ -130,6 +130,7 @@ def page_routes(s: NotifierSettings, store: NotifierStore, reach_of: ReachOf, cl
             return _to("/recruiter/login")
         items = await worklist_items(store, include_handled)
         view = worklist_view(items)
+        asking = {str(i["candidate_id"]) for i in items if i.get("kind") == "person_requested"}
         return _html(
             "worklist.html",
             session=session,
@@ -138,6 +139,7 @@ def page_routes(s: NotifierSettings, store: NotifierStore, reach_of: ReachOf, cl
             silence_by_stage=view["silence_by_stage"],
             include_handled=include_handled,
             done=done,
+            choices={cid: choices_summary(reach_of(cid)) for cid in asking},
         )
 
     @router.post("/worklist/{item_id}/handled")

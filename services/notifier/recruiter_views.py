@@ -12,7 +12,10 @@ from schemas.consent import CHANNEL_INDEX, consent_state
 from services.notifier.reach import Reach, consent_source
 
 KINDS = ("needs_recruiter", "silence", "unparsed_reply", "unattributed_reply", "call_task", "choice_not_honoured")
+# Kinds shown only while they have items (and first on the page): not in the API's fixed counts.
+FIRST_KINDS = ("person_requested",)
 KIND_TITLES = {
+    "person_requested": "Candidates who asked to talk to a person",
     "needs_recruiter": "Needs a recruiter",
     "silence": "Silent candidates",
     "unparsed_reply": "Replies to read",
@@ -132,8 +135,34 @@ def worklist_view(items: Iterable[Mapping[str, Any]], kind: str | None = None) -
 
 def grouped(items: Sequence[Mapping[str, Any]]) -> list[tuple[str, str, list[dict[str, Any]]]]:
     """Open items grouped by kind, in a fixed order (kind, title, items)."""
-    groups: dict[str, list[dict[str, Any]]] = {k: [] for k in KINDS}
+    groups: dict[str, list[dict[str, Any]]] = {k: [] for k in FIRST_KINDS if any(i.get("kind") == k for i in items)}
+    groups.update({k: [] for k in KINDS})
     for item in items:
         kind = "silence" if is_silence(item) else str(item.get("kind"))
         groups.setdefault(kind, []).append(work_item_view(item))
     return [(k, KIND_TITLES.get(k, k.replace("_", " ")), v) for k, v in groups.items()]
+
+
+def choices_summary(reach: Reach | None) -> list[tuple[str, str]]:
+    """The candidate's current choices in a few labelled lines, for beside a request (empty when unknown)."""
+    if reach is None:
+        return []
+    view = preferences_view(reach) or {}
+    granted, revoked, missing = [], [], []
+    for name, c in view["channels"].items():
+        state = c["consent"][PurposeClass.APPLICATION.value]
+        if state["state"] == "granted":
+            granted.append(f"{name} ({state['source'] or 'unknown source'})")
+        elif state["state"] == "revoked":
+            revoked.append(name)
+        if not c["address_valid"]:
+            missing.append(name)
+    return [
+        ("Channel order", ", ".join(view["channel_order"]) or "none chosen"),
+        ("Consent granted", ", ".join(granted) or "none (e-mail and portal may still carry own-application news)"),
+        ("Switched off", ", ".join(revoked) or "nothing"),
+        ("No working address", ", ".join(missing) or "none"),
+        ("Language", str(view["language"])),
+        ("Voicemail", "yes" if view["voicemail"] else "no"),
+        ("Preference version", str(view["version"])),
+    ]

@@ -7,12 +7,14 @@ from datetime import datetime
 from typing import Any
 
 from schemas.ats import CandidateContact
+from schemas.candidate_events import ContactField
 from schemas.common import ChangeSource, Channel, ConsentState, PurposeClass
 from schemas.defaults import ats_opt_in_consent, default_snapshot
 from schemas.preferences import (
     ChannelConsent,
     ConsentChange,
     ConsentRecord,
+    ContactPoint,
     Contacts,
     ContactUpdate,
     PreferenceSnapshot,
@@ -87,8 +89,8 @@ def merge_ats_contact(current: PreferenceSnapshot, candidate: CandidateContact, 
     """Later ATS data refreshes contact points (a new one is checked) and opt-ins, never a choice the candidate made."""
     contacts = current.contacts.model_copy(
         update={
-            "email": refreshed(current.contacts.email, "email", candidate.email, now),
-            "phone": refreshed(current.contacts.phone, "phone", candidate.phone, now),
+            "email": refreshed_unless_verified(current.contacts.email, "email", candidate.email, now),
+            "phone": refreshed_unless_verified(current.contacts.phone, "phone", candidate.phone, now),
         }
     )
     consent = dict(current.consent)
@@ -101,6 +103,20 @@ def merge_ats_contact(current: PreferenceSnapshot, candidate: CandidateContact, 
     if "timezone" not in current.provenance:
         updates["timezone"] = candidate.timezone
     return propose(current, updates, ChangeSource.ATS_IMPORT, now, "contact data updated from the ATS")
+
+
+def refreshed_unless_verified(
+    current: ContactPoint | None, field: ContactField, address: str | None, now: datetime
+) -> ContactPoint | None:
+    """Like `refreshed`, but a point the candidate verified stays: a different ATS value is only noted beside it.
+
+    The note (`ats_address`) makes a version, so the recruiter sees both in the history; it goes when the
+    ATS sends the verified value again.
+    """
+    if current is None or current.verified_at is None or address is None:
+        return refreshed(current, field, address, now)
+    noted = None if address == current.address else address
+    return current if current.ats_address == noted else current.model_copy(update={"ats_address": noted})
 
 
 _EXPLICIT = (ChangeSource.SELF_SERVICE, ChangeSource.REPLY, ChangeSource.RECRUITER)

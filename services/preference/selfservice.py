@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Iterable, Mapping
-from datetime import datetime, time, timedelta
+from datetime import date, datetime, time, timedelta
 from typing import Any, Literal, get_args
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -34,7 +34,7 @@ ORDER_FIELDS = ("order_1", "order_2", "order_3")
 STAGE_FIELDS = {f"stage_{s.value}": s for s in Stage}
 PAUSES = {"1w": timedelta(days=7), "2w": timedelta(days=14), "1m": timedelta(days=30)}
 _SINGLE = {*ORDER_FIELDS, *STAGE_FIELDS, "interview_scheduling_mode", "documents_mode", "language", "voicemail"}
-_SINGLE |= {"call_times", "quiet_start", "quiet_end", "cap_per_week", "pause", "timezone", "talent_pool"}
+_SINGLE |= {"call_times", "quiet_start", "quiet_end", "cap_per_week", "pause", "pause_until", "timezone", "talent_pool"}
 _META = {"csrf", "page_version"}
 _TIME = re.compile(r"^([01]\d|2[0-3]):[0-5]\d(:[0-5]\d)?$")
 APP, POOL = PurposeClass.APPLICATION, PurposeClass.TALENT_POOL
@@ -104,6 +104,7 @@ def form_values(s: PreferenceSnapshot, now: datetime) -> FormValues:
         quiet_end=f"{s.quiet_hours.end:%H:%M}",
         cap_per_week=str(s.frequency_cap.per_week or ""),
         pause="keep" if s.paused_until is not None and s.paused_until > now else "none",
+        pause_until=_last_paused_day(s, now),
         timezone=s.timezone,
         talent_pool="yes" if in_talent_pool(s) else "",
         consent=tuple(c.value for c in Channel if available(s, c) and allowed(s, c)),
@@ -142,6 +143,25 @@ def propose_from_form(current: PreferenceSnapshot, submitted: FormValues, now: d
     snapshot = _apply_consent(snapshot, current, changed, shown, now)
     summary = f"changed on the self-service page ({PAGE_VERSION}): {', '.join(sorted(changed))}"
     return propose(current, _fields(snapshot), SOURCE, now, summary)
+
+
+def _last_paused_day(s: PreferenceSnapshot, now: datetime) -> str:
+    """The last local day of a running pause (ISO date, as a date field shows it), else empty."""
+    if s.paused_until is None or s.paused_until <= now:
+        return ""
+    return f"{(s.paused_until.astimezone(ZoneInfo(s.timezone)) - timedelta(microseconds=1)).date():%Y-%m-%d}"
+
+
+def pause_end(value: str, zone: str, now: datetime) -> datetime:
+    """The end of a pause "up to and including <date>": the start of the next local day (within a year)."""
+    try:
+        last = date.fromisoformat(value)
+    except ValueError:
+        raise FormError("err_pause_date") from None
+    end = datetime.combine(last + timedelta(days=1), time(0), ZoneInfo(zone))
+    if last <= now.astimezone(ZoneInfo(zone)).date() or end > now + timedelta(days=367):
+        raise FormError("err_pause_date")  # today or earlier pauses nothing; a year is the longest pause
+    return end
 
 
 def _differs(field: str, submitted: Any, shown: Any) -> bool:
@@ -226,7 +246,9 @@ def _update_fields(current: PreferenceSnapshot, changed: FormValues, form: FormV
         update["frequency_cap"] = current.frequency_cap.model_copy(update={"per_week": int(cap) if cap else None})
     if changed.get("call_times"):
         update["preferred_call_times"] = changed["call_times"]
-    if changed.get("pause") in PAUSES:
+    if changed.get("pause_until"):
+        update["paused_until"] = pause_end(changed["pause_until"], current.timezone, now)
+    elif changed.get("pause") in PAUSES:
         update["paused_until"] = now + PAUSES[changed["pause"]]
     elif "pause" in changed:
         _one_of("keep", "none")(changed["pause"])
@@ -243,7 +265,8 @@ def _apply_choices(
         raise FormError("err_value") from None
     snapshot = step.snapshot if step else current
     # A PATCH cannot say "none": clearing a pause or the call times is stamped here, as apply_update would.
-    cleared = {"paused_until": "pause"} if changed.get("pause") == "none" else {}
+    stop = changed.get("pause") == "none" or changed.get("pause_until") == ""
+    cleared = {"paused_until": "pause"} if stop and not changed.get("pause_until") else {}
     if changed.get("call_times") == "":
         cleared["preferred_call_times"] = "preferred_call_times"
     stamp = Provenance(source=SOURCE, at=now, evidence=PAGE_VERSION)

@@ -12,7 +12,7 @@ from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
 from schemas.ats import ApplicationReceived, AtsEvent, CandidateContact
-from schemas.candidate_events import ContactInvalidEvent
+from schemas.candidate_events import CandidateEvent
 from schemas.preferences import PreferenceSnapshot
 from services.common.failpoints import CrashPoints
 from services.common.locks import KeyedLocks
@@ -100,7 +100,7 @@ class PreferenceService:
         suppression_secret: bytes,
         crash: CrashPoints | None = None,
         max_attempts: int = 50,
-        notify: Callable[[ContactInvalidEvent], Awaitable[None]] | None = None,
+        notify: Callable[[CandidateEvent], Awaitable[None]] | None = None,
     ) -> None:
         self._notify = notify  # tells the ATS (candidate.events) about contact points a version marked invalid
         self._relaying = KeyedLocks()  # one publication of a version a crash left unconfirmed
@@ -114,6 +114,17 @@ class PreferenceService:
         self.clock = clock
         # candidate -> (fingerprint of the ATS contact data last applied, the version that holds it)
         self._seen: dict[str, tuple[int, int]] = {}
+
+    @property
+    def store(self) -> PreferenceStore:
+        """The store the service writes through (the pages keep their own documents beside it)."""
+        return self._store
+
+    async def announce(self, event: CandidateEvent) -> None:
+        """Put an event about the candidate on candidate.events (for the ATS and the recruiter's worklist)."""
+        if self._notify is None:
+            raise RuntimeError("no candidate.events publisher configured")
+        await self._notify(event)
 
     def suppression_key(self, candidate_id: str) -> str:
         """Keyed hash of a candidate id: identifies an erased candidate without storing who they were."""

@@ -52,5 +52,27 @@ class PreferenceSettings(ServiceSettings):
     retention_days: int = Field(180, ge=1, description="Days after the last procedure ends before data is deleted.")
     talent_pool_days: int = Field(365, ge=1, description="How long a talent-pool consent keeps data beyond that.")
     retention_interval_s: float = Field(3600.0, gt=0, description="How often the retention job runs.")
+    # One-time codes that prove a contact point added on the self-service page. They go out directly (not
+    # through Kafka and the notifier) so the code is never on a topic, in a log or in a timeline.
+    provider_base_url: str = Field(
+        "http://127.0.0.1:8025", description="Twilio-style REST API base URL for verification SMS (as the notifier's)."
+    )
+    twilio_account_sid: str = Field(
+        "AC" + "0" * 32, pattern=r"^AC[0-9a-fA-F]{32}$", description="Account SID: API path and basic-auth user."
+    )
+    twilio_auth_token: SecretStr = Field(SecretStr("dev-only-twilio-auth-token"), description="Basic-auth password.")
+    sms_from: str = Field("+3197010000001", description="Sender of verification SMS (E.164 or alphanumeric id).")
+    smtp_host: str = Field("127.0.0.1", description="SMTP relay for verification e-mails (the local sink by default).")
+    smtp_port: int = Field(2525, description="SMTP relay port.")
+    smtp_username: str | None = Field(None, description="SMTP login, if the relay needs one.")
+    smtp_password: SecretStr | None = Field(None, description="SMTP password (from a secret).")
+    smtp_starttls: bool = Field(False, description="Upgrade with STARTTLS (production relays).")
+    smtp_tls: bool = Field(False, description="Implicit TLS (port 465).")
+    mail_from: str = Field("Recruitment <recruitment@example.org>", description="From header of verification e-mails.")
+    code_send_timeout_s: float = Field(10.0, gt=0, description="Longest wait for the provider or relay per code.")
+    code_ttl_s: int = Field(600, ge=60, le=3600, description="How long a one-time code can be entered.")
+    code_max_tries: int = Field(5, ge=1, le=10, description="Wrong entries after which a code is void.")
+    codes_per_link_per_hour: int = Field(5, ge=1, description="Codes one self-service link may request per hour.")
+    codes_per_address_per_day: int = Field(5, ge=1, description="Codes one number or address may receive per day.")
     log_level: str = Field("INFO", description="DEBUG, INFO, WARNING or ERROR.")
     crash_at: str | None = Field(None, description="Test only: SIGKILL the process at this crash point.")

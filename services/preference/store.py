@@ -121,6 +121,11 @@ class MongoPreferenceStore:
         self._suppression_keys: set[str] = set()
         self._suppressions_loaded_at = float("-inf")
 
+    @property
+    def database(self) -> AsyncDatabase[dict[str, Any]]:
+        """The service's database (the self-service pages keep their verification documents in it)."""
+        return self._db
+
     async def ensure_indexes(self) -> None:
         """Indexes MongoDB uses for history and erasure (FerretDB keeps them but reads by _id only)."""
         await self._log.create_index([("candidate_id", 1), ("version", 1)])
