@@ -61,6 +61,7 @@ def _contact_page(
         field_error=t[error] if error in _ADDRESS_ERRORS else None,
         page_error=t[error] if error and error not in _ADDRESS_ERRORS else None,
         values=values,
+        posted=form is not None,
     )
 
 
