@@ -85,6 +85,7 @@ class MongoVerificationStore:
     async def save_challenge(self, challenge: Challenge) -> None:
         """Store the candidate's pending challenge, replacing an earlier one (its code stops working)."""
         await self._ensure_indexes()
+        await self.purge(challenge.created_at)  # where TTL indexes are missing (FerretDB 1.24); codes are rare
         doc = _challenge_doc(challenge)
         await self._challenges.replace_one({"_id": doc["_id"]}, doc, upsert=True)
 
