@@ -31,6 +31,18 @@ if [ ${#debs[@]} -gt 0 ]; then
   $SUDO apt-get update -qq
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${debs[@]}" >/dev/null
 fi
+# --- browser tests: axe-core (npm) for the WCAG checks; tests/browser/package-lock.json pins it ---
+if [ ! -f tests/browser/node_modules/axe-core/axe.min.js ]; then
+  if ! command -v npm >/dev/null; then
+    step "Debian package: npm"
+    SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO="sudo"
+    $SUDO apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends npm >/dev/null
+  fi
+  step "axe-core for the browser tests (npm ci)"
+  npm ci --prefix tests/browser --no-audit --no-fund --silent
+fi
+# --- end of the axe-core step ---
 step "Kafka jars and FerretDB"
 .venv/bin/python -m deploy.local.stack install
 step "done"
