@@ -99,6 +99,9 @@ async def test_a_candidate_talks_to_a_person_downloads_and_erases_their_data(
             await expect(card).to_contain_text(note)
             await expect(card.get_by_role("region", name=f"Current choices of {cid}")).to_contain_text("email")
             await check_page(desk, shots, f"7-recruiter-worklist-{lang}")
+            await press_key(card.get_by_role("link", name=cid), "Enter")
+            await expect(desk.get_by_role("heading", name=f"Timeline of {cid}")).to_be_visible()
+            await check_page(desk, shots, f"recruiter-timeline-{lang}")
 
             await page.get_by_role("link", name=words["back"]).click()
             await press_key(page.get_by_role("link", name=words["data"]), "Enter")
