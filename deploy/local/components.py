@@ -263,6 +263,9 @@ def _service(
             "NOTIFIER_PUBLIC_URL": f"http://127.0.0.1:{s.notifier_port}",
             "PREFERENCE_PUBLIC_URL": f"http://127.0.0.1:{s.preference_port}",
             "NOTIFIER_PROVIDER_BASE_URL": f"http://127.0.0.1:{s.provider_port}",
+            # Self-service verification codes go straight to the same provider emulator and SMTP sink.
+            "PREFERENCE_PROVIDER_BASE_URL": f"http://127.0.0.1:{s.provider_port}",
+            "PREFERENCE_SMTP_PORT": str(s.smtp_sink_port),
             "NOTIFIER_PORTAL_WEBHOOK_URL": f"http://127.0.0.1:{s.provider_port}/_emulator/portal",
             "CHANNELS_WHATSAPP_TEMPLATES": local_whatsapp_templates(),
         }

@@ -11,9 +11,16 @@ from schemas.common import Channel, PurposeClass
 from schemas.consent import CHANNEL_INDEX, consent_state
 from services.notifier.reach import Reach, consent_source
 
-KINDS = ("needs_recruiter", "silence", "unparsed_reply", "unattributed_reply", "call_task", "choice_not_honoured")
-# Kinds shown only while they have items (and first on the page): not in the API's fixed counts.
-FIRST_KINDS = ("person_requested",)
+# In the order the page shows them: a candidate who asked for a person first.
+KINDS = (
+    "person_requested",
+    "needs_recruiter",
+    "silence",
+    "unparsed_reply",
+    "unattributed_reply",
+    "call_task",
+    "choice_not_honoured",
+)
 KIND_TITLES = {
     "person_requested": "Candidates who asked to talk to a person",
     "needs_recruiter": "Needs a recruiter",
@@ -135,8 +142,7 @@ def worklist_view(items: Iterable[Mapping[str, Any]], kind: str | None = None) -
 
 def grouped(items: Sequence[Mapping[str, Any]]) -> list[tuple[str, str, list[dict[str, Any]]]]:
     """Open items grouped by kind, in a fixed order (kind, title, items)."""
-    groups: dict[str, list[dict[str, Any]]] = {k: [] for k in FIRST_KINDS if any(i.get("kind") == k for i in items)}
-    groups.update({k: [] for k in KINDS})
+    groups: dict[str, list[dict[str, Any]]] = {k: [] for k in KINDS}
     for item in items:
         kind = "silence" if is_silence(item) else str(item.get("kind"))
         groups.setdefault(kind, []).append(work_item_view(item))

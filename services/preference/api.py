@@ -48,6 +48,23 @@ class HistoryItem(BaseModel):
     changes: dict[str, Any]
 
 
+async def export_document(service: PreferenceService, candidate_id: str) -> dict[str, Any]:
+    """Everything stored about a candidate (the API's export and the self-service page's download)."""
+    snapshot = await service.get(candidate_id)
+    history = await service.history(candidate_id)
+    return {
+        "candidate_id": candidate_id,
+        "exported_at": service.clock().isoformat(),
+        "preferences": snapshot.model_dump(mode="json"),
+        "history": [
+            HistoryItem(version=e.version, at=e.at, source=e.source, summary=e.summary, changes=e.changes).model_dump(
+                mode="json"
+            )
+            for e in history
+        ],
+    }
+
+
 class ErasureAck(BaseModel):
     """An erasure: the tombstone is on the topic, a keyed hash suppresses re-creation."""
 
@@ -218,19 +235,8 @@ def _candidate_routes(service: PreferenceService, settings: PreferenceSettings) 
     @router.get("/{candidate_id}/export", responses=_UNKNOWN)
     async def export(candidate_id: CandidatePath) -> dict[str, Any]:
         """Everything stored about a candidate, as JSON (right of access)."""
-        snapshot = await current(candidate_id)
-        history = await service.history(candidate_id)
-        return {
-            "candidate_id": candidate_id,
-            "exported_at": clock().isoformat(),
-            "preferences": snapshot.model_dump(mode="json"),
-            "history": [
-                HistoryItem(
-                    version=e.version, at=e.at, source=e.source, summary=e.summary, changes=e.changes
-                ).model_dump(mode="json")
-                for e in history
-            ],
-        }
+        await current(candidate_id)  # 404 for an unknown candidate
+        return await export_document(service, candidate_id)
 
     @router.delete("/{candidate_id}")
     async def erase(candidate_id: CandidatePath) -> ErasureAck:

@@ -32,6 +32,7 @@ from services.preference.reactions import Reactions
 from services.preference.service import Clock, PreferenceService
 from services.preference.settings import PreferenceSettings
 from services.preference.store import MongoPreferenceStore
+from services.preference.verification_store import MongoVerificationStore
 
 
 def create_app(settings: PreferenceSettings, clock: Clock = utcnow) -> FastAPI:
@@ -114,5 +115,5 @@ def create_app(settings: PreferenceSettings, clock: Clock = utcnow) -> FastAPI:
     app.add_middleware(RateLimit, rules=limits, registry=registry)  # outermost: refused before the body is read
     mount_probes(app, readiness, registry)
     app.include_router(api_routes(service, settings))
-    app.include_router(page_routes(service, settings))
+    app.include_router(page_routes(service, settings, MongoVerificationStore(client[settings.mongo.database])))
     return app

@@ -35,7 +35,15 @@ from services.preference.verification import (
 from services.preference.verification_store import VerificationStore, slot_keys
 
 log = logging.getLogger(__name__)
-_ADDRESS_ERRORS = {"err_phone", "err_email", "err_use_none", "err_first", "err_rate_address", "err_code_not_sent"}
+_ADDRESS_ERRORS = {
+    "err_phone",
+    "err_email",
+    "err_use_none",
+    "err_first",
+    "err_rate_address",
+    "err_rate_link",
+    "err_code_not_sent",
+}
 
 
 def _suffix(lang: str | None) -> str:

@@ -16,7 +16,7 @@ from typing import Any
 from fastapi import APIRouter, Request, Response
 
 from schemas.candidate_events import DataErased, DataErasedEvent, PersonRequested, PersonRequestedEvent
-from services.preference.api import HistoryItem
+from services.preference.api import export_document
 from services.preference.contacts import SOURCE
 from services.preference.page_common import (
     SECURITY_HEADERS,
@@ -28,29 +28,11 @@ from services.preference.page_common import (
     page_lang,
     see_other,
 )
-from services.preference.service import PreferenceService
 from services.preference.verification_store import VerificationStore
 
 _IDS = uuid.UUID("0b7f5a8e-2c51-4f3e-9d1a-5e6c7b8a9f10")  # namespace of event ids made from a form's nonce
 _NONCE = re.compile(r"^[0-9a-f]{32}$")
 MAX_MESSAGE = 1000
-
-
-async def export_document(service: PreferenceService, candidate_id: str) -> dict[str, Any]:
-    """Everything stored about a candidate, in the shape of the API's GET /v1/candidates/{id}/export."""
-    snapshot = await service.get(candidate_id)
-    history = await service.history(candidate_id)
-    return {
-        "candidate_id": candidate_id,
-        "exported_at": service.clock().isoformat(),
-        "preferences": snapshot.model_dump(mode="json"),
-        "history": [
-            HistoryItem(version=e.version, at=e.at, source=e.source, summary=e.summary, changes=e.changes).model_dump(
-                mode="json"
-            )
-            for e in history
-        ],
-    }
 
 
 def mydata_routes(links: Links, verifications: VerificationStore | None) -> APIRouter:

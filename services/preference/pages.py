@@ -45,8 +45,7 @@ from services.preference.selfservice import (
 )
 from services.preference.service import ConcurrentChangesError, PreferenceService, UnknownCandidateError
 from services.preference.settings import PreferenceSettings
-from services.preference.store import MongoPreferenceStore
-from services.preference.verification_store import MongoVerificationStore, VerificationStore
+from services.preference.verification_store import VerificationStore
 
 __all__ = ["TEXTS", "PageError", "csrf_token", "page_routes"]
 CAP_CHOICES = ("", "1", "2", "3", "5", "10")
@@ -97,12 +96,6 @@ def _form_page(
         saved=saved,
         done=t["done"].get(done or "") if done else None,
     )
-
-
-def _verification_store(service: PreferenceService) -> VerificationStore | None:
-    """The Mongo store's database holds the verifications too; none with another store (unit tests pass one)."""
-    store = service.store
-    return MongoVerificationStore(store.database) if isinstance(store, MongoPreferenceStore) else None
 
 
 def page_routes(
@@ -206,9 +199,8 @@ def page_routes(
             "unsubscribe.html", t=t, lang=language, channel=t["channel"][target], token=token, action="", done=True
         )
 
-    store = verifications if verifications is not None else _verification_store(service)
-    router.include_router(contact_routes(links, settings, store, sender or ProviderCodeSender(settings)))
-    router.include_router(mydata_routes(links, store))
+    router.include_router(contact_routes(links, settings, verifications, sender or ProviderCodeSender(settings)))
+    router.include_router(mydata_routes(links, verifications))
     return router
 
 

@@ -115,11 +115,6 @@ class PreferenceService:
         # candidate -> (fingerprint of the ATS contact data last applied, the version that holds it)
         self._seen: dict[str, tuple[int, int]] = {}
 
-    @property
-    def store(self) -> PreferenceStore:
-        """The store the service writes through (the pages keep their own documents beside it)."""
-        return self._store
-
     async def announce(self, event: CandidateEvent) -> None:
         """Put an event about the candidate on candidate.events (for the ATS and the recruiter's worklist)."""
         if self._notify is None:

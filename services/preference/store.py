@@ -33,6 +33,7 @@ from schemas.preferences import PreferenceSnapshot
 from services.common.mongo import find_by_ids, insert_new
 from services.preference.domain import Proposed
 from services.preference.lifecycle import ApplicationEvent
+from services.preference.verification_store import MongoVerificationStore
 
 
 @dataclass(frozen=True)
@@ -120,11 +121,6 @@ class MongoPreferenceStore:
         self._unconfirmed: dict[str, datetime] = {}  # "<cid>:<v>" stored, publication not yet confirmed
         self._suppression_keys: set[str] = set()
         self._suppressions_loaded_at = float("-inf")
-
-    @property
-    def database(self) -> AsyncDatabase[dict[str, Any]]:
-        """The service's database (the self-service pages keep their verification documents in it)."""
-        return self._db
 
     async def ensure_indexes(self) -> None:
         """Indexes MongoDB uses for history and erasure (FerretDB keeps them but reads by _id only)."""
@@ -259,6 +255,8 @@ class MongoPreferenceStore:
         self._suppression_keys.add(suppression_key)
         deleted = await self._log.delete_many({"candidate_id": candidate_id})
         await self._apps.delete_many({"candidate_id": candidate_id})
+        # Pending one-time codes of the self-service page (a number not yet verified is in them, in clear).
+        await MongoVerificationStore(self._db).erase(candidate_id)
         self._latest.pop(candidate_id, None)
         return Erasure(existed=deleted.deleted_count > 0, version=version)
 

@@ -139,7 +139,7 @@ async def test_codes_are_refused_when_wrong_expired_overtried_forged_replayed_or
                 await page.keyboard.press("Enter")
             assert (await answer_info.value).status == 429
             await expect(page.get_by_label("Mobile number", exact=True)).to_have_accessible_description(
-                re.compile("too many codes|Enough codes were sent to this number")
+                re.compile("too many codes in the last hour|Enough codes were sent to this number")
             )
             await check_page(page, shots, "13-rate-limited-en")
 

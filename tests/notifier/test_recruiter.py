@@ -170,6 +170,7 @@ async def test_timeline_json(client: httpx.AsyncClient) -> None:
 async def test_worklist_json_counts_and_filters(client: httpx.AsyncClient) -> None:
     body = (await client.get("/v1/worklist", headers=KEY)).json()
     assert body["counts"] == {
+        "person_requested": 0,
         "needs_recruiter": 3,
         "silence": 2,
         "unparsed_reply": 1,
