@@ -14,6 +14,7 @@ from pydantic_settings import BaseSettings
 
 from deploy.local.components import LocalStackSettings
 from services.common.settings import ChannelSettings, KafkaSettings, MongoSettings
+from services.connectors.settings import ConnectorSettings
 from services.notifier.settings import NotifierSettings
 from services.preference.settings import PreferenceSettings
 from services.router.settings import RouterSettings
@@ -25,6 +26,7 @@ CLASSES: tuple[tuple[type[BaseSettings], str], ...] = (
     (PreferenceSettings, "preference"),
     (RouterSettings, "router"),
     (NotifierSettings, "notifier"),
+    (ConnectorSettings, "connectors"),
     (LocalStackSettings, "local stack (make run / tests)"),
 )
 
