@@ -25,7 +25,7 @@ RULES = ROOT / "deploy/prometheus/rules"
 def service_processes(
     kafka: KafkaSettings, mongo: MongoSettings, unique: str, logs: Path, **extra: dict[str, str]
 ) -> dict[str, ServiceProcess]:
-    """The three services as processes on free ports, against this test's topics and database."""
+    """The four services as processes on free ports, against this test's topics and database."""
     common = {
         "KAFKA_BOOTSTRAP_SERVERS": kafka.bootstrap_servers,
         "KAFKA_TOPIC_PREFIX": kafka.topic_prefix,
@@ -37,6 +37,13 @@ def service_processes(
         "preference": {"PREFERENCE_GROUP_ID": f"{unique}.preference"},
         "router": {"ROUTER_GROUP_ID": f"{unique}.router", "ROUTER_SCHEDULER_INTERVAL_S": "0.2"},
         "notifier": {"NOTIFIER_GROUP_PREFIX": f"{unique}.notifier", "NOTIFIER_RETRY_BASE_S": "0.05"},
+        # One connection, so the connector reports its series (at zero) from the start; its ATS API is
+        # a closed port: nothing here calls it.
+        "connectors": {
+            "CONNECTORS_GROUP_ID": f"{unique}.connectors",
+            "CONNECTORS_CONNECTIONS__GREENHOUSE__SECRET": f"{unique}-dev-only-secret",
+            "CONNECTORS_CONNECTIONS__GREENHOUSE__API_URL": "http://127.0.0.1:9",
+        },
     }
     return {
         name: ServiceProcess(name, {**common, **env, **extra.get(name, {})}, logs / f"{name}.log")

@@ -183,7 +183,7 @@ async def test_every_panel_and_every_alert_metric_has_data_from_the_running_serv
         await asyncio.gather(*(p.ready(60) for p in procs.values()))
         ready_s = time.monotonic() - started
         prom = await stack.enter_async_context(prometheus({n: p.port for n, p in procs.items()}, tmp_path / "prom"))
-        await eventually(prom.targets_up, timeout=15, what="Prometheus to scrape all three services")
+        await eventually(prom.targets_up, timeout=15, what="Prometheus to scrape all four services")
         await load(kafka, procs, provider, unique)
         await in_prometheus(prom)
         results, problems = await evaluate_panels(prom)
