@@ -7,19 +7,15 @@ button, and reads a candidate's timeline with the message's status history and c
 
 from __future__ import annotations
 
-import asyncio
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
 import httpx
-import uvicorn
-from fastapi import FastAPI
 from playwright.async_api import async_playwright, expect
 
 from schemas.topics import ATS_EVENTS
 from services.common.settings import KafkaSettings, MongoSettings
+from tests.browser.kit import serving
 from tests.stacks import services_running
 from tests.support import ats_event, eventually, produce
 
@@ -35,25 +31,6 @@ CHROMIUM_ARGS = [
     "--disable-sync",
 ]
 DESKTOP = {"width": 1366, "height": 900}
-
-
-@asynccontextmanager
-async def serving(app: FastAPI) -> AsyncIterator[str]:
-    """Serve an app whose lifespan already runs (tests.stacks started it) under uvicorn; yields its URL."""
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=0, log_config=None, lifespan="off"))
-    task = asyncio.create_task(server.serve())
-
-    async def started() -> bool:
-        if task.done():
-            raise AssertionError(f"uvicorn stopped: {task.exception()!r}")
-        return server.started
-
-    try:
-        await eventually(started, what="uvicorn to listen")
-        yield f"http://127.0.0.1:{server.servers[0].sockets[0].getsockname()[1]}"
-    finally:
-        server.should_exit = True
-        await task
 
 
 async def _invite_sent(client: httpx.AsyncClient, cid: str) -> bool:
