@@ -66,8 +66,9 @@ def dlq_topic(topic: str) -> str:
 _MAIN: tuple[TopicSpec, ...] = (
     TopicSpec(
         ATS_EVENTS,
-        "Input from the ATS: application, stage, interview, offer, rejection, hire and free-message events.",
-        writers=("ats",),
+        "Input from the ATS: application, stage, interview, offer, rejection, hire and free-message events "
+        "(produced by the ATS itself, or by the connector service from its webhooks and CloudEvents over HTTP).",
+        writers=("ats", "connectors"),
         readers=("preference",),
         co_partitioned=False,  # the ATS partitions as its client likes; only the preference service reads it
         retention_ms=7 * DAY_MS,
@@ -86,9 +87,10 @@ _MAIN: tuple[TopicSpec, ...] = (
     TopicSpec(
         NOTIFICATIONS_STATUS,
         "Output: every state change of every notification (router: held/queued/cancelled/needs_recruiter; "
-        "notifier: sent/delivered/read/replied/failed/bounced).",
+        "notifier: sent/delivered/read/replied/failed/bounced). The connector service writes them back to the ATS "
+        "as notes.",
         writers=("router", "notifier"),
-        readers=("ats", "router", "preference", "notifier"),
+        readers=("ats", "router", "preference", "notifier", "connectors"),
         retention_ms=30 * DAY_MS,
     ),
     TopicSpec(
