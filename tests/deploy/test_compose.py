@@ -16,21 +16,30 @@ from typing import Any
 import pytest
 from pydantic_settings import BaseSettings
 
+from services.connectors.registry import load_adapters
+from services.connectors.settings import ConnectorSettings
 from tests.deploy.tooling import (
     ROOT,
     SETTINGS,
+    field_of,
     go_build,
     is_secret,
     is_test_only,
     required_in_production,
     settings_fields,
+    unknown_variables,
 )
 
 pytestmark = pytest.mark.timeout(900)  # the first run builds composecheck with Go
 
 COMPOSE = ROOT / "deploy/compose.yaml"
 ENV_EXAMPLE = ROOT / "deploy/docker/compose.env.example"
-SERVICE_MODULES = {"preference": "services.preference", "router": "services.router", "notifier": "services.notifier"}
+SERVICE_MODULES = {
+    "preference": "services.preference",
+    "router": "services.router",
+    "notifier": "services.notifier",
+    "connectors": "services.connectors",
+}
 REQUIRED_VARIABLE = re.compile(r"^\$\{(?P<name>[A-Z0-9_]+):\?[^}]*\}$")
 # Never acceptable in a deployed value: the developer's loopback, dev-only secrets, all-zero ids.
 NOT_DEPLOYABLE = ("127.0.0.1", "localhost", "dev-only", "0" * 32)
@@ -93,7 +102,7 @@ def our_services(project: dict[str, Any]) -> dict[str, tuple[dict[str, Any], typ
 def test_the_file_follows_the_compose_specification(project: dict[str, Any]) -> None:
     assert project["name"] == "candidate-comms"
     assert not re.search(r"(?m)^version:", COMPOSE.read_text()), "the Compose Specification has no `version:`"
-    assert set(our_services(project)) == {"preference", "router", "notifier", "kafka-topics"}
+    assert set(our_services(project)) == {"preference", "router", "notifier", "connectors", "kafka-topics"}
 
 
 def test_the_loader_rejects_what_the_specification_forbids(composecheck: Path, tmp_path: Path) -> None:
@@ -108,13 +117,21 @@ def test_the_loader_rejects_what_the_specification_forbids(composecheck: Path, t
 def test_without_the_env_file_every_secret_is_reported_missing(composecheck: Path) -> None:
     result = run_check(composecheck, str(COMPOSE))
     assert result.returncode == 1
-    for variable in ("LINK_SECRET", "SUPPRESSION_SECRET", "MONGODB_URL", "TWILIO_AUTH_TOKEN", "PREFERENCE_API_KEYS"):
+    for variable in (
+        "LINK_SECRET",
+        "SUPPRESSION_SECRET",
+        "MONGODB_URL",
+        "TWILIO_AUTH_TOKEN",
+        "PREFERENCE_API_KEYS",
+        "GREENHOUSE_WEBHOOK_SECRET",
+        "GREENHOUSE_API_KEY",
+    ):
         assert f"required variable {variable} is missing" in result.stderr
 
 
 def test_every_environment_key_is_read_by_the_settings_class(project: dict[str, Any]) -> None:
     for name, (service, cls) in our_services(project).items():
-        unknown = set(service.get("environment") or {}) - set(settings_fields(cls))
+        unknown = unknown_variables(cls, service.get("environment") or {})
         assert not unknown, f"{name}: {sorted(unknown)} are not settings of {cls.__name__}"
 
 
@@ -128,6 +145,11 @@ def test_the_environment_parses_as_the_service_would(project: dict[str, Any], mo
                 env.setenv(key, value)
             settings = cls()
         assert settings is not None, name
+        if isinstance(settings, ConnectorSettings):  # the service refuses to start with a connection unsigned
+            assert settings.connections, "the connector service without a connection takes no webhook"
+            for conn_name, conn in settings.connections.items():
+                assert conn.secret is not None and conn.secret.get_secret_value(), conn_name
+                assert settings.ats_of(conn_name) in load_adapters(), conn_name
 
 
 def test_production_settings_are_set_and_secrets_come_from_variables(
@@ -135,7 +157,6 @@ def test_production_settings_are_set_and_secrets_come_from_variables(
 ) -> None:
     example = env_file_values(ENV_EXAMPLE)
     for name, (service, cls) in our_services(project).items():
-        fields = settings_fields(cls)
         env = service.get("environment") or {}
         raw_env = raw["services"][name].get("environment") or {}
         missing = required_in_production(cls) - set(env)
@@ -143,9 +164,9 @@ def test_production_settings_are_set_and_secrets_come_from_variables(
         for key in required_in_production(cls):
             if not REQUIRED_VARIABLE.match(str(raw_env[key])):
                 assert not any(mark in env[key] for mark in NOT_DEPLOYABLE), f"{name}: {key}={env[key]}"
-        for key, field in fields.items():
-            if key not in env:
-                continue
+        for key in env:
+            field = field_of(cls, key)
+            assert field is not None, f"{name}: {key}"
             assert not is_test_only(field), f"{name}: {key} is for tests only"
             if is_secret(field):
                 match = REQUIRED_VARIABLE.match(str(raw_env[key]))
@@ -159,7 +180,7 @@ def test_production_settings_are_set_and_secrets_come_from_variables(
 def test_no_literal_secret_anywhere(raw: dict[str, Any]) -> None:
     for name, service in raw["services"].items():
         for key, value in (service.get("environment") or {}).items():
-            if re.search(r"SECRET|PASSWORD|TOKEN|API_KEYS", key):
+            if re.search(r"SECRET|PASSWORD|TOKEN|API_KEY", key):
                 from_file = key.endswith("__FILE") and str(value).startswith("/run/secrets/")
                 assert from_file or REQUIRED_VARIABLE.match(str(value)), f"{name}: {key} holds a literal"
 

@@ -3,7 +3,7 @@
 No image is built here (no Docker daemon on this machine). What can be checked: the image's shape
 (multi-stage, uv from the lock file, non-root, `python -m` entry point, health check), that every
 file it copies exists and is not ignored, and that the files it copies are enough to import the
-three services and the deploy tools, with nothing else of the repository on the path.
+four services and the deploy tools, with nothing else of the repository on the path.
 """
 
 from __future__ import annotations
@@ -145,6 +145,7 @@ def test_the_copied_files_are_enough_to_run_every_program(tmp_path: Path) -> Non
         "services.preference.app",
         "services.router.app",
         "services.notifier.app",
+        "services.connectors.app",
         "deploy.tools.create_topics",
         "deploy.tools.healthcheck",
     ]

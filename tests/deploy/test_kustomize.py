@@ -21,14 +21,18 @@ from pydantic_settings import BaseSettings
 
 from schemas.common import Channel
 from schemas.topics import ATS_EVENTS, NOTIFICATIONS_STATUS, dispatch_topic
+from services.connectors.registry import load_adapters
+from services.connectors.settings import ConnectorSettings
 from tests.deploy.tooling import (
     ROOT,
     SETTINGS,
+    field_of,
     go_build,
     is_secret,
     is_test_only,
     required_in_production,
     settings_fields,
+    unknown_variables,
 )
 
 MISSING = "kubernetes-validate is not installed: add it to the dev dependencies (it brings pyyaml and jsonschema)"
@@ -50,6 +54,7 @@ PROGRAMS = {
     "services.preference": "preference",
     "services.router": "router",
     "services.notifier": "notifier",
+    "services.connectors": "connectors",
     "deploy.tools.create_topics": "create_topics",
 }
 KEDA_SASL = {"PLAIN": "plaintext", "SCRAM-SHA-256": "scram_sha256", "SCRAM-SHA-512": "scram_sha512"}
@@ -172,7 +177,7 @@ def test_the_keda_schema_catches_mistakes(rendered: dict[str, list[dict[str, Any
 def test_workloads_are_probed_limited_and_unprivileged(render: str, rendered: dict[str, list[dict[str, Any]]]) -> None:
     objects = rendered[render]
     deployments = of_kind(objects, "Deployment")
-    assert set(deployments) == {"preference", "router", "notifier"}
+    assert set(deployments) == {"preference", "router", "notifier", "connectors"}
     for name, (obj, container) in workloads(objects).items():
         pod = obj["spec"]["template"]["spec"]
         assert pod["securityContext"]["runAsNonRoot"] is True, name
@@ -216,24 +221,30 @@ def test_environment_matches_the_settings_classes(
     objects, fallback = rendered[render], secret_values(rendered["base"])
     for name, (_, container) in workloads(objects).items():
         cls = settings_of(container)
-        fields = settings_fields(cls)
         env = container_env(container, objects, fallback)
-        unknown = set(env) - set(fields)
+        unknown = unknown_variables(cls, env)
         assert not unknown, f"{name}: {sorted(unknown)} are not settings of {cls.__name__}"
         missing = required_in_production(cls) - set(env)
         assert not missing, f"{name} must set {sorted(missing)}"
         for key, (source, value) in env.items():
-            assert not is_test_only(fields[key]), f"{name}: {key} is for tests only"
-            if is_secret(fields[key]):
+            field = field_of(cls, key)
+            assert field is not None, f"{name}: {key}"
+            assert not is_test_only(field), f"{name}: {key} is for tests only"
+            if is_secret(field):
                 assert source == "secret", f"{name}: {key} must come from a Secret, not a {source}"
             elif source != "secret":  # Secret values are the operator's (placeholders in the base)
                 assert not any(mark in value for mark in NOT_DEPLOYABLE), f"{name}: {key}={value}"
         with monkeypatch.context() as patch:
-            for key in fields:
+            for key in settings_fields(cls):
                 patch.delenv(key, raising=False)
             for key, (_, value) in env.items():
                 patch.setenv(key, value)
-            cls()  # parses exactly as the service will
+            settings = cls()  # parses exactly as the service will
+        if isinstance(settings, ConnectorSettings):  # the service refuses to start with a connection unsigned
+            assert settings.connections, f"{name}: the connector service without a connection takes no webhook"
+            for conn_name, conn in settings.connections.items():
+                assert conn.secret is not None and conn.secret.get_secret_value(), f"{name}: {conn_name} unsigned"
+                assert settings.ats_of(conn_name) in load_adapters(), f"{name}: {conn_name}"
 
 
 def test_link_secret_is_shared(render: str, rendered: dict[str, list[dict[str, Any]]]) -> None:

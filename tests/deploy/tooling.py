@@ -10,11 +10,12 @@ import typing
 from pathlib import Path
 
 import pytest
-from pydantic import SecretStr
+from pydantic import BaseModel, SecretStr
 from pydantic.fields import FieldInfo
 from pydantic_settings import BaseSettings
 
 from services.common.settings import KafkaSettings
+from services.connectors.settings import ConnectorSettings
 from services.notifier.settings import NotifierSettings
 from services.preference.settings import PreferenceSettings
 from services.router.settings import RouterSettings
@@ -27,6 +28,7 @@ SETTINGS: dict[str, type[BaseSettings]] = {
     "preference": PreferenceSettings,
     "router": RouterSettings,
     "notifier": NotifierSettings,
+    "connectors": ConnectorSettings,
     "create_topics": KafkaSettings,
 }
 
@@ -92,6 +94,39 @@ def settings_fields(cls: type[BaseSettings]) -> dict[str, FieldInfo]:
         for env in _env_names(field_name, field, prefix):
             names[env] = field
     return names
+
+
+def _named_models(cls: type[BaseSettings]) -> dict[str, tuple[str, type[BaseModel]]]:
+    """Settings that map names to models (dict[str, Model]): the start of their variables, the delimiter, the model."""
+    delimiter = cls.model_config.get("env_nested_delimiter")
+    if not delimiter:
+        return {}
+    prefix = str(cls.model_config.get("env_prefix", ""))
+    found = {}
+    for field_name, field in cls.model_fields.items():
+        if typing.get_origin(field.annotation) is not dict:
+            continue
+        model = typing.get_args(field.annotation)[1]
+        if isinstance(model, type) and issubclass(model, BaseModel):
+            found[(prefix + field_name).upper() + delimiter] = (delimiter, model)
+    return found
+
+
+def field_of(cls: type[BaseSettings], variable: str) -> FieldInfo | None:
+    """The setting an environment variable sets, nested ones too (CONNECTORS_CONNECTIONS__<NAME>__SECRET)."""
+    fields = settings_fields(cls)
+    if variable in fields:
+        return fields[variable]
+    for start, (delimiter, model) in _named_models(cls).items():
+        name, _, rest = variable.removeprefix(start).partition(delimiter)
+        if variable.startswith(start) and name and rest.lower() in model.model_fields:
+            return model.model_fields[rest.lower()]
+    return None
+
+
+def unknown_variables(cls: type[BaseSettings], variables: typing.Iterable[str]) -> set[str]:
+    """The variables no setting of the class reads (a typo, or a setting of another service)."""
+    return {v for v in variables if field_of(cls, v) is None}
 
 
 def _mentions_secret(annotation: object) -> bool:

@@ -1,4 +1,4 @@
-"""Proof against reality: Debian's Prometheus scrapes the three services (real processes) during a short
+"""Proof against reality: Debian's Prometheus scrapes the four services (real processes) during a short
 load, then EVERY panel query of every generated dashboard is evaluated through Prometheus's HTTP API and
 must return data, and every metric an alert rule uses must have been scraped.
 

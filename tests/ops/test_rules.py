@@ -90,7 +90,7 @@ def test_every_alert_explains_itself_and_links_its_runbook() -> None:
             assert section in page, f"{rule['alert']}: {section}"
 
 
-def test_compose_scrapes_every_replica_of_the_three_services() -> None:
+def test_compose_scrapes_every_replica_of_the_four_services() -> None:
     config = yaml.safe_load((PROMETHEUS / "prometheus.yml").read_text())
     assert config["rule_files"] == ["/etc/prometheus/rules/*.yml"]
     targets = {
@@ -101,4 +101,16 @@ def test_compose_scrapes_every_replica_of_the_three_services() -> None:
         "preference": [(["preference"], "A", 8001)],
         "router": [(["router"], "A", 8002)],
         "notifier": [(["notifier"], "A", 8003)],
+        "connectors": [(["connectors"], "A", 8004)],
     }
+
+
+def test_service_down_watches_every_scraped_service() -> None:
+    """A service added to the scrape config but not to ServiceDown could vanish without a page."""
+    config = yaml.safe_load((PROMETHEUS / "prometheus.yml").read_text())
+    jobs = {job["job_name"] for job in config["scrape_configs"]}
+    expr = next(r for r in alert_rules() if r["alert"] == "ServiceDown")["expr"]
+    pattern = expr.split('up{job=~"', 1)[1].split('"', 1)[0]
+    assert set(pattern.split("|")) == jobs
+    for job in jobs:
+        assert f'absent(up{{job="{job}"}})' in expr, job
