@@ -95,9 +95,10 @@ _MAIN: tuple[TopicSpec, ...] = (
     ),
     TopicSpec(
         PREFERENCES_CHANGED,
-        "Full preference snapshot per candidate with its version; tombstone on erasure.",
+        "Full preference snapshot per candidate with its version; tombstone on erasure. The connector service "
+        "notes the candidate's own changes in their ATS.",
         writers=("preference",),
-        readers=("router", "notifier"),
+        readers=("router", "notifier", "connectors"),
         cleanup_policy="compact",
         config={"min.cleanable.dirty.ratio": "0.1", "delete.retention.ms": str(DAY_MS), "segment.ms": str(DAY_MS)},
     ),

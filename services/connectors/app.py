@@ -3,6 +3,7 @@
 POST /v1/events                  CloudEvents over HTTP (structured, batched, binary) -> ats.events; 202 after acks=all
 POST /v1/webhooks/<connection>   an ATS's signed webhook -> ats.* events on ats.events (see intake.py)
 consumer of notifications.status -> notes in the ATS (see writeback.py)
+consumer of preferences.changed  -> a note when the candidate changed their preferences (preference_notes.py)
 """
 
 from __future__ import annotations
@@ -19,8 +20,9 @@ from fastapi.responses import JSONResponse
 from prometheus_client import CollectorRegistry
 
 from schemas.envelope import EventDecoder, utcnow
+from schemas.preferences import PREFERENCES_CHANGED_TYPE, PREFERENCES_EVENT_ADAPTER
 from schemas.status import STATUS_ADAPTER, STATUS_HEADER, STATUS_TYPES
-from schemas.topics import NOTIFICATIONS_STATUS
+from schemas.topics import NOTIFICATIONS_STATUS, PREFERENCES_CHANGED
 from services.common.consuming import subscribe_batch
 from services.common.guard import InputGuard
 from services.common.http import Readiness, mount_probes
@@ -33,6 +35,7 @@ from services.connectors.api import AtsClient
 from services.connectors.cloudevents import BindingError, read_events, validate
 from services.connectors.intake import EventProducer, Intake
 from services.connectors.metrics import ConnectorMetrics
+from services.connectors.preference_notes import PreferenceNotes
 from services.connectors.registry import load_adapters
 from services.connectors.settings import ConnectorSettings
 from services.connectors.store import MongoConnectorStore
@@ -121,6 +124,22 @@ def create_app(settings: ConnectorSettings, clock: Callable[[], datetime] = utcn
         skip=lambda r: (state := header(r, STATUS_HEADER)) is not None and state not in wanted,
         title="connectors:on_statuses",
         description=writeback.on_statuses.__doc__,
+    )
+    # Its own group: the compacted topic is read from its beginning once, whatever the status notes' offsets.
+    preferences_group = f"{settings.group_id}.preferences"
+    preference_dead_letters = DeadLetters(broker, preferences_group, metrics.dead_letter, guard)
+    preference_notes = PreferenceNotes(settings, adapters, clients, store, metrics, preference_dead_letters, clock)
+    subscribe_batch(
+        broker,
+        [settings.kafka.topic(PREFERENCES_CHANGED)],
+        group_id=preferences_group,
+        decoder=EventDecoder(PREFERENCES_EVENT_ADAPTER, frozenset({PREFERENCES_CHANGED_TYPE}), 256 * 1024),
+        dead_letters=preference_dead_letters,
+        handle=preference_notes.on_preferences,
+        session_timeout_ms=settings.kafka.session_timeout_ms,
+        skip=lambda r: r.value is None,  # an erasure: nothing to tell the ATS (its own data is the ATS's)
+        title="connectors:on_preferences",
+        description=preference_notes.on_preferences.__doc__,
     )
 
     async def watch() -> None:

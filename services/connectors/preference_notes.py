@@ -1,0 +1,152 @@
+"""Write-back of the candidate's own preference changes: a note on the candidate in their ATS.
+
+notifications.status has no state for "the candidate changed how they want to hear from us", so this reads
+preferences.changed (compacted, keyed by our candidate id, a full snapshot per version). A version whose
+change source is the candidate (the self-service page, a reply) becomes a line of a note, only for
+candidates a webhook linked to an ATS connection, never twice for the same (candidate, version) (key
+"preferences:<candidate>:<version>" in connector_notes). Versions made by the ATS, a recruiter or the system
+get none (they know), nor do erasures (tombstones, skipped before decoding) or versions older than MAX_AGE
+(a first start reads the compacted topic from its beginning: that is history, not news). One note per
+candidate per batch, paced, retried and recorded on failure as the status notes are (writeback.py). The
+note says what the candidate chose now, without contact data (the snapshot's addresses never leave it).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from datetime import datetime, timedelta
+
+from schemas.common import ChangeSource, Channel, ConsentState, PurposeClass
+from schemas.envelope import DecodeError
+from schemas.preferences import PreferencesChangedEvent, PreferenceSnapshot
+from services.common.kafka import DeadLetters, Record
+from services.common.snapshots import INVALID_KEY
+from services.connectors.adapters import Adapter, AtsApi, FetchFailed
+from services.connectors.metrics import ConnectorMetrics
+from services.connectors.notes import HEADER
+from services.connectors.settings import ConnectorSettings
+from services.connectors.store import ConnectorStore, ErrorRecord, Link
+from services.connectors.writeback import MAX_ROUND_PAUSE_S
+
+log = logging.getLogger(__name__)
+CANDIDATE_SOURCES = frozenset({ChangeSource.SELF_SERVICE, ChangeSource.REPLY})
+MAX_AGE = timedelta(days=7)
+_CHANNELS = {"email": "e-mail", "sms": "SMS", "whatsapp": "WhatsApp", "voice": "phone", "portal": "the portal"}
+_SOURCES = {ChangeSource.SELF_SERVICE: "on the preference page", ChangeSource.REPLY: "by reply"}
+
+
+def preference_note_key(snapshot: PreferenceSnapshot) -> str:
+    """The idempotency key of one version's line: one note per candidate and version, ever."""
+    return f"preferences:{snapshot.candidate_id}:{snapshot.version}"
+
+
+def worth_a_note(snapshot: PreferenceSnapshot, now: datetime) -> bool:
+    """A version the candidate made, recent enough to be news."""
+    return snapshot.last_change_source in CANDIDATE_SOURCES and now - snapshot.updated_at <= MAX_AGE
+
+
+def _channels(order: Sequence[Channel]) -> str:
+    return ", then ".join(_CHANNELS.get(c.value, c.value) for c in order)
+
+
+def preference_line(s: PreferenceSnapshot) -> str:
+    """What the candidate chose, as of one version (no addresses, no reply text)."""
+    parts = [f"channels: {_channels(s.channel_order)}"]
+    parts += [
+        f"{stage.value.replace('_', ' ')}: {_channels(order)}" for stage, order in sorted(s.stage_overrides.items())
+    ]
+    revoked = [c for c in Channel if s.consent_for(c, PurposeClass.APPLICATION).state is ConsentState.REVOKED]
+    if revoked:
+        parts.append("no " + ", no ".join(_CHANNELS.get(c.value, c.value) for c in revoked))
+    if s.paused_until is not None and s.paused_until > s.updated_at:
+        parts.append(f"only essential messages until {s.paused_until:%Y-%m-%d %H:%M} UTC")
+    parts.append(f"quiet hours {s.quiet_hours.start:%H:%M}-{s.quiet_hours.end:%H:%M} ({s.timezone})")
+    if not s.voicemail:
+        parts.append("no voicemail")
+    parts.append(f"language {s.language}")
+    when = f"{s.updated_at:%Y-%m-%d %H:%M} UTC"
+    return f"{when} - the candidate changed their preferences {_SOURCES[s.last_change_source]}: " + "; ".join(parts)
+
+
+def preference_note_text(snapshots: Sequence[PreferenceSnapshot]) -> str:
+    """The note for one candidate: a header and a line per version, oldest first."""
+    ordered = sorted(snapshots, key=lambda s: s.version)
+    return "\n".join([HEADER, *(f"- {preference_line(s)}" for s in ordered)])
+
+
+class PreferenceNotes:
+    """The consumer of preferences.changed in the connector service."""
+
+    def __init__(
+        self,
+        settings: ConnectorSettings,
+        adapters: Mapping[str, Adapter],
+        apis: Mapping[str, AtsApi],
+        store: ConnectorStore,
+        metrics: ConnectorMetrics,
+        dead_letters: DeadLetters,
+        clock: Callable[[], datetime],
+        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+    ) -> None:
+        self._settings = settings
+        self._adapters = adapters
+        self._apis = apis
+        self._store = store
+        self._metrics = metrics
+        self._dead_letters = dead_letters
+        self._clock = clock
+        self._sleep = sleep
+
+    async def on_preferences(self, batch: list[tuple[Record, PreferencesChangedEvent]]) -> None:
+        """Write the notes one batch of preferences.changed asks for."""
+        keyed = [(r, e) for r, e in batch if r.key == e.data.candidate_id.encode()]
+        if len(keyed) < len(batch):  # under another candidate's key: a note on the wrong person must never be written
+            error = DecodeError(INVALID_KEY, "the record key differs from the snapshot's candidate_id")
+            await self._dead_letters.send_all([(r, error) for r, e in batch if r.key != e.data.candidate_id.encode()])
+        now = self._clock()
+        wanted = {preference_note_key(e.data): e.data for _, e in keyed if worth_a_note(e.data, now)}
+        if not wanted:
+            return
+        links = await self._store.links({s.candidate_id for s in wanted.values()})
+        wanted = {k: s for k, s in wanted.items() if s.candidate_id in links}
+        done = await self._store.written(list(wanted))
+        by_candidate: dict[str, list[PreferenceSnapshot]] = {}
+        for key, snapshot in wanted.items():
+            if key in done:
+                self._metrics.notes.labels(links[snapshot.candidate_id].connection, "duplicate").inc()
+            else:
+                by_candidate.setdefault(snapshot.candidate_id, []).append(snapshot)
+        by_connection: dict[str, list[tuple[Link, list[PreferenceSnapshot]]]] = {}
+        for cid, group in by_candidate.items():
+            by_connection.setdefault(links[cid].connection, []).append((links[cid], group))
+        await asyncio.gather(*(self._write_all(conn, notes) for conn, notes in by_connection.items()))
+
+    async def _write_all(self, connection: str, notes: Sequence[tuple[Link, list[PreferenceSnapshot]]]) -> None:
+        for link, group in notes:
+            await self._write(connection, link, group)
+
+    async def _write(self, connection: str, link: Link, group: list[PreferenceSnapshot]) -> None:
+        """One note, retried in rounds; marked written once the ATS took it, else an error record."""
+        if self._settings.connection(connection) is None:  # a connection removed from the configuration
+            return
+        adapter = self._adapters[self._settings.ats_of(connection)]
+        keys = [preference_note_key(s) for s in group]
+        reason = ""
+        for round_ in range(1, self._settings.writeback_rounds + 1):
+            try:
+                await adapter.write_note(self._apis[connection.lower()], link.target, preference_note_text(group))
+            except FetchFailed as exc:
+                reason = exc.reason
+                if not exc.retryable:
+                    break
+                log.warning("preference note not written; retrying", extra={"connection": connection, "round": round_})
+                await self._sleep(min(MAX_ROUND_PAUSE_S, self._settings.api_backoff_s * 4**round_))
+                continue
+            await self._store.mark_written(keys, self._clock())
+            self._metrics.notes.labels(connection, "written").inc()
+            return
+        self._metrics.errors.labels(connection, "writeback_failed").inc()
+        log.error("preference note not written; kept as an error record", extra={"connection": connection})
+        await self._store.error(ErrorRecord("writeback_failed", connection, reason, ",".join(keys), self._clock()))
