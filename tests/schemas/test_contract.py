@@ -99,7 +99,7 @@ def test_topics_are_co_partitioned_keyed_and_owned() -> None:
     for spec in TOPICS:
         if not spec.name.endswith(DLQ_SUFFIX) and set(spec.readers) - {"ats"}:
             assert spec.name + DLQ_SUFFIX in TOPICS_BY_NAME, f"{spec.name} has readers but no DLQ"
-    assert TOPICS_BY_NAME[ATS_EVENTS].writers == ("ats",)
+    assert TOPICS_BY_NAME[ATS_EVENTS].writers == ("ats", "connectors")
     assert TOPICS_BY_NAME[ATS_EVENTS].readers == ("preference",), "the preference service is the single entry"
     assert TOPICS_BY_NAME[ATS_ACCEPTED].writers == ("preference",) and TOPICS_BY_NAME[ATS_ACCEPTED].readers == (
         "router",
