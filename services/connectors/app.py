@@ -39,7 +39,7 @@ from services.connectors.preference_notes import PreferenceNotes
 from services.connectors.registry import load_adapters
 from services.connectors.settings import ConnectorSettings
 from services.connectors.store import MongoConnectorStore
-from services.connectors.writeback import WriteBack
+from services.connectors.writeback import NoteWriter, WriteBack
 
 log = logging.getLogger(__name__)
 
@@ -111,7 +111,8 @@ def create_app(settings: ConnectorSettings, clock: Callable[[], datetime] = utcn
     store = MongoConnectorStore(client, settings.mongo.database)
     producer = EventProducer(broker, settings.kafka)
     intake = Intake(settings, adapters, clients, store, producer, metrics, clock)
-    writeback = WriteBack(settings, adapters, clients, store, metrics, clock)
+    notes = NoteWriter(settings, adapters, clients, store, metrics, clock)
+    writeback = WriteBack(notes, settings.note_states)
     wanted = frozenset(settings.note_states)
     subscribe_batch(
         broker,
@@ -128,7 +129,7 @@ def create_app(settings: ConnectorSettings, clock: Callable[[], datetime] = utcn
     # Its own group: the compacted topic is read from its beginning once, whatever the status notes' offsets.
     preferences_group = f"{settings.group_id}.preferences"
     preference_dead_letters = DeadLetters(broker, preferences_group, metrics.dead_letter, guard)
-    preference_notes = PreferenceNotes(settings, adapters, clients, store, metrics, preference_dead_letters, clock)
+    preference_notes = PreferenceNotes(notes, preference_dead_letters, clock)
     subscribe_batch(
         broker,
         [settings.kafka.topic(PREFERENCES_CHANGED)],

@@ -13,9 +13,8 @@ note says what the candidate chose now, without contact data (the snapshot's add
 
 from __future__ import annotations
 
-import asyncio
 import logging
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta
 
 from schemas.common import ChangeSource, Channel, ConsentState, PurposeClass
@@ -23,12 +22,8 @@ from schemas.envelope import DecodeError
 from schemas.preferences import PreferencesChangedEvent, PreferenceSnapshot
 from services.common.kafka import DeadLetters, Record
 from services.common.snapshots import INVALID_KEY
-from services.connectors.adapters import Adapter, AtsApi, FetchFailed
-from services.connectors.metrics import ConnectorMetrics
 from services.connectors.notes import HEADER
-from services.connectors.settings import ConnectorSettings
-from services.connectors.store import ConnectorStore, ErrorRecord, Link
-from services.connectors.writeback import MAX_ROUND_PAUSE_S
+from services.connectors.writeback import NoteWriter
 
 log = logging.getLogger(__name__)
 CANDIDATE_SOURCES = frozenset({ChangeSource.SELF_SERVICE, ChangeSource.REPLY})
@@ -79,25 +74,10 @@ def preference_note_text(snapshots: Sequence[PreferenceSnapshot]) -> str:
 class PreferenceNotes:
     """The consumer of preferences.changed in the connector service."""
 
-    def __init__(
-        self,
-        settings: ConnectorSettings,
-        adapters: Mapping[str, Adapter],
-        apis: Mapping[str, AtsApi],
-        store: ConnectorStore,
-        metrics: ConnectorMetrics,
-        dead_letters: DeadLetters,
-        clock: Callable[[], datetime],
-        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
-    ) -> None:
-        self._settings = settings
-        self._adapters = adapters
-        self._apis = apis
-        self._store = store
-        self._metrics = metrics
+    def __init__(self, notes: NoteWriter, dead_letters: DeadLetters, clock: Callable[[], datetime]) -> None:
+        self._notes = notes
         self._dead_letters = dead_letters
         self._clock = clock
-        self._sleep = sleep
 
     async def on_preferences(self, batch: list[tuple[Record, PreferencesChangedEvent]]) -> None:
         """Write the notes one batch of preferences.changed asks for."""
@@ -107,46 +87,8 @@ class PreferenceNotes:
             await self._dead_letters.send_all([(r, error) for r, e in batch if r.key != e.data.candidate_id.encode()])
         now = self._clock()
         wanted = {preference_note_key(e.data): e.data for _, e in keyed if worth_a_note(e.data, now)}
-        if not wanted:
-            return
-        links = await self._store.links({s.candidate_id for s in wanted.values()})
-        wanted = {k: s for k, s in wanted.items() if s.candidate_id in links}
-        done = await self._store.written(list(wanted))
-        by_candidate: dict[str, list[PreferenceSnapshot]] = {}
-        for key, snapshot in wanted.items():
-            if key in done:
-                self._metrics.notes.labels(links[snapshot.candidate_id].connection, "duplicate").inc()
-            else:
-                by_candidate.setdefault(snapshot.candidate_id, []).append(snapshot)
-        by_connection: dict[str, list[tuple[Link, list[PreferenceSnapshot]]]] = {}
-        for cid, group in by_candidate.items():
-            by_connection.setdefault(links[cid].connection, []).append((links[cid], group))
-        await asyncio.gather(*(self._write_all(conn, notes) for conn, notes in by_connection.items()))
+        await self._notes.write(wanted, _candidate, preference_note_text)
 
-    async def _write_all(self, connection: str, notes: Sequence[tuple[Link, list[PreferenceSnapshot]]]) -> None:
-        for link, group in notes:
-            await self._write(connection, link, group)
 
-    async def _write(self, connection: str, link: Link, group: list[PreferenceSnapshot]) -> None:
-        """One note, retried in rounds; marked written once the ATS took it, else an error record."""
-        if self._settings.connection(connection) is None:  # a connection removed from the configuration
-            return
-        adapter = self._adapters[self._settings.ats_of(connection)]
-        keys = [preference_note_key(s) for s in group]
-        reason = ""
-        for round_ in range(1, self._settings.writeback_rounds + 1):
-            try:
-                await adapter.write_note(self._apis[connection.lower()], link.target, preference_note_text(group))
-            except FetchFailed as exc:
-                reason = exc.reason
-                if not exc.retryable:
-                    break
-                log.warning("preference note not written; retrying", extra={"connection": connection, "round": round_})
-                await self._sleep(min(MAX_ROUND_PAUSE_S, self._settings.api_backoff_s * 4**round_))
-                continue
-            await self._store.mark_written(keys, self._clock())
-            self._metrics.notes.labels(connection, "written").inc()
-            return
-        self._metrics.errors.labels(connection, "writeback_failed").inc()
-        log.error("preference note not written; kept as an error record", extra={"connection": connection})
-        await self._store.error(ErrorRecord("writeback_failed", connection, reason, ",".join(keys), self._clock()))
+def _candidate(snapshot: PreferenceSnapshot) -> str:
+    return snapshot.candidate_id

@@ -15,6 +15,7 @@ import asyncio
 import logging
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from datetime import datetime
+from typing import TypeVar
 
 from schemas.status import NotificationStatusEvent, StatusChange
 from services.common.kafka import Record
@@ -28,8 +29,15 @@ log = logging.getLogger(__name__)
 MAX_ROUND_PAUSE_S = 60.0
 
 
-class WriteBack:
-    """The consumer side of the connector service."""
+T = TypeVar("T")
+
+
+class NoteWriter:
+    """Notes on candidates in their ATS, for any kind of item (status changes, preference versions).
+
+    Keeps items of linked candidates not written yet (by key), writes one note per candidate (connections
+    concurrently, each paced by its AtsClient), marks the keys written once the ATS accepted the note.
+    """
 
     def __init__(
         self,
@@ -48,42 +56,42 @@ class WriteBack:
         self._metrics = metrics
         self._clock = clock
         self._sleep = sleep
-        self._states = frozenset(settings.note_states)
 
-    async def on_statuses(self, batch: list[tuple[Record, NotificationStatusEvent]]) -> None:
-        """Write the notes one batch of notifications.status asks for."""
-        changes = {note_key(e.data): e.data for _, e in batch if e.data.status.value in self._states}
-        if not changes:
+    async def write(
+        self, items: Mapping[str, T], candidate_of: Callable[[T], str], text_of: Callable[[list[T]], str]
+    ) -> None:
+        """Write the notes these items (by idempotency key) ask for."""
+        if not items:
             return
-        links = await self._store.links({c.candidate_id for c in changes.values()})
-        changes = {k: c for k, c in changes.items() if c.candidate_id in links}
-        done = await self._store.written(list(changes))
+        links = await self._store.links({candidate_of(i) for i in items.values()})
+        wanted = {k: i for k, i in items.items() if candidate_of(i) in links}
+        done = await self._store.written(list(wanted))
         for key in done:
-            self._metrics.notes.labels(links[changes[key].candidate_id].connection, "duplicate").inc()
-        by_candidate: dict[str, list[StatusChange]] = {}
-        for key, change in changes.items():
+            self._metrics.notes.labels(links[candidate_of(wanted[key])].connection, "duplicate").inc()
+        by_candidate: dict[str, dict[str, T]] = {}
+        for key, item in wanted.items():
             if key not in done:
-                by_candidate.setdefault(change.candidate_id, []).append(change)
-        by_connection: dict[str, list[tuple[Link, list[StatusChange]]]] = {}
+                by_candidate.setdefault(candidate_of(item), {})[key] = item
+        by_connection: dict[str, list[tuple[Link, dict[str, T]]]] = {}
         for cid, group in by_candidate.items():
             by_connection.setdefault(links[cid].connection, []).append((links[cid], group))
-        await asyncio.gather(*(self._write_all(conn, notes) for conn, notes in by_connection.items()))
+        await asyncio.gather(*(self._write_all(conn, notes, text_of) for conn, notes in by_connection.items()))
 
-    async def _write_all(self, connection: str, notes: Sequence[tuple[Link, list[StatusChange]]]) -> None:
+    async def _write_all(
+        self, connection: str, notes: Sequence[tuple[Link, dict[str, T]]], text_of: Callable[[list[T]], str]
+    ) -> None:
         for link, group in notes:
-            await self._write(connection, link, group)
+            await self._write(connection, link, list(group), text_of(list(group.values())))
 
-    async def _write(self, connection: str, link: Link, group: list[StatusChange]) -> None:
+    async def _write(self, connection: str, link: Link, keys: list[str], text: str) -> None:
         """One note, retried in rounds; marked written once the ATS took it, else an error record."""
-        conn = self._settings.connection(connection)
-        if conn is None:  # a connection removed from the configuration: its candidates get no notes
+        if self._settings.connection(connection) is None:  # removed from the configuration: no notes
             return
         adapter = self._adapters[self._settings.ats_of(connection)]
-        keys = [note_key(c) for c in group]
         reason = ""
         for round_ in range(1, self._settings.writeback_rounds + 1):
             try:
-                await adapter.write_note(self._apis[connection.lower()], link.target, note_text(group))
+                await adapter.write_note(self._apis[connection.lower()], link.target, text)
             except FetchFailed as exc:
                 reason = exc.reason
                 if not exc.retryable:
@@ -98,3 +106,20 @@ class WriteBack:
         self._metrics.errors.labels(connection, "writeback_failed").inc()
         log.error("note not written; kept as an error record", extra={"connection": connection, "reason": reason})
         await self._store.error(ErrorRecord("writeback_failed", connection, reason, ",".join(keys), self._clock()))
+
+
+class WriteBack:
+    """The consumer side of the connector service: notes from notifications.status."""
+
+    def __init__(self, notes: NoteWriter, note_states: Sequence[str]) -> None:
+        self._notes = notes
+        self._states = frozenset(note_states)
+
+    async def on_statuses(self, batch: list[tuple[Record, NotificationStatusEvent]]) -> None:
+        """Write the notes one batch of notifications.status asks for."""
+        changes = {note_key(e.data): e.data for _, e in batch if e.data.status.value in self._states}
+        await self._notes.write(changes, _candidate, note_text)
+
+
+def _candidate(change: StatusChange) -> str:
+    return change.candidate_id

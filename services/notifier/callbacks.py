@@ -10,9 +10,7 @@ holding it, and inbound_sms decides which of them wrote (or puts the message on 
 
 from __future__ import annotations
 
-import asyncio
 import logging
-import time
 from collections.abc import Awaitable, Callable, Iterable
 from datetime import datetime
 from typing import Any
@@ -30,7 +28,7 @@ from services.notifier.reach import Reach
 from services.notifier.reports import Reports
 from services.notifier.settings import NotifierSettings
 from services.notifier.signatures import TWILIO_SIGNATURE_HEADER, verify_twilio
-from services.notifier.store import NotifierStore, SendRecord
+from services.notifier.store import NotifierStore, SendRecord, sent_message
 
 MESSAGE_STATES = {
     "sent": NotificationStatus.SENT,
@@ -120,18 +118,10 @@ def callback_routes(
         return dict(pairs)
 
     async def match(ref: str) -> tuple[SendRecord, dict[str, Any]] | None:
-        deadline = time.monotonic() + s.callback_match_wait_s
-        while True:
-            record = await store.send_by_ref(ref) if ref else None
-            if record is not None and (entry := record.context()) is not None:
-                return record, entry
-            if record is not None:  # stored before outcomes carried the message's stage: from the timeline
-                for entry in await store.timeline(record.candidate_id):
-                    if entry.get("_id") == record.notification_id and entry.get("stage"):
-                        return record, entry
-            if time.monotonic() >= deadline:
-                return None
-            await asyncio.sleep(0.05)
+        async def find() -> SendRecord | None:
+            return await store.send_by_ref(ref) if ref else None
+
+        return await sent_message(store, find, s.callback_match_wait_s)
 
     async def publish(ref: str, status: NotificationStatus, reason: str, provider_state: str) -> None:
         found = await match(ref)

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import time
 from collections.abc import Callable
 from datetime import datetime
 from typing import Any
@@ -29,7 +28,7 @@ from services.notifier.metrics import NotifierMetrics
 from services.notifier.reach import Reach
 from services.notifier.reports import Reports
 from services.notifier.settings import NotifierSettings
-from services.notifier.store import NotifierStore, SendRecord
+from services.notifier.store import NotifierStore, SendRecord, sent_message
 
 log = logging.getLogger(__name__)
 MAX_MESSAGE_BYTES = 10 * 1024 * 1024  # DSNs may return the whole original message
@@ -75,18 +74,9 @@ class InboundMail:
 
     async def _notification(self, notification_id: str) -> tuple[SendRecord, dict[str, Any]] | None:
         """Our send and its timeline entry; waits briefly, as a DSN can beat our record of the send."""
-        deadline = time.monotonic() + self._s.callback_match_wait_s
-        while True:
-            record = await self._store.send_of(notification_id)
-            if record is not None and (entry := record.context()) is not None:
-                return record, entry
-            if record is not None:  # stored before outcomes carried the message's stage: from the timeline
-                for entry in await self._store.timeline(record.candidate_id):
-                    if entry.get("_id") == notification_id and entry.get("stage"):
-                        return record, entry
-            if time.monotonic() >= deadline:
-                return None
-            await asyncio.sleep(0.05)
+        return await sent_message(
+            self._store, lambda: self._store.send_of(notification_id), self._s.callback_match_wait_s
+        )
 
     def _change(
         self, record: SendRecord, entry: dict[str, Any], status: NotificationStatus, reason: str, **extra: Any

@@ -20,7 +20,9 @@ connection pool; and an update costs about 1 ms against 0.06 ms per batched inse
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+import asyncio
+import time
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Protocol
@@ -173,6 +175,27 @@ def assemble_timeline(states: Iterable[dict[str, Any]], contents: dict[str, dict
             }
         )
     return sorted(rows, key=lambda r: r["created_at"])
+
+
+async def sent_message(
+    store: NotifierStore, find: Callable[[], Awaitable[SendRecord | None]], wait_s: float
+) -> tuple[SendRecord, dict[str, Any]] | None:
+    """A send and its message's ids and stage, waiting up to `wait_s` (a receipt or DSN can beat our record).
+
+    The outcome carries them; an outcome stored before it did is matched in the candidate's timeline.
+    """
+    deadline = time.monotonic() + wait_s
+    while True:
+        record = await find()
+        if record is not None and (entry := record.context()) is not None:
+            return record, entry
+        if record is not None:
+            for entry in await store.timeline(record.candidate_id):
+                if entry.get("_id") == record.notification_id and entry.get("stage"):
+                    return record, entry
+        if time.monotonic() >= deadline:
+            return None
+        await asyncio.sleep(0.05)
 
 
 class MongoNotifierStore:
