@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import random
 import signal
 import socket
 import subprocess
@@ -17,11 +18,38 @@ import httpx
 ROOT = Path(__file__).resolve().parents[2]
 
 
+# Ports handed out below the kernel's ephemeral range: a port from bind(0) lies inside it, so any outgoing
+# connection (Kafka, MongoDB) can take it between this check and the service's own bind.
+FREE_PORT_FLOOR = 20000
+_RESERVED = frozenset({27017})  # the local stack's defaults above the floor
+_handed_out: set[int] = set()
+
+
+def _ephemeral_start() -> int:
+    try:
+        return int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        return 32768  # Linux's default
+
+
 def free_port() -> int:
-    """A TCP port nobody listens on right now."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+    """A TCP port nobody listens on right now, outside the ephemeral range, not handed out before here."""
+    top = _ephemeral_start()
+    if top < FREE_PORT_FLOOR + 1000:  # an unusual range: stay under the floor's usual ceiling
+        top = 32768
+    rng = random.SystemRandom()
+    for _ in range(200):
+        port = rng.randrange(FREE_PORT_FLOOR, top)
+        if port in _RESERVED or port in _handed_out:
+            continue
+        with socket.socket() as s:
+            try:
+                s.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+        _handed_out.add(port)
+        return port
+    raise RuntimeError(f"no free TCP port between {FREE_PORT_FLOOR} and {top}")
 
 
 @dataclass

@@ -8,7 +8,6 @@ from the environment the stack gives the notifier.
 from __future__ import annotations
 
 import asyncio
-import socket
 import sys
 from pathlib import Path
 
@@ -16,6 +15,7 @@ import pytest
 from prometheus_client import CollectorRegistry
 
 from deploy.local.components import COMPONENTS, Component, LocalStackSettings, component_env, smtp_ready
+from deploy.local.procs import free_port
 from schemas.common import Channel, NotificationStatus
 from services.notifier.channels.base import Outcome
 from services.notifier.channels.email import EmailAdapter, message_id
@@ -30,12 +30,6 @@ NID = "5d0c9a0e-64b1-5f55-9c51-2c0a9d2e7b11"
 
 def _component(name: str) -> Component:
     return next(c for c in COMPONENTS if c.name == name)
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def notifier_settings(local: LocalStackSettings, monkeypatch: pytest.MonkeyPatch) -> NotifierSettings:
@@ -61,7 +55,7 @@ def test_make_run_switches_on_the_listener_and_the_sinks_bounce_reports(monkeypa
 async def test_a_late_bounce_reaches_the_notifier_with_the_stacks_configuration(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    local = LocalStackSettings(state_dir=tmp_path, smtp_sink_port=_free_port(), notifier_inbound_smtp_port=_free_port())
+    local = LocalStackSettings(state_dir=tmp_path, smtp_sink_port=free_port(), notifier_inbound_smtp_port=free_port())
     s = notifier_settings(local, monkeypatch).model_copy(update={"callback_match_wait_s": 2.0})
     store, reports = FakeStore(), FakeReports()
     metrics = NotifierMetrics(CollectorRegistry())
