@@ -10,7 +10,7 @@ from importlib import import_module, resources
 from typing import Annotated
 
 import phonenumbers
-from email_validator import EmailNotValidError, ValidatedEmail, validate_email
+from email_validator import EmailNotValidError, validate_email
 from pydantic import AfterValidator, AnyHttpUrl, AwareDatetime, BeforeValidator, Field, Strict, StringConstraints
 
 
@@ -196,34 +196,29 @@ def phone_problem(value: str) -> str | None:
     return None
 
 
-def _email_validated(value: str) -> ValidatedEmail | None:
+@lru_cache(maxsize=65_536)  # the same candidates come back; and decoding and the contact check ask alike
+def _email_checked(value: str) -> tuple[str, str | None]:
+    """The address normalised (as sent when unusable), and why no mail system can deliver to it (or None)."""
     try:
-        return validate_email(value, check_deliverability=False, allow_smtputf8=True)
-    except EmailNotValidError:
-        return None
-
-
-@lru_cache(maxsize=65_536)  # the same candidates come back: check each value once
-def email_problem(value: str) -> str | None:
-    """Why an address no mail system can deliver to is unusable, or None when it is usable."""
-    try:
-        validate_email(value, check_deliverability=False, allow_smtputf8=True)
+        return validate_email(value, check_deliverability=False, allow_smtputf8=True).normalized, None
     except EmailNotValidError as err:
         # Our own words: the library's message may quote characters of the address.
         if "after the @-sign" in str(err):
-            return "e-mail domain is not a deliverable domain name (invalid IDNA, reserved or malformed)"
+            return value, "e-mail domain is not a deliverable domain name (invalid IDNA, reserved or malformed)"
         if "before the @-sign" in str(err):
-            return "e-mail local part (before the @) is not valid"
-        return "not a deliverable e-mail address (length or characters)"
-    return None
+            return value, "e-mail local part (before the @) is not valid"
+        return value, "not a deliverable e-mail address (length or characters)"
 
 
-@lru_cache(maxsize=65_536)
+def email_problem(value: str) -> str | None:
+    """Why an address no mail system can deliver to is unusable, or None when it is usable."""
+    return _email_checked(value)[1]
+
+
 def _normalise_email(value: str) -> str:
-    validated = _email_validated(value)
     # An address that matches the pattern but cannot be delivered is kept as sent: the preference service
     # stores it marked invalid (with email_problem's reason) instead of refusing the whole event.
-    return validated.normalized if validated is not None else value
+    return _email_checked(value)[0]
 
 
 def _require_reachable_phone(value: str) -> str:

@@ -22,7 +22,6 @@ from typing import Any, TypeVar
 
 from aiokafka.coordinator.assignors.range import RangePartitionAssignor
 from faststream.kafka import KafkaBroker
-from faststream.kafka.annotations import KafkaMessage
 from faststream.middlewares import AckPolicy
 from pymongo.errors import ExecutionTimeout, NetworkTimeout
 from structlog.contextvars import bound_contextvars
@@ -59,9 +58,11 @@ def decode_batch(
     return good, bad
 
 
-async def _raw_body(msg: Any) -> Any:
-    # Keep bytes: decoding (and classifying bad input) is ours, not the framework's.
-    return msg.body
+async def _raw_records(msg: Any) -> Any:
+    # The records themselves: decoding (and classifying bad input) is ours, not the framework's. Handing
+    # them over as the body also spares the handler FastStream's `message` injection, which resolves
+    # in a worker thread (a thread handoff per batch: ~3% of a service's CPU, measured with py-spy).
+    return msg.raw_message
 
 
 BatchHandler = Callable[[list[tuple[Record, T]]], Awaitable[None]]
@@ -154,8 +155,7 @@ def subscribe_batch(
     name = title or f"on_{'_'.join(t.replace('.', '_') for t in topics)}"
     guard = dead_letters.guard
 
-    async def on_batch(body: list[bytes], message: KafkaMessage) -> None:
-        raw = message.raw_message
+    async def on_batch(raw: Any) -> None:
         # A tuple from aiokafka's getmany, a list from TestKafkaBroker, one record if not batched.
         records: Sequence[Record] = raw if isinstance(raw, tuple | list) else (raw,)
         if skip is not None:
@@ -191,7 +191,7 @@ def subscribe_batch(
         batch_timeout_ms=IDLE_POLL_MS,
         auto_offset_reset="earliest",
         ack_policy=AckPolicy.NACK_ON_ERROR,
-        decoder=_raw_body,
+        decoder=_raw_records,
         listener=listener,
         session_timeout_ms=session_timeout_ms,
         heartbeat_interval_ms=max(300, session_timeout_ms // 3),
