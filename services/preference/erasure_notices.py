@@ -1,0 +1,140 @@
+"""The ATS's notice of a candidate's own erasure (candidate.data.erased): nothing lost, nothing doubled.
+
+The erasure deletes what the candidate's link needs, so a notice lost after it (Kafka down, a crash) could
+never be asked for again. The pattern of the versions' outbox (PreferenceService.relay_once) applies:
+- the notice is stored before the erasure (`erasure_notices`, `_id` = its CloudEvent id; it names only the
+  candidate id, when, the last version and what is kept: what the ATS needs, no other personal data);
+- it is produced right after the erasure and removed once the broker acknowledged it;
+- the relay (every outbox interval) takes notices older than the grace: one whose erasure is done (the
+  candidate has no stored version) is produced unless it is already on candidate.events (its id is the
+  record's correlation id; the candidate's partition is read first), so a crash between the broker's
+  acknowledgement and the removal doubles nothing. An erasure that never finished (a failure before the
+  versions were deleted: the link still works, the candidate can try again, with the same notice id) sends
+  no notice; its record goes after a day.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable
+from datetime import datetime, timedelta
+from typing import Any, Protocol
+
+from pymongo.asynchronous.database import AsyncDatabase
+
+from schemas.candidate_events import DataErasedEvent
+from schemas.topics import CANDIDATE_EVENTS
+from services.common.failpoints import CrashPoints
+from services.common.kafka import Partitioner
+from services.common.locks import KeyedLocks
+from services.common.mongo import insert_new
+from services.common.settings import KafkaSettings
+from services.preference.publisher import records_until_now
+from services.preference.service import PreferenceService, UnknownCandidateError
+
+log = logging.getLogger(__name__)
+ABANDON_AFTER = timedelta(days=1)  # a notice whose erasure did not finish by then will not be sent
+OnTopic = Callable[[list[DataErasedEvent]], Awaitable[set[str]]]  # which of these notices are on the topic
+
+
+class NoticeOutbox(Protocol):
+    """Erasure notices stored until the broker acknowledged them."""
+
+    async def add(self, notice: DataErasedEvent, at: datetime) -> None: ...
+    async def holds(self, notice_id: str) -> bool: ...
+    async def older_than(self, at: datetime, limit: int) -> list[tuple[DataErasedEvent, datetime]]: ...
+    async def remove(self, notice_id: str) -> None: ...
+
+
+class MongoNoticeOutbox:
+    """NoticeOutbox in the preference database (a near-empty collection: read whole by the relay)."""
+
+    def __init__(self, db: AsyncDatabase[dict[str, Any]]) -> None:
+        self._notices = db["erasure_notices"]
+
+    async def add(self, notice: DataErasedEvent, at: datetime) -> None:
+        """Store a notice (insert-only: the same notice asked for again keeps the first)."""
+        doc = {"_id": notice.id, "candidate_id": notice.subject, "notice": notice.model_dump_json(), "at": at}
+        await insert_new(self._notices, [doc])
+
+    async def holds(self, notice_id: str) -> bool:
+        """Whether a notice still waits for the broker."""
+        return await self._notices.find_one({"_id": notice_id}, {"_id": 1}) is not None
+
+    async def older_than(self, at: datetime, limit: int) -> list[tuple[DataErasedEvent, datetime]]:
+        """Notices stored before `at`, with when they were stored."""
+        docs = self._notices.find({"at": {"$lt": at}}).limit(limit)
+        return [(DataErasedEvent.model_validate_json(d["notice"]), d["at"]) async for d in docs]
+
+    async def remove(self, notice_id: str) -> None:
+        """The notice is on the topic."""
+        await self._notices.delete_one({"_id": notice_id})
+
+
+def notices_on_topic(kafka: KafkaSettings, partitioner: Partitioner) -> OnTopic:
+    """Which notices candidate.events already holds (only their candidates' partitions are read)."""
+
+    async def on_topic(notices: list[DataErasedEvent]) -> set[str]:
+        wanted = {n.id for n in notices}
+        found: set[str] = set()
+        partitions = {partitioner.of(n.subject) for n in notices}
+        async for r in records_until_now(kafka, kafka.topic(CANDIDATE_EVENTS), partitions, "preference-notices"):
+            found |= {v.decode() for k, v in r.headers if k == "correlation_id"} & wanted
+        return found
+
+    return on_topic
+
+
+class ErasureNotices:
+    """Erases a candidate at their request and tells the ATS exactly once."""
+
+    def __init__(
+        self, service: PreferenceService, outbox: NoticeOutbox, on_topic: OnTopic, crash: CrashPoints | None = None
+    ) -> None:
+        self._service = service
+        self._outbox = outbox
+        self._on_topic = on_topic
+        self._crash = crash or CrashPoints(None)
+        self._sending = KeyedLocks()  # the page and the relay never send one notice at the same time
+
+    async def erase(self, notice: DataErasedEvent) -> bool:
+        """The API's erasure of the notice's candidate, the notice stored first and produced after it."""
+        async with self._sending.hold(notice.id):
+            await self._outbox.add(notice, self._service.clock())
+            existed = await self._service.erase(notice.subject)
+            self._crash.reached("after_erase")
+            await self._send(notice)
+            return existed
+
+    async def relay_once(self, grace: timedelta, limit: int = 100) -> int:
+        """Produce the notices a failure or a crash left behind (older than `grace`); how many were pending."""
+        now = self._service.clock()
+        pending = await self._outbox.older_than(now - grace, limit)
+        done = [n for n, at in pending if await self._erased(n, at, now)]
+        on_topic = await self._on_topic(done) if done else set()
+        for notice in done:
+            async with self._sending.hold(notice.id):
+                if not await self._outbox.holds(notice.id):
+                    continue  # sent meanwhile (the page's own send)
+                if notice.id in on_topic:
+                    await self._outbox.remove(notice.id)  # produced before a crash: not again
+                else:
+                    await self._send(notice)
+                    log.info("erasure notice relayed", extra={"notice_id": notice.id})
+        return len(pending)
+
+    async def _send(self, notice: DataErasedEvent) -> None:
+        await self._service.announce(notice)
+        self._crash.reached("after_erase_notice")
+        await self._outbox.remove(notice.id)
+
+    async def _erased(self, notice: DataErasedEvent, stored_at: datetime, now: datetime) -> bool:
+        """The erasure is done (nothing stored any more); a notice of one that never finished goes after a day."""
+        try:
+            await self._service.get(notice.subject)
+        except UnknownCandidateError:
+            return True
+        if now - stored_at > ABANDON_AFTER:
+            log.warning("erasure notice dropped: the erasure did not finish", extra={"notice_id": notice.id})
+            await self._outbox.remove(notice.id)
+        return False

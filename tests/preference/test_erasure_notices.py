@@ -1,0 +1,131 @@
+"""The ATS's notice of a candidate's own erasure is neither lost nor doubled (in-memory fakes; the real broker
+and a real crash are in tests/e2e/test_erasure_notice_crash.py)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from prometheus_client import CollectorRegistry
+
+from schemas.ats import ATS_EVENT_ADAPTER
+from schemas.candidate_events import CandidateEvent, DataErased, DataErasedEvent
+from services.preference.erasure_notices import ABANDON_AFTER, ErasureNotices
+from services.preference.metrics import PreferenceMetrics
+from services.preference.service import PreferenceService
+from services.preference.store import Erasure
+from tests.fakes import FakePreferenceStore, FakeSnapshotPublisher
+from tests.support import Clock, ats_event
+
+NOW = datetime(2026, 12, 1, 12, 0, tzinfo=UTC)
+GRACE = timedelta(seconds=2)
+
+
+class MemoryOutbox:
+    """NoticeOutbox in memory."""
+
+    def __init__(self) -> None:
+        self.notices: dict[str, tuple[DataErasedEvent, datetime]] = {}
+
+    async def add(self, notice: DataErasedEvent, at: datetime) -> None:
+        self.notices.setdefault(notice.id, (notice, at))
+
+    async def holds(self, notice_id: str) -> bool:
+        return notice_id in self.notices
+
+    async def older_than(self, at: datetime, limit: int) -> list[tuple[DataErasedEvent, datetime]]:
+        return [(n, stored) for n, stored in self.notices.values() if stored < at][:limit]
+
+    async def remove(self, notice_id: str) -> None:
+        self.notices.pop(notice_id, None)
+
+
+class Topic:
+    """candidate.events as the ATS would read it; `down` makes producing fail as an unreachable broker does."""
+
+    def __init__(self) -> None:
+        self.records: list[CandidateEvent] = []
+        self.down = False
+
+    async def produce(self, event: CandidateEvent) -> None:
+        if self.down:
+            raise ConnectionError("broker unreachable")
+        self.records.append(event)
+
+    async def holds(self, notices: list[DataErasedEvent]) -> set[str]:
+        return {r.id for r in self.records} & {n.id for n in notices}
+
+
+class FailingErasure(FakePreferenceStore):
+    """The database fails in the middle of the erasure, before the versions are deleted."""
+
+    async def erase(self, candidate_id: str, suppression_key: str, at: datetime) -> Erasure:
+        raise ConnectionError("database unreachable")
+
+
+async def _setup(store: FakePreferenceStore | None = None) -> tuple[ErasureNotices, MemoryOutbox, Topic, Clock]:
+    """A candidate c1 whose erasure notices go to `Topic` through the service's candidate.events publisher."""
+    clock, topic, outbox = Clock(NOW), Topic(), MemoryOutbox()
+    service = PreferenceService(
+        store or FakePreferenceStore(),
+        FakeSnapshotPublisher(),
+        PreferenceMetrics(CollectorRegistry()),
+        clock,
+        b"k",
+        notify=topic.produce,
+    )
+    await service.import_from_ats([ATS_EVENT_ADAPTER.validate_python(ats_event("ats.application.received", "c1"))])
+    return ErasureNotices(service, outbox, topic.holds), outbox, topic, clock
+
+
+def _notice(at: datetime) -> DataErasedEvent:
+    data = DataErased(candidate_id="c1", requested_by="candidate", erased_at=at, last_version=1, kept=("a hash",))
+    return DataErasedEvent(id="notice-c1-1", source="urn:test", time=at, subject="c1", data=data)
+
+
+async def test_a_notice_the_broker_refused_after_the_erasure_is_relayed_once() -> None:
+    notices, outbox, topic, clock = await _setup()
+    topic.down = True
+    with pytest.raises(ConnectionError):
+        await notices.erase(_notice(NOW))
+    assert topic.records == [] and list(outbox.notices) == ["notice-c1-1"]  # erased, the notice kept
+
+    clock.advance(GRACE * 2)
+    with pytest.raises(ConnectionError):
+        await notices.relay_once(GRACE)  # still down: kept for the next round
+    topic.down = False
+    assert await notices.relay_once(GRACE) == 1
+    assert [r.id for r in topic.records] == ["notice-c1-1"] and outbox.notices == {}
+    assert await notices.relay_once(GRACE) == 0
+    assert len(topic.records) == 1
+
+
+async def test_a_notice_on_the_topic_but_still_in_the_outbox_is_not_produced_again() -> None:
+    notices, outbox, topic, clock = await _setup()
+    notice = _notice(NOW)
+    await notices.erase(notice)
+    await outbox.add(notice, NOW)  # as a crash between the broker's acknowledgement and the removal leaves it
+    clock.advance(GRACE * 2)
+    assert await notices.relay_once(GRACE) == 1
+    assert [r.id for r in topic.records] == ["notice-c1-1"] and outbox.notices == {}
+
+
+async def test_a_fresh_notice_is_left_to_the_page_and_an_unfinished_erasure_sends_none() -> None:
+    notices, outbox, topic, clock = await _setup(FailingErasure())
+    with pytest.raises(ConnectionError):
+        await notices.erase(_notice(NOW))
+    assert await notices.relay_once(GRACE) == 0  # within the grace: the page may still be sending it
+    clock.advance(GRACE * 2)
+    assert await notices.relay_once(GRACE) == 1 and topic.records == []  # the candidate is still there
+    assert list(outbox.notices) == ["notice-c1-1"]
+    clock.advance(ABANDON_AFTER)
+    await notices.relay_once(GRACE)
+    assert topic.records == [] and outbox.notices == {}  # dropped: the erasure never happened
+
+
+async def test_the_erasure_itself_is_the_apis_and_the_notice_follows_it_at_once() -> None:
+    store = FakePreferenceStore()
+    notices, outbox, topic, _ = await _setup(store)
+    assert await notices.erase(_notice(NOW)) is True
+    assert [r.type for r in topic.records] == ["candidate.data.erased"] and outbox.notices == {}
+    assert await store.get("c1") is None and len(store.erased) == 1  # versions gone, the suppression key kept
