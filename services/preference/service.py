@@ -15,6 +15,7 @@ from schemas.ats import ApplicationReceived, AtsEvent, CandidateContact
 from schemas.candidate_events import CandidateEvent
 from schemas.preferences import PreferenceSnapshot
 from services.common.failpoints import CrashPoints
+from services.common.gathering import all_of
 from services.common.locks import KeyedLocks
 from services.preference.contacts import contact_invalid_events
 from services.preference.domain import Proposed, first_version, merge_ats_contact
@@ -166,14 +167,17 @@ class PreferenceService:
         latest = {e.data.candidate.id: e.data.candidate for e in live}
         for cid in {e.subject for e in events} - set(latest):
             self._seen.pop(cid, None)
-        await self._store.record_applications(application_events(live))
         versions = {cid: seen[1] for cid, c in latest.items() if (seen := self._seen.get(cid)) and seen[0] == _fp(c)}
         # Contact data already seen for a candidate cannot change anything: no database work at all.
         todo = {cid: c for cid, c in latest.items() if cid not in versions}
         now = self._clock()
         # Optimistically the first version for everyone in one batched insert; those that exist are merged.
         fresh = [_first(c, now, suppressions.get(cid)) for cid, c in todo.items()]
-        created = await self._store.insert_new_many(fresh)
+        # The lifecycle record and the first versions in flight at once (one database round trip, not two);
+        # both are stored before anything is published, so the post-publish erasure check still sees them.
+        created, _ = await all_of(
+            self._store.insert_new_many(fresh), self._store.record_applications(application_events(live))
+        )
         acks = await self._publish_new([p for p in fresh if p.snapshot.candidate_id in created])
         merged = await asyncio.gather(*(self._merge(c) for cid, c in todo.items() if cid not in created))
         acks += [a for a in merged if isinstance(a, Acknowledged)]
