@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import random
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -23,6 +23,7 @@ from schemas.dispatch import DeliverMessage, DeliverMessageCommand
 from schemas.status import reason_text
 from services.common.failpoints import CrashPoints
 from services.common.failures import TransientError
+from services.common.gathering import all_of
 from services.common.kafka import Record
 from services.common.links import sign
 from services.notifier.channels.base import ChannelAdapter, Outcome, Outgoing, SendResult
@@ -84,6 +85,7 @@ class Delivery:
         self._metrics = metrics
         self._clock = clock
         self._crash = crash or CrashPoints(None)
+        self._claimed_unsent: set[str] = set()  # claimed while the view was behind: never handed to a provider
         self._secret = settings.link_secret.get_secret_value().encode()
         for state in ("sent", "failed", "bounced"):  # start at 0, so the first failure shows in rates
             metrics.deliveries.labels(channel=channel.value, provider=adapter.provider, status=state)
@@ -91,13 +93,26 @@ class Delivery:
     async def on_dispatch(self, batch: Sequence[tuple[Record, DeliverMessageCommand]]) -> None:
         """Handle one batch of commands; returns once every outcome is recorded and reported."""
         jobs = list({cmd.data.notification_id: Job(cmd.data) for _, cmd in batch}.values())
-        # The acknowledgement barrier: whatever a candidate changed before now is in the view first.
-        if not await self._barrier({j.msg.candidate_id for j in jobs}):
-            raise ViewBehindError("preference view behind the acknowledged offsets")
         now = self._clock()
-        existing = await self._store.claim(
-            [SendRecord(j.msg.notification_id, "claimed", j.msg.channel.value, j.msg.candidate_id) for j in jobs], now
-        )
+        # The acknowledgement barrier (whatever a candidate changed before now is in the view first) and the
+        # claims at once: a claim sends nothing, and the last-mile check that needs the view comes after both.
+        try:
+            caught_up, existing = await all_of(
+                self._barrier({j.msg.candidate_id for j in jobs}),
+                self._store.claim(
+                    [
+                        SendRecord(j.msg.notification_id, "claimed", j.msg.channel.value, j.msg.candidate_id)
+                        for j in jobs
+                    ],
+                    now,
+                ),
+            )
+        except Exception:
+            self._sent_nothing(j.msg.notification_id for j in jobs)  # rare: a crash's claim met now goes uncounted
+            raise
+        if not caught_up:
+            self._sent_nothing(j.msg.notification_id for j in jobs if j.msg.notification_id not in existing)
+            raise ViewBehindError("preference view behind the acknowledged offsets")
         self._crash.reached("after_claim")
         wave = self._reports.wave()
         todo = []
@@ -106,7 +121,9 @@ class Delivery:
             if prior is None:
                 todo.append(j)
             elif prior.state == "claimed":
-                self._metrics.window_resends.labels(channel=self._channel.value).inc()
+                if j.msg.notification_id not in self._claimed_unsent:
+                    self._metrics.window_resends.labels(channel=self._channel.value).inc()
+                self._claimed_unsent.discard(j.msg.notification_id)
                 todo.append(j)  # crashed mid-send before: the documented window; same Message-ID / reference
             else:
                 await wave.state(
@@ -134,6 +151,12 @@ class Delivery:
                 recorded=True,
             )
         await wave.flush()
+
+    def _sent_nothing(self, notification_ids: Iterable[str]) -> None:
+        """Claims of a batch that failed before any send: on its retry they are no resend in the window."""
+        if len(self._claimed_unsent) > 100_000:  # retries that never came (the partition moved): forget them
+            self._claimed_unsent.clear()
+        self._claimed_unsent.update(notification_ids)
 
     async def _deliver_or_fail(self, job: Job, now: datetime) -> tuple[SendRecord, TimelineEntry | None]:
         """_deliver; an unexpected exception fails this one message instead of the whole batch.

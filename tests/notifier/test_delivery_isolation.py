@@ -5,12 +5,13 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
+import pytest
 from prometheus_client import CollectorRegistry
 
 from schemas.common import Channel, NotificationStatus, Stage
 from schemas.dispatch import DeliverMessage, DeliverMessageCommand, MessageContext
 from services.notifier.channels.base import Outcome, Outgoing, SendResult
-from services.notifier.delivery import Delivery
+from services.notifier.delivery import Delivery, ViewBehindError
 from services.notifier.metrics import NotifierMetrics
 from services.notifier.reach import Reach
 from services.notifier.rendering import Renderer
@@ -117,3 +118,60 @@ async def test_a_message_that_raises_fails_alone_and_an_erased_candidate_is_supp
         "late": "suppressed",
     }
     assert registry.get_sample_value("notifier_unexpected_send_errors_total", {"channel": "email"}) == 1
+
+
+class ClaimingStore(Store):
+    """Claims as the real store does: the first claim of an id wins, later ones see it."""
+
+    def __init__(self, left_by_a_crash: set[str]) -> None:
+        super().__init__()
+        self.claims = {nid: SendRecord(nid, "claimed", "email", "c0") for nid in left_by_a_crash}
+
+    async def claim(self, records: list[SendRecord], now: datetime) -> dict[str, SendRecord]:
+        existing = {
+            r.notification_id: self.claims[r.notification_id] for r in records if r.notification_id in self.claims
+        }
+        self.claims.update({r.notification_id: r for r in records if r.notification_id not in existing})
+        return existing
+
+
+class Sends(Adapter):
+    """Counts what reaches the provider."""
+
+    def __init__(self) -> None:
+        self.sent: list[str] = []
+
+    async def send(self, out: Outgoing) -> SendResult:
+        self.sent.append(out.msg.notification_id)
+        return await super().send(out)
+
+
+async def test_claims_made_while_the_view_was_behind_are_no_resends_on_the_retry() -> None:
+    store, reports, adapter, registry = ClaimingStore({"crashed"}), Reports(), Sends(), CollectorRegistry()
+    behind = [True]
+
+    async def barrier_behind_once(_: set[str]) -> bool:
+        return not behind.pop() if behind else True
+
+    delivery = Delivery(
+        NotifierSettings(),
+        Channel.EMAIL,
+        adapter,  # type: ignore[arg-type]
+        store,  # type: ignore[arg-type]
+        reach,
+        barrier_behind_once,
+        Renderer(),
+        reports,  # type: ignore[arg-type]
+        NotifierMetrics(registry),
+        lambda: NOW,
+    )
+    batch = [command("new", "c1"), command("crashed", "c2")]
+    with pytest.raises(ViewBehindError):  # transient: the consumer backs off and redelivers the batch
+        await delivery.on_dispatch(batch)
+    assert adapter.sent == [] and set(store.claims) == {"new", "crashed"}
+
+    await delivery.on_dispatch(batch)
+
+    assert sorted(adapter.sent) == ["crashed", "new"]
+    # Only the claim a crash left is the provider window; the one made while the view was behind is not.
+    assert registry.get_sample_value("notifier_window_resends_total", {"channel": "email"}) == 1
