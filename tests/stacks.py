@@ -40,7 +40,9 @@ def service_settings(
     """Settings of the three services for one test (own groups, topics and database)."""
     common = {"kafka": kafka, "mongo": mongo}
     return {
-        "preference": PreferenceSettings(group_id=f"{unique}.preference", **common, **overrides.get("preference", {})),
+        "preference": PreferenceSettings(  # its one-time codes by e-mail go to the same sink
+            group_id=f"{unique}.preference", smtp_port=smtp_port, **common, **overrides.get("preference", {})
+        ),
         "router": RouterSettings(
             group_id=f"{unique}.router", scheduler_interval_s=0.2, **common, **overrides.get("router", {})
         ),

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import re
-from datetime import UTC, datetime, time, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from email import message_from_bytes, policy
 from email.message import EmailMessage
 from pathlib import Path
@@ -18,7 +18,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
-from playwright.async_api import Page, expect
+from playwright.async_api import expect
 
 from schemas.topics import ATS_EVENTS
 from services.common.links import sign
@@ -80,9 +80,14 @@ async def _code_in(mail_dir: Path, entry: dict[str, Any]) -> str:
     return found.group(1)
 
 
-async def _type_date(page: Page, label: str, day: datetime) -> None:
-    """Keyboard only: a date field takes the digits in the locale's order (day first in nl-NL and en-GB)."""
-    await type_into(page.get_by_label(label), f"{day:%d%m%Y}")
+def _day_and_month_alike(after: date) -> date:
+    """The next day whose day and month are the same number (7 July, 12 December): typed as digits it means
+    the same date in a day-first field (nl-NL, en-GB) and a month-first one. Headless Chromium lays date
+    fields out in its own UI language, not the page's, and a keyboard-only test types what a person would."""
+    day = after + timedelta(days=1)
+    while day.day != day.month:
+        day += timedelta(days=1)
+    return day
 
 
 @pytest.mark.parametrize(("lang", "viewport"), LAYOUTS, ids=["nl-375", "en-desktop"])
@@ -133,10 +138,10 @@ async def test_a_candidate_adds_an_email_address_then_pauses_and_only_essentials
             await wait_status(kafka, cid, "sent", ats_event_id=invite["id"], channel="email")
             await eventually(_mails_to(stack, new, n=2), what="the invitation at the new address")
 
-            # Pause up to and including a date three days from now (the candidate's own calendar).
-            last_day = datetime.now(ZoneInfo(ZONE)) + timedelta(days=3)
+            # Pause up to and including a date (in the candidate's own calendar), typed digit by digit.
+            last_day = _day_and_month_alike(datetime.now(ZoneInfo(ZONE)).date())
             await page.goto(f"{base}/s/{token}?lang={lang}")
-            await _type_date(page, words["pause_until"], last_day)
+            await type_into(page.get_by_label(words["pause_until"]), f"{last_day:%d%m%Y}")
             await press_key(page.get_by_role("button", name=words["save"]), "Enter")
             await expect(page.get_by_role("status")).to_contain_text(words["saved"])
             await expect(page.get_by_text(words["paused"])).to_be_visible()
@@ -144,7 +149,7 @@ async def test_a_candidate_adds_an_email_address_then_pauses_and_only_essentials
             await check_page(page, shots, f"16-paused-until-{lang}")
 
         paused = await eventually(lambda: latest_snapshot(kafka, cid, verified["version"]), what="the paused version")
-        end = datetime.combine(last_day.date() + timedelta(days=1), time(0), ZoneInfo(ZONE))
+        end = datetime.combine(last_day + timedelta(days=1), time(0), ZoneInfo(ZONE))
         assert datetime.fromisoformat(paused["paused_until"]) == end  # messages start again the day after
 
         # During the pause a stage update is held until it ends; a cancellation within 48 hours still goes.
