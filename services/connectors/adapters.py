@@ -16,6 +16,8 @@ imports every module so ``ADAPTERS[name]`` finds it. The service calls the parts
 4. Write-back: ``await write_note(api, target, text)`` adds ``text`` to the candidate that ``target`` names
    (``Occurrence.note_target`` is stored when the webhook is mapped, since notifications.status carries our
    ids only). Idempotency is the caller's (a store keyed by notification id and state); adapters only write.
+   ``await note_texts(api, target)`` lists the texts of the candidate's notes through the ATS's documented
+   list endpoint: the write-back looks there for a note the ATS took right before a crash (writeback.py).
 
 ``limits`` is the ATS's documented REST rate limit; the write-back spaces its calls with it. Everything the
 service turns into a CloudEvent (ids, our candidate id, stage mapping) is in ``services.connectors.mapping``,
@@ -180,8 +182,13 @@ class Adapter(Protocol):
         """Add `text` as a note on the candidate in the ATS; FetchFailed when the API keeps failing."""
         ...
 
+    async def note_texts(self, api: AtsApi, target: NoteTarget) -> list[str]:
+        """The texts of the notes on the candidate (where write_note writes); FetchFailed when the API fails."""
+        ...
+
 
 ADAPTERS: dict[str, Adapter] = {}
+NOTE_PAGES = 20  # pages of a candidate's notes read at most when looking for a marker (newest first where sortable)
 
 
 def register(adapter: Adapter) -> Adapter:
@@ -216,3 +223,10 @@ def check_body_hmac(given: str | None, secret: str, body: bytes, prefix_separato
 def same_signature(expected: str, given: str | None) -> bool:
     """Constant-time comparison of two signatures (False for a missing one)."""
     return given is not None and hmac.compare_digest(expected.lower().encode(), given.strip().lower().encode())
+
+
+def texts_of(notes: Any, *fields: str) -> list[str]:
+    """The string values of these fields in a list of note objects (anything else skipped)."""
+    if not isinstance(notes, list):
+        raise FetchFailed("notes: not a list")
+    return [n[f] for n in notes if isinstance(n, dict) for f in fields if isinstance(n.get(f), str)]

@@ -13,7 +13,7 @@ import logging
 import time
 from collections.abc import AsyncIterator, Callable, Mapping
 from contextlib import asynccontextmanager
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
@@ -35,7 +35,7 @@ from services.connectors.api import AtsClient
 from services.connectors.cloudevents import BindingError, read_events, validate
 from services.connectors.intake import EventProducer, Intake
 from services.connectors.metrics import ConnectorMetrics
-from services.connectors.preference_notes import PreferenceNotes
+from services.connectors.preference_notes import PreferenceNotes, is_erasure
 from services.connectors.registry import load_adapters
 from services.connectors.settings import ConnectorSettings
 from services.connectors.store import MongoConnectorStore
@@ -83,6 +83,9 @@ def _clients(
             raise ValueError(
                 f"connection {name!r}: its webhook secret is not set (CONNECTORS_CONNECTIONS__{name.upper()}__SECRET)"
             )
+        if left := conn.placeholders():
+            variables = ", ".join(f"CONNECTORS_CONNECTIONS__{name.upper()}__{v}" for v in left)
+            raise ValueError(f"connection {name!r}: a CHANGE-ME placeholder in {variables}; set the real value")
         clients[name] = AtsClient(
             adapters[ats],
             conn.api_url,
@@ -129,7 +132,13 @@ def create_app(settings: ConnectorSettings, clock: Callable[[], datetime] = utcn
     # Its own group: the compacted topic is read from its beginning once, whatever the status notes' offsets.
     preferences_group = f"{settings.group_id}.preferences"
     preference_dead_letters = DeadLetters(broker, preferences_group, metrics.dead_letter, guard)
-    preference_notes = PreferenceNotes(notes, preference_dead_letters, clock)
+    preference_notes = PreferenceNotes(
+        notes,
+        preference_dead_letters,
+        clock,
+        sources=settings.preference_note_sources,
+        max_age=timedelta(days=settings.preference_note_max_age_days),
+    )
     subscribe_batch(
         broker,
         [settings.kafka.topic(PREFERENCES_CHANGED)],
@@ -138,7 +147,7 @@ def create_app(settings: ConnectorSettings, clock: Callable[[], datetime] = utcn
         dead_letters=preference_dead_letters,
         handle=preference_notes.on_preferences,
         session_timeout_ms=settings.kafka.session_timeout_ms,
-        skip=lambda r: r.value is None,  # an erasure: nothing to tell the ATS (its own data is the ATS's)
+        skip=is_erasure,  # nothing to tell the ATS (its own data is the ATS's)
         title="connectors:on_preferences",
         description=preference_notes.on_preferences.__doc__,
     )

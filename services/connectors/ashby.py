@@ -16,8 +16,9 @@ candidate.createNote):
   booked; Cancelled: cancelled; other statuses: nothing). Application payloads carry the candidate, job and
   stage; candidate.info is called only when the primary e-mail or phone is missing; schedules carry ids, so
   application.info is called.
-- Notes: candidate.createNote with a text/plain note. Basic auth, the API key as user name. Ashby answers
-  429 with Retry-After above its per-key limit (it publishes no number): we pace at 5 requests a second.
+- Notes: candidate.createNote with a text/plain note; candidate.listNotes lists them. Basic auth, the API
+  key as user name. Ashby answers 429 with Retry-After above its per-key limit (it publishes no number): we
+  pace at 5 requests a second.
 """
 
 from __future__ import annotations
@@ -41,7 +42,7 @@ from services.connectors.adapters import (
     check_body_hmac,
     register,
 )
-from services.connectors.ashby_fetch import next_interview, occurrence_of, rpc
+from services.connectors.ashby_fetch import next_interview, note_texts, occurrence_of, rpc
 from services.connectors.webhook_json import load_object, obj, optional_text, text, timestamp
 
 _MAPPED = {
@@ -112,6 +113,10 @@ class Ashby:
         await rpc(
             api, "candidate.createNote", {"candidateId": target.candidate_id, "note": note, "sendNotifications": False}
         )
+
+    async def note_texts(self, api: AtsApi, target: NoteTarget) -> list[str]:
+        """The contents of the candidate's notes."""
+        return await note_texts(api, target.candidate_id)
 
 
 async def _schedule(schedule: Mapping[str, Any], api: AtsApi, at: datetime) -> list[Occurrence]:

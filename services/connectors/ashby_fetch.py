@@ -13,12 +13,14 @@ from datetime import datetime
 from typing import Any
 
 from services.connectors.adapters import (
+    NOTE_PAGES,
     AtsApi,
     CandidateFacts,
     FetchFailed,
     InterviewFacts,
     NoteTarget,
     Occurrence,
+    texts_of,
 )
 from services.connectors.webhook_json import items, obj, optional_text, text, timestamp
 
@@ -28,14 +30,19 @@ _CONTACT_ORDER = ("Personal", "Other", "Work")
 RESCHEDULED_AFTER_S = 60.0
 
 
-async def rpc(api: AtsApi, method: str, body: Mapping[str, Any]) -> Mapping[str, Any]:
-    """Call one RPC method and return its `results` object."""
+async def _answer(api: AtsApi, method: str, body: Mapping[str, Any]) -> Mapping[str, Any]:
+    """Call one RPC method; its whole answer once it says success (FetchFailed with Ashby's code otherwise)."""
     answer = await api.request("POST", f"/{method}", json=dict(body))
     if not isinstance(answer, dict) or answer.get("success") is not True:
         info = answer.get("errorInfo") if isinstance(answer, dict) else None
         code = info.get("code") if isinstance(info, dict) else None
         raise FetchFailed(f"{method}: {code or 'success is not true'}", retryable=False)
-    results = answer.get("results")
+    return answer
+
+
+async def rpc(api: AtsApi, method: str, body: Mapping[str, Any]) -> Mapping[str, Any]:
+    """Call one RPC method and return its `results` object."""
+    results = (await _answer(api, method, body)).get("results")
     if not isinstance(results, dict):
         raise FetchFailed(f"{method}: no results object", retryable=False)
     return results
@@ -99,3 +106,20 @@ def next_interview(schedule: Mapping[str, Any], at: datetime) -> tuple[Interview
         )
         upcoming.append((facts, moved))
     return min(upcoming, key=lambda pair: pair[0].start, default=None)
+
+
+async def note_texts(api: AtsApi, candidate_id: str) -> list[str]:
+    """The contents of a candidate's notes, page by page.
+
+    candidate.listNotes (https://developers.ashbyhq.com/docs/candidatelistnotes): ``results`` of ``{"id",
+    "createdAt", "content", ...}``, paged by ``cursor`` = ``nextCursor`` while ``moreDataAvailable``.
+    """
+    found: list[str] = []
+    body: dict[str, Any] = {"candidateId": candidate_id, "limit": 100}
+    for _ in range(NOTE_PAGES):
+        answer = await _answer(api, "candidate.listNotes", body)
+        found += texts_of(answer.get("results"), "content")
+        if answer.get("moreDataAvailable") is not True or not isinstance(answer.get("nextCursor"), str):
+            break
+        body = {**body, "cursor": answer["nextCursor"]}
+    return found

@@ -13,6 +13,8 @@ Documents followed (https://developers.greenhouse.io/webhooks.html, source grnhs
   event ``ats.interview.scheduled``, else it is ``ats.stage.changed``.
 - Notes: Harvest POST /v1/candidates/{id}/activity_feed/notes with an ``On-Behalf-Of`` user (the connection's
   ``options.on_behalf_of``), basic auth with the API key as user name. Harvest allows 50 requests per 10 s.
+  They are listed by GET /v1/candidates/{id}/activity_feed (https://developers.greenhouse.io/harvest.html
+  #get-retrieve-activity-feed: ``{"notes": [{"body", ...}], "emails", "activities"}``, one answer).
 """
 
 from __future__ import annotations
@@ -38,6 +40,7 @@ from services.connectors.adapters import (
     basic_auth,
     check_body_hmac,
     register,
+    texts_of,
 )
 from services.connectors.webhook_json import items, load_object, obj, optional_text, text, timestamp
 
@@ -105,6 +108,13 @@ class Greenhouse:
             json=body,
             headers={"On-Behalf-Of": user} if user else None,
         )
+
+    async def note_texts(self, api: AtsApi, target: NoteTarget) -> list[str]:
+        """The bodies of the notes on the candidate's activity feed."""
+        feed = await api.request("GET", f"/v1/candidates/{target.candidate_id}/activity_feed")
+        if not isinstance(feed, dict):
+            raise FetchFailed("activity_feed: not an object")
+        return texts_of(feed.get("notes"), "body")
 
 
 def _occurrence(item: WebhookItem, application: Mapping[str, Any], kind: str) -> Occurrence:

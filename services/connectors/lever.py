@@ -13,7 +13,9 @@ Limits, Opportunities, Interviews, Archive Reasons, Postings, Notes):
 - Mapped: applicationCreated, candidateStageChange, candidateHired, candidateArchiveChange (archived for a
   reason of type non-hired: rejected; hired and unarchive: nothing), interviewCreated/Updated/Deleted.
   Known and producing nothing: candidateDeleted, contactCreated, contactUpdated.
-- Notes: POST /opportunities/{id}/notes with ``{"value": ...}``, on behalf of ``options.perform_as`` if set.
+- Notes: POST /opportunities/{id}/notes with ``{"value": ...}``, on behalf of ``options.perform_as`` if set;
+  listed by GET /opportunities/{id}/notes (section "List all notes": ``{"data": [note], "hasNext", "next"}``,
+  a note's text in ``fields[].value``, pages by ``limit`` and ``offset`` = the previous page's ``next``).
 """
 
 from __future__ import annotations
@@ -25,7 +27,9 @@ from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 from services.connectors.adapters import (
+    NOTE_PAGES,
     AtsApi,
+    FetchFailed,
     Headers,
     NoteTarget,
     Occurrence,
@@ -36,6 +40,7 @@ from services.connectors.adapters import (
     basic_auth,
     register,
     same_signature,
+    texts_of,
 )
 from services.connectors.lever_fetch import (
     archive_reason_type,
@@ -153,6 +158,23 @@ class Lever:
             json={"value": text, "notifyFollowers": False},
             params={"perform_as": user} if user else None,
         )
+
+    async def note_texts(self, api: AtsApi, target: NoteTarget) -> list[str]:
+        """The texts of the opportunity's notes, page by page."""
+        opportunity = target.application_id or target.extra.get("opportunity_id", "")
+        found: list[str] = []
+        params = {"limit": "100"}
+        for _ in range(NOTE_PAGES):
+            page = await api.request("GET", f"/opportunities/{opportunity}/notes", params=params)
+            if not isinstance(page, dict):
+                raise FetchFailed("notes: not an object")
+            notes = page.get("data")
+            found += texts_of(notes, "value")
+            found += [t for n in notes or [] if isinstance(n, dict) for t in texts_of(n.get("fields") or [], "value")]
+            if page.get("hasNext") is not True or not isinstance(page.get("next"), str):
+                break
+            params = {"limit": "100", "offset": page["next"]}
+        return found
 
 
 def _archive_reason_id(item: WebhookItem) -> str | None:

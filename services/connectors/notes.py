@@ -2,11 +2,14 @@
 
 A recruiter reads it on the candidate's activity feed: which message, on which channel, what happened and
 why (the router's and the notifier's reasons carry no contact data). One note per candidate per batch.
+Every note ends with its marker (MARKER_PREFIX + a hash of its idempotency keys): the write-back finds a note
+the ATS took just before a crash by it, and a recruiter can ignore it (it says nothing about the candidate).
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import hashlib
+from collections.abc import Iterable, Sequence
 
 from schemas.common import NotificationStatus
 from schemas.status import StatusChange
@@ -26,6 +29,20 @@ _WHAT = {
     NotificationStatus.QUEUED: "queued for {channel}",
     NotificationStatus.SUPPRESSED: "not sent: the candidate's data was erased",
 }
+
+
+MARKER_PREFIX = "ref: candidate-comms/"
+
+
+def note_marker(keys: Iterable[str]) -> str:
+    """A short marker stable for one set of idempotency keys (a hash: no ids or personal data readable)."""
+    digest = hashlib.sha256("\n".join(sorted(keys)).encode()).hexdigest()[:20]
+    return f"{MARKER_PREFIX}{digest}"
+
+
+def with_marker(text: str, marker: str) -> str:
+    """The note as written to the ATS: its text, then its marker on a line of its own."""
+    return f"{text}\n{marker}"
 
 
 def note_key(change: StatusChange) -> str:

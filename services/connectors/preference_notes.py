@@ -2,19 +2,21 @@
 
 notifications.status has no state for "the candidate changed how they want to hear from us", so this reads
 preferences.changed (compacted, keyed by our candidate id, a full snapshot per version). A version whose
-change source is the candidate (the self-service page, a reply) becomes a line of a note, only for
-candidates a webhook linked to an ATS connection, never twice for the same (candidate, version) (key
-"preferences:<candidate>:<version>" in connector_notes). Versions made by the ATS, a recruiter or the system
-get none (they know), nor do erasures (tombstones, skipped before decoding) or versions older than MAX_AGE
-(a first start reads the compacted topic from its beginning: that is history, not news). One note per
-candidate per batch, paced, retried and recorded on failure as the status notes are (writeback.py). The
-note says what the candidate chose now, without contact data (the snapshot's addresses never leave it).
+change source is one of settings.preference_note_sources (default: the candidate's own, on the self-service
+page or by reply) becomes a line of a note, only for candidates a webhook linked to an ATS connection, never
+twice for the same (candidate, version) (key "preferences:<candidate>:<version>" in connector_notes). By
+default versions made by the ATS, a recruiter or the system get none (they know); erasures never do
+(tombstones under a readable key, skipped before decoding; one without is dead-lettered), nor versions
+older than settings.preference_note_max_age_days (a first start reads the compacted topic from its
+beginning: that is history, not news). One note per candidate per batch, paced, retried and recorded on
+failure as the status notes are (writeback.py). The note says what the candidate chose now, without contact
+data (the snapshot's addresses never leave it).
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from datetime import datetime, timedelta
 
 from schemas.common import ChangeSource, Channel, ConsentState, PurposeClass
@@ -26,10 +28,27 @@ from services.connectors.notes import HEADER
 from services.connectors.writeback import NoteWriter
 
 log = logging.getLogger(__name__)
-CANDIDATE_SOURCES = frozenset({ChangeSource.SELF_SERVICE, ChangeSource.REPLY})
-MAX_AGE = timedelta(days=7)
 _CHANNELS = {"email": "e-mail", "sms": "SMS", "whatsapp": "WhatsApp", "voice": "phone", "portal": "the portal"}
-_SOURCES = {ChangeSource.SELF_SERVICE: "on the preference page", ChangeSource.REPLY: "by reply"}
+_SOURCES = {
+    ChangeSource.SELF_SERVICE: "the candidate changed their preferences on the preference page",
+    ChangeSource.REPLY: "the candidate changed their preferences by reply",
+    ChangeSource.RECRUITER: "a recruiter changed the candidate's preferences",
+    ChangeSource.ATS_IMPORT: "the candidate's preferences were imported from the ATS",
+    ChangeSource.ENGAGEMENT: "the candidate's preferences were learned from how they answer",
+    ChangeSource.DELIVERY: "the candidate's preferences changed after a delivery failed",
+    ChangeSource.SYSTEM: "the candidate's preferences were changed by the system",
+}
+
+
+def is_erasure(record: Record) -> bool:
+    """A tombstone under a readable key: an erasure, nothing to tell the ATS (one without a readable key is garbage)."""
+    if record.value is not None or not record.key:
+        return False
+    try:
+        record.key.decode()
+    except UnicodeDecodeError:
+        return False
+    return True
 
 
 def preference_note_key(snapshot: PreferenceSnapshot) -> str:
@@ -37,9 +56,11 @@ def preference_note_key(snapshot: PreferenceSnapshot) -> str:
     return f"preferences:{snapshot.candidate_id}:{snapshot.version}"
 
 
-def worth_a_note(snapshot: PreferenceSnapshot, now: datetime) -> bool:
-    """A version the candidate made, recent enough to be news."""
-    return snapshot.last_change_source in CANDIDATE_SOURCES and now - snapshot.updated_at <= MAX_AGE
+def worth_a_note(
+    snapshot: PreferenceSnapshot, now: datetime, sources: Collection[ChangeSource], max_age: timedelta
+) -> bool:
+    """A version from one of these sources, recent enough to be news."""
+    return snapshot.last_change_source in sources and now - snapshot.updated_at <= max_age
 
 
 def _channels(order: Sequence[Channel]) -> str:
@@ -62,7 +83,7 @@ def preference_line(s: PreferenceSnapshot) -> str:
         parts.append("no voicemail")
     parts.append(f"language {s.language}")
     when = f"{s.updated_at:%Y-%m-%d %H:%M} UTC"
-    return f"{when} - the candidate changed their preferences {_SOURCES[s.last_change_source]}: " + "; ".join(parts)
+    return f"{when} - {_SOURCES[s.last_change_source]}: " + "; ".join(parts)
 
 
 def preference_note_text(snapshots: Sequence[PreferenceSnapshot]) -> str:
@@ -74,10 +95,20 @@ def preference_note_text(snapshots: Sequence[PreferenceSnapshot]) -> str:
 class PreferenceNotes:
     """The consumer of preferences.changed in the connector service."""
 
-    def __init__(self, notes: NoteWriter, dead_letters: DeadLetters, clock: Callable[[], datetime]) -> None:
+    def __init__(
+        self,
+        notes: NoteWriter,
+        dead_letters: DeadLetters,
+        clock: Callable[[], datetime],
+        *,
+        sources: Collection[ChangeSource],
+        max_age: timedelta,
+    ) -> None:
         self._notes = notes
         self._dead_letters = dead_letters
         self._clock = clock
+        self._sources = frozenset(sources)
+        self._max_age = max_age
 
     async def on_preferences(self, batch: list[tuple[Record, PreferencesChangedEvent]]) -> None:
         """Write the notes one batch of preferences.changed asks for."""
@@ -86,7 +117,11 @@ class PreferenceNotes:
             error = DecodeError(INVALID_KEY, "the record key differs from the snapshot's candidate_id")
             await self._dead_letters.send_all([(r, error) for r, e in batch if r.key != e.data.candidate_id.encode()])
         now = self._clock()
-        wanted = {preference_note_key(e.data): e.data for _, e in keyed if worth_a_note(e.data, now)}
+        wanted = {
+            preference_note_key(e.data): e.data
+            for _, e in keyed
+            if worth_a_note(e.data, now, self._sources, self._max_age)
+        }
         await self._notes.write(wanted, _candidate, preference_note_text)
 
 

@@ -10,7 +10,9 @@ Documents followed (https://docs.recruitee.com/docs/webhooks and the API referen
   ``candidate_disqualified`` (rejected). The payload carries ``candidate`` (``emails[]``, ``phones[]``),
   ``offer`` or ``offers[]`` (the job), ``placement`` where there is one, and ``details.to_stage``.
 - Notes: POST /c/{company_id}/candidates/{id}/notes with ``{"note": {"body": ...}}`` and a Bearer token.
-  The API answers 429 above its limit; we pace at 60 requests a minute and honour Retry-After.
+  The API answers 429 above its limit; we pace at 60 requests a minute and honour Retry-After. They are
+  listed by GET /c/{company_id}/candidates/{id}/notes (https://api.recruitee.com/docs/index.html#note.web.note
+  -note.web.note: ``{"notes": [{"body", ...}]}``).
 """
 
 from __future__ import annotations
@@ -31,6 +33,7 @@ from services.connectors.adapters import (
     WebhookItem,
     check_body_hmac,
     register,
+    texts_of,
 )
 from services.connectors.webhook_json import load_object, obj, optional_text, text, timestamp
 
@@ -121,6 +124,12 @@ class Recruitee:
         """A note on the candidate in the connection's company."""
         company = api.options.get("company_id", "")
         await api.request("POST", f"/c/{company}/candidates/{target.candidate_id}/notes", json={"note": {"body": text}})
+
+    async def note_texts(self, api: AtsApi, target: NoteTarget) -> list[str]:
+        """The bodies of the candidate's notes in the connection's company."""
+        company = api.options.get("company_id", "")
+        found = await api.request("GET", f"/c/{company}/candidates/{target.candidate_id}/notes")
+        return texts_of(found.get("notes") if isinstance(found, dict) else None, "body")
 
 
 def _offer(payload: Mapping[str, Any]) -> Mapping[str, Any]:

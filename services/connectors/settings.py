@@ -11,9 +11,11 @@ from __future__ import annotations
 from pydantic import BaseModel, Field, SecretStr
 from pydantic_settings import SettingsConfigDict
 
-from schemas.common import Stage
+from schemas.common import ChangeSource, Stage
 from services.common.settings import ServiceSettings
 
+# What the deploy files put where the operator must write a real value (refused at start, never sent to an ATS).
+PLACEHOLDER = "CHANGE-ME"
 # Stage names most ATSs ship with, mapped onto ours; a connection's own map is consulted first.
 DEFAULT_STAGES: dict[str, Stage] = {
     "new": Stage.APPLICATION,
@@ -62,6 +64,11 @@ class Connection(BaseModel):
     timezone: str = Field("Europe/Amsterdam", description="Candidate time zone when the ATS does not say.")
     phone_region: str = Field("NL", description="Region of phone numbers the ATS stores without a country code.")
 
+    def placeholders(self) -> list[str]:
+        """The variables (after CONNECTORS_CONNECTIONS__<NAME>__) still holding a deploy file's CHANGE-ME."""
+        values = {"API_URL": self.api_url, **{f"OPTIONS__{k.upper()}": v for k, v in self.options.items()}}
+        return [name for name, value in values.items() if PLACEHOLDER in value]
+
 
 class ConnectorSettings(ServiceSettings):
     """Everything the connector service reads from the environment."""
@@ -89,7 +96,19 @@ class ConnectorSettings(ServiceSettings):
     writeback_rounds: int = Field(
         6, ge=1, description="Rounds of retries (each api_attempts tries) before a note is recorded as failed."
     )
+    preference_note_sources: tuple[ChangeSource, ...] = Field(
+        (ChangeSource.SELF_SERVICE, ChangeSource.REPLY),
+        description="Change sources of a preference version that get a note in the ATS (the ATS and recruiters "
+        "know of their own changes).",
+    )
+    preference_note_max_age_days: float = Field(
+        7.0,
+        gt=0,
+        description="A preference version older than this gets no note (a first start reads the compacted topic "
+        "from its beginning: that is history, not news).",
+    )
     log_level: str = Field("INFO", description="DEBUG, INFO, WARNING or ERROR.")
+    crash_at: str | None = Field(None, description="Test only: SIGKILL the process at this crash point.")
 
     def connection(self, name: str) -> Connection | None:
         """A configured connection by name (case-insensitive)."""

@@ -8,6 +8,8 @@ connector_deliveries - one document per ATS event taken: _id "<connection>/<ATS 
 connector_links      - our candidate id -> the connection and the ATS's ids a note needs (notifications.status
                        carries only ours); the latest webhook wins
 connector_notes      - one document per (notification id, state) written back: the idempotency of notes
+connector_note_tries - a note key about to be sent to the ATS: the markers of the notes it went out in, kept
+                       until the key is marked written (what a restart looks for in the ATS's note list)
 connector_errors     - what failed and why (fetch, write-back, unmapped stage): no contact data, ids only
 """
 
@@ -18,7 +20,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Protocol
 
-from pymongo import AsyncMongoClient
+from pymongo import AsyncMongoClient, UpdateOne
 
 from services.common.mongo import insert_new
 from services.connectors.adapters import NoteTarget
@@ -71,6 +73,14 @@ class ConnectorStore(Protocol):
         """Remember note keys as written."""
         ...
 
+    async def attempt(self, keys: Sequence[str], marker: str, at: datetime) -> None:
+        """Remember that the note with this marker, carrying these keys, is about to go to the ATS."""
+        ...
+
+    async def attempts(self, keys: Sequence[str]) -> dict[str, set[str]]:
+        """The markers of the notes these keys went out in that are not marked written yet (by key)."""
+        ...
+
     async def error(self, record: ErrorRecord) -> None:
         """Keep an error record."""
         ...
@@ -85,6 +95,7 @@ class MongoConnectorStore:
         self._links = db["connector_links"]
         self._notes = db["connector_notes"]
         self._errors = db["connector_errors"]
+        self._tries = db["connector_note_tries"]
 
     async def seen(self, connection: str, event_ids: Sequence[str]) -> set[str]:
         """The ATS event ids of this connection already taken."""
@@ -122,6 +133,20 @@ class MongoConnectorStore:
     async def mark_written(self, keys: Sequence[str], at: datetime) -> None:
         """Remember note keys as written."""
         await insert_new(self._notes, [{"_id": k, "at": at} for k in keys])
+        await self._tries.delete_many({"_id": {"$in": list(keys)}})  # written: nothing left to look for
+
+    async def attempt(self, keys: Sequence[str], marker: str, at: datetime) -> None:
+        """Add the marker to each key's attempts (one command for all keys)."""
+        if keys:
+            updates = [
+                UpdateOne({"_id": k}, {"$addToSet": {"markers": marker}, "$set": {"at": at}}, upsert=True) for k in keys
+            ]
+            await self._tries.bulk_write(updates, ordered=False)
+
+    async def attempts(self, keys: Sequence[str]) -> dict[str, set[str]]:
+        """The markers of the notes these keys went out in, for keys not marked written."""
+        found = self._tries.find({"_id": {"$in": list(keys)}})
+        return {doc["_id"]: set(doc.get("markers") or []) async for doc in found}
 
     async def error(self, record: ErrorRecord) -> None:
         """Keep an error record."""

@@ -2,11 +2,19 @@
 
 Per batch: the states worth a note (settings.note_states) of candidates a webhook linked to an ATS, minus
 those already written (key: notification id and state); one note per candidate; notes of different
-connections go out concurrently, each connection paced by its ATS's documented limit (AtsClient). A note
-is marked written only after the ATS accepted it. An ATS that keeps failing is retried in rounds with a
-growing pause (the partition waits: nothing is skipped); after settings.writeback_rounds the note is kept
-as an error record (connector_errors, writeback_failed) and the batch moves on. The window that cannot be
-closed: the ATS accepted a note and we crashed before marking it, so the redelivery writes it again.
+connections go out concurrently, each connection paced by its ATS's documented limit (AtsClient). An ATS
+that keeps failing is retried in rounds with a growing pause (the partition waits: nothing is skipped);
+after settings.writeback_rounds the note is kept as an error record (connector_errors, writeback_failed).
+
+Exactly once, crashes included. Every note ends with a marker of its keys (notes.note_marker: a hash, no
+personal data). Before the ATS is called, the keys are recorded as attempted with that marker; once the ATS
+accepted the note they are marked written. A key with an attempt but no "written" mark was sent before
+(a crash, or a timeout that hid an accepted note): its candidate's notes are listed through the ATS's list
+endpoint (Adapter.note_texts) and the keys whose marker is there are marked written, not sent again
+(outcome "recovered"); the rest go out in a new note with a new marker. A list the ATS will not show is
+retried like a failed note and then kept as an error record: never a blind second write. What stays open: an
+ATS whose list lags behind its writes by longer than our restart, or a note deleted in the ATS (then it is
+written again).
 """
 
 from __future__ import annotations
@@ -18,10 +26,11 @@ from datetime import datetime
 from typing import TypeVar
 
 from schemas.status import NotificationStatusEvent, StatusChange
+from services.common.failpoints import CrashPoints
 from services.common.kafka import Record
 from services.connectors.adapters import Adapter, AtsApi, FetchFailed
 from services.connectors.metrics import ConnectorMetrics
-from services.connectors.notes import note_key, note_text
+from services.connectors.notes import note_key, note_marker, note_text, with_marker
 from services.connectors.settings import ConnectorSettings
 from services.connectors.store import ConnectorStore, ErrorRecord, Link
 
@@ -56,6 +65,7 @@ class NoteWriter:
         self._metrics = metrics
         self._clock = clock
         self._sleep = sleep
+        self._crash = CrashPoints(settings.crash_at)
 
     async def write(
         self, items: Mapping[str, T], candidate_of: Callable[[T], str], text_of: Callable[[list[T]], str]
@@ -81,17 +91,18 @@ class NoteWriter:
         self, connection: str, notes: Sequence[tuple[Link, dict[str, T]]], text_of: Callable[[list[T]], str]
     ) -> None:
         for link, group in notes:
-            await self._write(connection, link, list(group), text_of(list(group.values())))
+            await self._write(connection, link, group, text_of)
 
-    async def _write(self, connection: str, link: Link, keys: list[str], text: str) -> None:
+    async def _write(self, connection: str, link: Link, group: dict[str, T], text_of: Callable[[list[T]], str]) -> None:
         """One note, retried in rounds; marked written once the ATS took it, else an error record."""
         if self._settings.connection(connection) is None:  # removed from the configuration: no notes
             return
         adapter = self._adapters[self._settings.ats_of(connection)]
+        api = self._apis[connection.lower()]
         reason = ""
         for round_ in range(1, self._settings.writeback_rounds + 1):
             try:
-                await adapter.write_note(self._apis[connection.lower()], link.target, text)
+                await self._send(connection, adapter, api, link, group, text_of)
             except FetchFailed as exc:
                 reason = exc.reason
                 if not exc.retryable:
@@ -100,12 +111,46 @@ class NoteWriter:
                 log.warning("note not written; retrying", extra={"connection": connection, "round": round_})
                 await self._sleep(pause)
                 continue
-            await self._store.mark_written(keys, self._clock())
-            self._metrics.notes.labels(connection, "written").inc()
             return
         self._metrics.errors.labels(connection, "writeback_failed").inc()
         log.error("note not written; kept as an error record", extra={"connection": connection, "reason": reason})
-        await self._store.error(ErrorRecord("writeback_failed", connection, reason, ",".join(keys), self._clock()))
+        await self._store.error(ErrorRecord("writeback_failed", connection, reason, ",".join(group), self._clock()))
+
+    async def _send(
+        self,
+        connection: str,
+        adapter: Adapter,
+        api: AtsApi,
+        link: Link,
+        group: dict[str, T],
+        text_of: Callable[[list[T]], str],
+    ) -> None:
+        """The keys not in the ATS yet, as one note with their marker: attempted, sent, marked written."""
+        keys = await self._not_in_ats(connection, adapter, api, link, list(group))
+        if not keys:
+            return
+        marker = note_marker(keys)
+        await self._store.attempt(keys, marker, self._clock())
+        self._crash.reached("after_attempt")
+        await adapter.write_note(api, link.target, with_marker(text_of([group[k] for k in keys]), marker))
+        self._crash.reached("after_note")  # the window the attempt closes: the ATS has it, our mark is not written
+        await self._store.mark_written(keys, self._clock())
+        self._metrics.notes.labels(connection, "written").inc()
+
+    async def _not_in_ats(
+        self, connection: str, adapter: Adapter, api: AtsApi, link: Link, keys: list[str]
+    ) -> list[str]:
+        """The keys to send: those attempted before whose note the ATS lists are marked written instead."""
+        attempted = await self._store.attempts(keys)
+        if not attempted:
+            return keys
+        texts = await adapter.note_texts(api, link.target)
+        there = [k for k, markers in attempted.items() if any(m in t for m in markers for t in texts)]
+        if there:
+            await self._store.mark_written(there, self._clock())
+            self._metrics.notes.labels(connection, "recovered").inc()
+            log.warning("a note sent before a restart is in the ATS: not sent again", extra={"connection": connection})
+        return [k for k in keys if k not in there]
 
 
 class WriteBack:

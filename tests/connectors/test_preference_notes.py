@@ -11,11 +11,15 @@ import uuid
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import pytest
+
 from deploy.local.ats_emulators import EmulatorState
 from schemas.common import ChangeSource, Channel, ConsentState, Stage
 from schemas.preferences import ChannelConsent, ConsentRecord, PreferencesChangedEvent, PreferenceSnapshot
 from services.common.settings import KafkaSettings
-from services.connectors.preference_notes import preference_note_text
+from services.connectors.notes import note_marker
+from services.connectors.preference_notes import preference_note_text, worth_a_note
+from services.connectors.settings import ConnectorSettings
 from tests.connectors.conftest import SECRETS, ConnectorFactory, connections
 from tests.connectors.webhooks import body_of, fixture, greenhouse_headers
 from tests.support import eventually, produce
@@ -90,7 +94,13 @@ async def test_the_candidates_own_changes_become_one_note_per_version(
 
     notes = state.notes
     assert {(n["candidate_id"], n["on_behalf_of"]) for n in notes} == {("60304594", "4080")}
-    assert sorted(n["body"] for n in notes) == sorted([preference_note_text([page]), preference_note_text([reply])])
+    bodies = sorted(n["body"] for n in notes)
+    assert [b.rsplit("\n", 1)[0] for b in bodies] == sorted(
+        [preference_note_text([page]), preference_note_text([reply])]
+    )
+    assert {b.rsplit("\n", 1)[1] for b in bodies} == {  # each note's marker: the hash of its key
+        note_marker([f"preferences:{CANDIDATE}:{v}"]) for v in (2, 4)
+    }
     page_line = notes[0]["body"].splitlines()[1]
     assert page_line == (
         f"- {page.updated_at:%Y-%m-%d %H:%M} UTC - the candidate changed their preferences on the preference page: "
@@ -128,3 +138,27 @@ def test_no_note_without_a_candidate_source() -> None:
     assert lines[0] == "Candidate communication (candidate-comms)"
     assert "on the preference page" in lines[1] and "by reply" in lines[2]
     assert str(uuid.UUID(int=0)) not in text
+
+
+def test_which_sources_and_how_old_are_settings(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The defaults: the candidate's own changes of the last 7 days; both are CONNECTORS_ settings."""
+    defaults = ConnectorSettings()
+    now = NOW + timedelta(hours=1)
+
+    def noted(s: ConnectorSettings, source: ChangeSource, age: timedelta) -> bool:
+        version = snapshot(CANDIDATE, 1, source, at=now - age - timedelta(minutes=1))
+        return worth_a_note(version, now, s.preference_note_sources, timedelta(days=s.preference_note_max_age_days))
+
+    assert noted(defaults, ChangeSource.SELF_SERVICE, timedelta(days=6)) and noted(defaults, ChangeSource.REPLY, ZERO)
+    assert not noted(defaults, ChangeSource.SELF_SERVICE, timedelta(days=8))
+    assert not noted(defaults, ChangeSource.RECRUITER, ZERO) and not noted(defaults, ChangeSource.ATS_IMPORT, ZERO)
+    monkeypatch.setenv("CONNECTORS_PREFERENCE_NOTE_SOURCES", '["recruiter", "reply"]')
+    monkeypatch.setenv("CONNECTORS_PREFERENCE_NOTE_MAX_AGE_DAYS", "30")
+    configured = ConnectorSettings()
+    assert noted(configured, ChangeSource.RECRUITER, timedelta(days=20))
+    assert not noted(configured, ChangeSource.SELF_SERVICE, ZERO)
+    recruiter = snapshot(CANDIDATE, 3, ChangeSource.RECRUITER)
+    assert "a recruiter changed the candidate's preferences: channels:" in preference_note_text([recruiter])
+
+
+ZERO = timedelta(0)

@@ -3,6 +3,7 @@
 POST /application.info      {"applicationId"}                          {"success": true, "results": application}
 POST /candidate.info        {"id"}                                     {"success": true, "results": candidate}
 POST /candidate.createNote  {"candidateId", "note", "sendNotifications"} recorded; results: the note
+POST /candidate.listNotes   {"candidateId", "cursor", "limit"}          results: notes; moreDataAvailable, nextCursor
 
 Seeding: POST /_emulator/ashby/records {"kind": "applications" | "candidates", "id", "record"}. Ashby answers
 an unknown id or a bad request with HTTP 200 and ``{"success": false, "errors", "errorInfo": {"code"}}``; a
@@ -18,7 +19,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
-from deploy.local.ats_emulators.state import EmulatorState
+from deploy.local.ats_emulators.state import EmulatorState, page
 
 NAME = "ashby"
 KINDS = frozenset({"applications", "candidates"})
@@ -77,6 +78,19 @@ def routes(state: EmulatorState) -> list[BaseRoute]:
         kept = state.record_note(NAME, str(candidate), text, {"send_notifications": doc.get("sendNotifications")})
         return JSONResponse({"success": True, "results": {"id": f"note-{kept['id']}", "createdAt": kept["created_at"]}})
 
+    async def list_notes(request: Request) -> Response:
+        doc, refused = await body(request)
+        if doc is None:
+            return refused or _failure("invalid_input", "no body")
+        candidate = doc.get("candidateId")
+        if state.served(NAME, f"candidates/{candidate}") is None:
+            return _failure("candidate_not_found", f"candidate {candidate} was not found")
+        notes = state.notes_of(NAME, str(candidate))
+        found, following = page(notes, doc.get("cursor"), doc.get("limit"))
+        results = [{"id": f"note-{n['id']}", "createdAt": n["created_at"], "content": n["body"]} for n in found]
+        more = {"moreDataAvailable": following is not None, **({"nextCursor": following} if following else {})}
+        return JSONResponse({"success": True, "results": results, **more})
+
     async def seed(request: Request) -> Response:
         doc = await request.json()
         if doc.get("kind") not in KINDS:
@@ -88,5 +102,6 @@ def routes(state: EmulatorState) -> list[BaseRoute]:
         Route("/ashby/application.info", info("applications", "applicationId"), methods=["POST"]),
         Route("/ashby/candidate.info", info("candidates", "id"), methods=["POST"]),
         Route("/ashby/candidate.createNote", create_note, methods=["POST"]),
+        Route("/ashby/candidate.listNotes", list_notes, methods=["POST"]),
         Route("/_emulator/ashby/records", seed, methods=["POST"]),
     ]

@@ -3,6 +3,7 @@
 GET  /v1/applications/{id}/scheduled_interviews   seeded with POST /_emulator/greenhouse/scheduled_interviews
                                                   {"application_id": ..., "interviews": [...Harvest objects]}
 POST /v1/candidates/{id}/activity_feed/notes      {"user_id", "body", "visibility"} with On-Behalf-Of; recorded
+GET  /v1/candidates/{id}/activity_feed            {"notes": [...the recorded notes], "emails": [], "activities": []}
 
 Harvest authenticates with HTTP basic auth, the API key as user name and an empty password; a note needs
 the On-Behalf-Of header (422 without it, as Harvest answers).
@@ -64,6 +65,22 @@ def routes(state: EmulatorState) -> list[BaseRoute]:
             status_code=201,
         )
 
+    async def activity_feed(request: Request) -> Response:
+        if (refused := await guard(request)) is not None:
+            return refused
+        notes = [
+            {
+                "id": n["id"],
+                "created_at": n["created_at"],
+                "body": n["body"],
+                "user": {"id": n.get("on_behalf_of")},
+                "private": False,
+                "visibility": n.get("visibility"),
+            }
+            for n in reversed(state.notes_of(NAME, request.path_params["candidate_id"]))  # newest first
+        ]
+        return JSONResponse({"notes": notes, "emails": [], "activities": []})
+
     async def seed_interviews(request: Request) -> Response:
         doc = await request.json()
         state.seed(NAME, f"interviews/{doc['application_id']}", doc["interviews"])
@@ -72,5 +89,6 @@ def routes(state: EmulatorState) -> list[BaseRoute]:
     return [
         Route("/greenhouse/v1/applications/{application_id}/scheduled_interviews", scheduled_interviews),
         Route("/greenhouse/v1/candidates/{candidate_id}/activity_feed/notes", add_note, methods=["POST"]),
+        Route("/greenhouse/v1/candidates/{candidate_id}/activity_feed", activity_feed),
         Route("/_emulator/greenhouse/scheduled_interviews", seed_interviews, methods=["POST"]),
     ]

@@ -7,6 +7,7 @@ GET  /postings/{id}                                           a posting (its tit
 GET  /opportunities/{id}/interviews/{interview}               an interview (404 once deleted)
 GET  /archive_reasons/{id}                                    an archive reason (type hired or non-hired)
 POST /opportunities/{id}/notes[?perform_as=]                  {"value", ...}: recorded, 201 {"data": {"noteId"}}
+GET  /opportunities/{id}/notes[?limit=&offset=]               {"data": [notes], "hasNext", "next"}: the value in fields
 
 Seeding: POST /_emulator/lever/records {"kind": "opportunities" | "stages" | "applications" | "postings" |
 "interviews" | "archive_reasons", "id": ..., "record": {...}} stores a record as Lever returns it (ids, not
@@ -24,7 +25,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
-from deploy.local.ats_emulators.state import EmulatorState
+from deploy.local.ats_emulators.state import EmulatorState, page
 
 NAME = "lever"
 KINDS = frozenset({"opportunities", "stages", "applications", "postings", "interviews", "archive_reasons"})
@@ -86,6 +87,19 @@ def routes(state: EmulatorState) -> list[BaseRoute]:
         note = state.record_note(NAME, opportunity_id, doc["value"], extra)
         return JSONResponse({"data": {"noteId": f"note-{note['id']}"}}, status_code=201)
 
+    async def list_notes(request: Request) -> Response:
+        if (answer := refused(request)) is not None:
+            return answer
+        notes = state.notes_of(NAME, request.path_params["id"])
+        found, following = page(notes, request.query_params.get("offset"), request.query_params.get("limit"))
+        data = [
+            {"id": f"note-{n['id']}", "createdAt": n["created_at"], "fields": [{"type": "text", "value": n["body"]}]}
+            for n in found
+        ]
+        return JSONResponse(
+            {"data": data, "hasNext": following is not None, **({"next": following} if following else {})}
+        )
+
     async def seed(request: Request) -> Response:
         doc = await request.json()
         if doc.get("kind") not in KINDS:
@@ -103,5 +117,6 @@ def routes(state: EmulatorState) -> list[BaseRoute]:
         Route("/lever/opportunities/{opportunity}/interviews/{id}", resource("interviews")),
         Route("/lever/archive_reasons/{id}", resource("archive_reasons")),
         Route("/lever/opportunities/{id}/notes", add_note, methods=["POST"]),
+        Route("/lever/opportunities/{id}/notes", list_notes, methods=["GET"]),
         Route("/_emulator/lever/records", seed, methods=["POST", "DELETE"]),
     ]

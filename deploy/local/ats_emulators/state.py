@@ -54,6 +54,10 @@ class EmulatorState:
                 out.write(json.dumps(note) + "\n")
         return note
 
+    def notes_of(self, ats: str, candidate_id: str) -> list[dict[str, Any]]:
+        """The notes one ATS keeps on one candidate (or opportunity), oldest first, as its list endpoint pages them."""
+        return [n for n in self.notes if n["ats"] == ats and n["candidate_id"] == candidate_id]
+
     def seed(self, ats: str, name: str, value: Any) -> None:
         """Store a record an ATS API serves (e.g. a Greenhouse application's scheduled interviews)."""
         self.records.setdefault(ats, {})[name] = value
@@ -71,3 +75,11 @@ class EmulatorState:
         status = queue.pop(0)
         headers = {"Retry-After": "0"} if status == 429 else {}
         return JSONResponse({"error": "injected failure"}, status_code=status, headers=headers)
+
+
+def page(found: list[Any], start: str | None, limit: str | int | None) -> tuple[list[Any], str | None]:
+    """One page of a list and the position of the next (None at the end), for the emulated list endpoints."""
+    first = int(start) if start and str(start).isdigit() else 0
+    size = int(limit) if limit is not None and str(limit).isdigit() and int(limit) > 0 else 100
+    rest = first + size
+    return found[first:rest], (str(rest) if rest < len(found) else None)
