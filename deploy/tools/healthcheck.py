@@ -3,7 +3,7 @@
 Exits 0 when the service running in this container answers 200 on the path (default /health:
 the process is up; /ready: connected to Kafka and MongoDB and its state rebuilt). Which service
 runs is read from the process table (`python -m services.<name>`), its port from <NAME>_PORT,
-the variable its settings class reads (the image sets all three). Standard library only: it runs
+the variable its settings class reads (the image sets all four). Standard library only: it runs
 every few seconds and must stay cheap.
 """
 
@@ -16,7 +16,7 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
-SERVICES = ("preference", "router", "notifier")
+SERVICES = ("preference", "router", "notifier", "connectors")
 
 
 def running_service(proc: Path = Path("/proc")) -> str | None:

@@ -16,6 +16,7 @@ from typing import Any
 import pytest
 from pydantic_settings import BaseSettings
 
+from services.connectors.app import create_app
 from services.connectors.registry import load_adapters
 from services.connectors.settings import ConnectorSettings
 from tests.deploy.tooling import (
@@ -287,3 +288,29 @@ def test_every_example_variable_is_used() -> None:
     text = COMPOSE.read_text()
     for variable in env_file_values(ENV_EXAMPLE):
         assert "${" + variable in text or f"environment: {variable}" in text, f"{variable} is not used"
+
+
+def test_a_placeholder_left_in_the_env_file_stops_the_service_that_reads_it(
+    project: dict[str, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The example's CHANGE-ME values are required variables; one left in a setting that is not a secret (the
+    Greenhouse user notes are written as) makes the connector refuse to start, naming the variable."""
+    text = COMPOSE.read_text()
+    for variable, value in env_file_values(ENV_EXAMPLE).items():
+        if "CHANGE-ME" in value:
+            required = re.search(r"\$\{" + variable + r":\?", text) or f"environment: {variable}" in text  # a secret
+            assert required, f"{variable} must be a required variable"
+    flagged = []
+    for name, (service, cls) in our_services(project).items():
+        env = service.get("environment") or {}
+        left = [k for k, v in env.items() if "CHANGE-ME" in str(v) and not is_secret(field_of(cls, k))]  # type: ignore[arg-type]
+        if not left:
+            continue
+        assert cls is ConnectorSettings, f"{name}: {left} hold placeholders nothing refuses"
+        with monkeypatch.context() as patch:
+            for key, value in env.items():
+                patch.setenv(key, str(value))
+            with pytest.raises(ValueError, match="CHANGE-ME placeholder") as refused:
+                create_app(ConnectorSettings())
+        flagged.append(str(refused.value))
+    assert any("CONNECTORS_CONNECTIONS__GREENHOUSE__OPTIONS__ON_BEHALF_OF" in f for f in flagged), flagged

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import threading
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, HTTPServer
@@ -23,6 +24,17 @@ def fake_proc(root: Path, processes: dict[int, list[str]]) -> Path:
 def test_finds_the_service_module_among_the_processes(tmp_path: Path) -> None:
     proc = fake_proc(tmp_path, {1: ["/sbin/docker-init", "--"], 7: ["python", "-m", "services.router"]})
     assert healthcheck.running_service(proc) == "router"
+
+
+def test_finds_every_service_the_compose_file_runs(tmp_path: Path) -> None:
+    """Each service container of compose.yaml uses this check: none may be unknown to it (connectors too)."""
+    commands = re.findall(
+        r'command: \["services\.(\w+)"\]', (Path(healthcheck.__file__).parents[1] / "compose.yaml").read_text()
+    )
+    assert "connectors" in commands
+    for pid, name in enumerate(sorted(set(commands)), start=1):
+        proc = fake_proc(tmp_path / name, {pid: ["python", "-m", f"services.{name}"]})
+        assert healthcheck.running_service(proc) == name
 
 
 def test_ignores_other_modules(tmp_path: Path) -> None:

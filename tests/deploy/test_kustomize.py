@@ -58,7 +58,9 @@ PROGRAMS = {
     "deploy.tools.create_topics": "create_topics",
 }
 KEDA_SASL = {"PLAIN": "plaintext", "SCRAM-SHA-256": "scram_sha256", "SCRAM-SHA-512": "scram_sha512"}
-NOT_DEPLOYABLE = ("127.0.0.1", "localhost", "dev-only", "0" * 32)
+# CHANGE-ME marks what the operator must replace: only the base's placeholder Secret may hold it (production
+# deletes that Secret); in a ConfigMap or a literal it would be deployed as it is.
+NOT_DEPLOYABLE = ("127.0.0.1", "localhost", "dev-only", "0" * 32, "CHANGE-ME")
 FROM_SECRET = "value-from-the-real-secret"
 
 
@@ -329,6 +331,26 @@ def test_base_secret_is_a_marked_placeholder(rendered: dict[str, list[dict[str, 
     assert secret["metadata"]["annotations"]["candidate-comms/placeholder"] == "true"
     for key, value in secret["stringData"].items():
         assert "CHANGE-ME" in value or value == "AC" + "0" * 32, f"{key} is not a marked placeholder"
+
+
+def test_no_placeholder_reaches_production_outside_the_operators_secret(
+    rendered: dict[str, list[dict[str, Any]]],
+) -> None:
+    """Every value the operator must change comes from the Secret they create (the production render has none)."""
+    objects = rendered["overlays/production"]
+    marked = [f"{o['kind']}/{o['metadata']['name']}" for o in objects if "CHANGE-ME" in json.dumps(o)]
+    assert not marked, f"placeholders rendered for production: {marked}"
+    base = secret_values(rendered["base"])
+    keys = {
+        item["valueFrom"]["secretKeyRef"]["key"]
+        for _, container in workloads(objects).values()
+        for item in container.get("env", [])
+        if "valueFrom" in item
+    }
+    assert ("candidate-comms-secrets", "connector-greenhouse-user-id") in base
+    listed = (K8S / "overlays/production/kustomization.yaml").read_text()
+    unlisted = sorted(key for key in keys if key not in listed)
+    assert not unlisted, f"the production overlay must list every key of the operator's Secret: {unlisted}"
 
 
 def test_topics_job_creates_the_contract_topics(render: str, rendered: dict[str, list[dict[str, Any]]]) -> None:

@@ -119,8 +119,15 @@ def field_of(cls: type[BaseSettings], variable: str) -> FieldInfo | None:
         return fields[variable]
     for start, (delimiter, model) in _named_models(cls).items():
         name, _, rest = variable.removeprefix(start).partition(delimiter)
-        if variable.startswith(start) and name and rest.lower() in model.model_fields:
+        if not (variable.startswith(start) and name):
+            continue
+        if rest.lower() in model.model_fields:
             return model.model_fields[rest.lower()]
+        # One key of a dict setting of the model: CONNECTORS_CONNECTIONS__<NAME>__OPTIONS__ON_BEHALF_OF.
+        head, _, key = rest.partition(delimiter)
+        field = model.model_fields.get(head.lower())
+        if key and field is not None and typing.get_origin(field.annotation) is dict:
+            return field
     return None
 
 
