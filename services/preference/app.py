@@ -23,6 +23,7 @@ from services.common.publishing import CandidateWave
 from services.common.ratelimit import RateLimit, Rule
 from services.common.runtime import cancel, every
 from services.preference.api import api_routes
+from services.preference.erasure_notices import ErasureNotices, MongoNoticeOutbox, notices_on_topic
 from services.preference.forwarding import Forwarder
 from services.preference.handlers import register_handlers
 from services.preference.metrics import PreferenceMetrics
@@ -63,6 +64,10 @@ def create_app(settings: PreferenceSettings, clock: Clock = utcnow) -> FastAPI:
         notify=publish_candidate_event,
     )
 
+    outbox = MongoNoticeOutbox(client[settings.mongo.database])
+    notices = ErasureNotices(
+        service, outbox, notices_on_topic(settings.kafka, partitioner), CrashPoints(settings.crash_at)
+    )
     reactions = Reactions(service, publish_candidate_event, metrics, clock)
     dead_letters = DeadLetters(broker, settings.group_id, metrics.dead_letter, guard)
     forwarder = Forwarder(broker, settings.kafka, partitioner)
@@ -73,6 +78,8 @@ def create_app(settings: PreferenceSettings, clock: Clock = utcnow) -> FastAPI:
 
     async def watch_mongo() -> None:
         readiness.set("mongodb", await ping(client))
+
+    grace = timedelta(seconds=settings.outbox_grace_s)  # the relays leave what an inline send is still doing
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
@@ -85,13 +92,8 @@ def create_app(settings: PreferenceSettings, clock: Clock = utcnow) -> FastAPI:
         await broker.start()
         readiness.set("kafka")
         tasks = [
-            asyncio.create_task(
-                every(
-                    settings.outbox_interval_s,
-                    lambda: service.relay_once(timedelta(seconds=settings.outbox_grace_s)),
-                    "outbox-relay",
-                )
-            ),
+            asyncio.create_task(every(settings.outbox_interval_s, lambda: service.relay_once(grace), "outbox-relay")),
+            asyncio.create_task(every(settings.outbox_interval_s, lambda: notices.relay_once(grace), "notice-relay")),
             asyncio.create_task(every(5.0, watch_mongo, "mongo-health")),
             asyncio.create_task(
                 watch_lag(settings.kafka, broker, registry, readiness=readiness, stall_after_s=settings.stall_after_s)
@@ -115,5 +117,6 @@ def create_app(settings: PreferenceSettings, clock: Clock = utcnow) -> FastAPI:
     app.add_middleware(RateLimit, rules=limits, registry=registry)  # outermost: refused before the body is read
     mount_probes(app, readiness, registry)
     app.include_router(api_routes(service, settings))
-    app.include_router(page_routes(service, settings, MongoVerificationStore(client[settings.mongo.database])))
+    verifications = MongoVerificationStore(client[settings.mongo.database])
+    app.include_router(page_routes(service, settings, verifications, notices=notices))
     return app

@@ -4,6 +4,7 @@
 /s/{token}/data         GET the download and erase buttons
 /s/{token}/data/export  POST: the API's export (same JSON) as a file
 /s/{token}/data/erase   POST: first a confirmation page, then (confirm=yes) the API's erasure, the ATS told
+                        (the notice is stored before the erasure and relayed until produced: erasure_notices)
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from fastapi import APIRouter, Request, Response
 from schemas.candidate_events import DataErased, DataErasedEvent, PersonRequested, PersonRequestedEvent
 from services.preference.api import export_document
 from services.preference.contacts import SOURCE
+from services.preference.erasure_notices import ErasureNotices
 from services.preference.page_common import (
     SECURITY_HEADERS,
     TEXTS,
@@ -35,7 +37,9 @@ _NONCE = re.compile(r"^[0-9a-f]{32}$")
 MAX_MESSAGE = 1000
 
 
-def mydata_routes(links: Links, verifications: VerificationStore | None) -> APIRouter:
+def mydata_routes(
+    links: Links, verifications: VerificationStore | None, notices: ErasureNotices | None = None
+) -> APIRouter:
     """The talk and my-data pages under /s/{token}."""
     router = APIRouter(include_in_schema=False)
     service, clock = links.service, links.clock
@@ -124,16 +128,18 @@ def mydata_routes(links: Links, verifications: VerificationStore | None) -> APIR
         ctx = common(token, lang, page_lang(lang, snapshot))
         if form.get("confirm") != "yes":
             return html("erase_confirm.html", **ctx)
-        await service.erase(candidate_id)  # the API's erasure: versions, history, tombstone, suppression key
-        if verifications is not None:
-            await verifications.erase(candidate_id)
+        if notices is None:
+            return error_page(PageError(503, "err_no_erasure"), ctx["lang"])
         now = clock()
         kept = ("a keyed hash of the candidate id, so events about them that arrive later create nothing",)
         data = DataErased(
             candidate_id=candidate_id, requested_by="candidate", erased_at=now, last_version=snapshot.version, kept=kept
         )
         event_id = str(uuid.uuid5(_IDS, f"{candidate_id}:erased:{snapshot.version}"))
-        await service.announce(DataErasedEvent(id=event_id, source=SOURCE, time=now, subject=candidate_id, data=data))
+        # The API's erasure (versions, history, tombstone, suppression key, pending codes), the ATS told.
+        await notices.erase(DataErasedEvent(id=event_id, source=SOURCE, time=now, subject=candidate_id, data=data))
+        if verifications is not None:
+            await verifications.erase(candidate_id)
         return html("erased.html", **{**ctx, "base": ""})
 
     return router

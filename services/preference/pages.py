@@ -18,6 +18,7 @@ from schemas.preferences import PreferenceSnapshot
 from services.preference.channel_notes import channel_notes, contact_lines
 from services.preference.code_sender import CodeSender, ProviderCodeSender
 from services.preference.contact_pages import contact_routes
+from services.preference.erasure_notices import ErasureNotices
 from services.preference.mydata_pages import mydata_routes
 from services.preference.page_common import (
     CSS,
@@ -103,6 +104,7 @@ def page_routes(
     settings: PreferenceSettings,
     verifications: VerificationStore | None = None,
     sender: CodeSender | None = None,
+    notices: ErasureNotices | None = None,
 ) -> APIRouter:
     """Routes /s/{token} (self-service form and its pages) and /u/{token} (one-click unsubscribe)."""
     router = APIRouter(include_in_schema=False)
@@ -200,7 +202,7 @@ def page_routes(
         )
 
     router.include_router(contact_routes(links, settings, verifications, sender or ProviderCodeSender(settings)))
-    router.include_router(mydata_routes(links, verifications))
+    router.include_router(mydata_routes(links, verifications, notices))
     return router
 
 

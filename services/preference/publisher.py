@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Iterable, Sequence
 from typing import Protocol
 
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
 
 from schemas.preferences import PreferencesChangedEvent, PreferenceSnapshot
 from schemas.topics import PREFERENCE_VERSION_HEADER, PREFERENCES_CHANGED
@@ -79,35 +79,45 @@ def record_version(value: bytes | None, headers: Sequence[tuple[str, bytes]]) ->
     return version if isinstance(version, int) else None
 
 
+async def records_until_now(
+    kafka: KafkaSettings, topic: str, partitions: Iterable[int], client_id: str
+) -> AsyncIterator[ConsumerRecord[bytes, bytes]]:
+    """Every record of these partitions of a topic (full name), from the beginning to at least the end it has now."""
+    consumer = AIOKafkaConsumer(
+        **aiokafka_kwargs(kafka),
+        enable_auto_commit=False,
+        auto_offset_reset="earliest",  # an assignment without a group otherwise starts at the end
+        client_id=client_id,
+    )
+    await consumer.start()
+    try:
+        parts = [TopicPartition(topic, p) for p in partitions]
+        consumer.assign(parts)
+        ends = await consumer.end_offsets(parts)
+        await consumer.seek_to_beginning(*parts)
+        pending = {tp for tp in parts if ends[tp] > 0}
+        while pending:
+            batch = await consumer.getmany(*pending, timeout_ms=500, max_records=10_000)
+            for records in batch.values():
+                for r in records:
+                    yield r
+            pending = {tp for tp in pending if await consumer.position(tp) < ends[tp]}
+    finally:
+        await consumer.stop()
+
+
 async def published_versions(kafka: KafkaSettings, partitions: int) -> dict[str, int]:
     """The newest version of every candidate on `preferences.changed` now (read once, at start).
 
     The topic is the record of what was published: a stored version above it is one a crash left
     unpublished, so no confirmation is written per version.
     """
+    out: dict[str, int] = {}
     topic = kafka.topic(PREFERENCES_CHANGED)
-    consumer = AIOKafkaConsumer(
-        **aiokafka_kwargs(kafka),
-        enable_auto_commit=False,
-        auto_offset_reset="earliest",  # an assignment without a group otherwise starts at the end
-        client_id="preference-published",
-    )
-    await consumer.start()
-    try:
-        parts = [TopicPartition(topic, p) for p in range(partitions)]  # the count the Partitioner read
-        consumer.assign(parts)
-        ends = await consumer.end_offsets(parts)
-        await consumer.seek_to_beginning(*parts)
-        out: dict[str, int] = {}
-        pending = {tp for tp in parts if ends[tp] > 0}
-        while pending:
-            batch = await consumer.getmany(*pending, timeout_ms=500, max_records=10_000)
-            for r in (r for records in batch.values() for r in records):
-                version = record_version(r.value, r.headers)
-                if r.key is not None and version is not None:
-                    cid = r.key.decode("utf-8", "replace")
-                    out[cid] = max(out.get(cid, 0), version)
-            pending = {tp for tp in pending if await consumer.position(tp) < ends[tp]}
-        return out
-    finally:
-        await consumer.stop()
+    # Every partition, by the count the Partitioner read.
+    async for r in records_until_now(kafka, topic, range(partitions), "preference-published"):
+        version = record_version(r.value, r.headers)
+        if r.key is not None and version is not None:
+            cid = r.key.decode("utf-8", "replace")
+            out[cid] = max(out.get(cid, 0), version)
+    return out
