@@ -29,10 +29,10 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
-from collections.abc import Mapping
+from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Protocol
+from typing import Any, Protocol, runtime_checkable
 
 Headers = Mapping[str, str]
 
@@ -74,6 +74,10 @@ class WebhookItem:
     kind: str
     payload: Mapping[str, Any]
     occurred_at: datetime | None = None
+    # A webhook that names an interview by its id only (Greenhouse's interview_deleted): the intake fills
+    # `known_interview` with what the connector remembers of it before `complete` is called.
+    interview_ref: str | None = None
+    known_interview: KnownInterview | None = None
 
 
 @dataclass(frozen=True)
@@ -107,6 +111,17 @@ class InterviewFacts:
     location: str | None = None
     video_link: str | None = None
     sequence: int = 0
+
+
+@dataclass(frozen=True)
+class KnownInterview:
+    """An interview the connector told the pipeline about: enough to cancel it or to see that it moved."""
+
+    connection: str
+    application_id: str
+    ats_candidate_id: str
+    interview: InterviewFacts
+    cancelled: bool = False
 
 
 @dataclass(frozen=True)
@@ -149,6 +164,10 @@ class AtsApi(Protocol):
         """Send one request; the decoded JSON answer (None when empty). Raises FetchFailed after retries."""
         ...
 
+    def pages(self, path: str, params: Mapping[str, str] | None = None) -> AsyncIterator[Any]:
+        """GET a paginated list: each page's decoded answer, following the ATS's next links (FetchFailed on errors)."""
+        ...
+
     @property
     def options(self) -> Mapping[str, str]:
         """The connection's ATS-specific options (e.g. Greenhouse's On-Behalf-Of user, Recruitee's company)."""
@@ -184,6 +203,15 @@ class Adapter(Protocol):
 
     async def note_texts(self, api: AtsApi, target: NoteTarget) -> list[str]:
         """The texts of the notes on the candidate (where write_note writes); FetchFailed when the API fails."""
+        ...
+
+
+@runtime_checkable
+class SignsPerEventType(Protocol):
+    """An ATS that gives each webhook (event type) its own signing secret (Lever's signature tokens)."""
+
+    def signed_event(self, body: bytes) -> str | None:
+        """The event type a delivery says it is (read before verifying, to pick the secret it is checked with)."""
         ...
 
 

@@ -6,7 +6,7 @@ import asyncio
 import logging
 import random
 import time
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from typing import Any
 
 import httpx
@@ -16,6 +16,7 @@ from services.connectors.adapters import Adapter, FetchFailed, RateLimit
 log = logging.getLogger(__name__)
 RETRY_STATUSES = frozenset({408, 425, 429, 500, 502, 503, 504})
 MAX_RETRY_AFTER_S = 30.0
+MAX_PAGES = 100  # a runaway next link stops here (100 pages of up to 500 records)
 
 
 class Pacer:
@@ -86,19 +87,41 @@ class AtsClient:
         headers: Mapping[str, str] | None = None,
     ) -> Any:
         """One call with retries (5xx, 429 with Retry-After, network errors); FetchFailed when they run out."""
+        response = await self._send(method, path, json=json, params=params, headers=headers)
+        return response.json() if response.content else None
+
+    async def pages(self, path: str, params: Mapping[str, str] | None = None) -> AsyncIterator[Any]:
+        """GET a paginated list and yield each page's answer, following the RFC 8288 ``Link: rel="next"`` header.
+
+        A next link to another host is refused (FetchFailed): it would carry the connection's credentials there.
+        """
+        url, query = path, params
+        for _ in range(MAX_PAGES):
+            response = await self._send("GET", url, params=query)
+            yield response.json() if response.content else None
+            following = response.links.get("next", {}).get("url")
+            if not following:
+                return
+            if httpx.URL(following).host != self._client.base_url.host:
+                raise FetchFailed(f"GET {path}: next page on another host", retryable=False)
+            url, query = following, None
+        raise FetchFailed(f"GET {path}: more than {MAX_PAGES} pages", retryable=False)
+
+    async def _send(self, method: str, path: str, **options: Any) -> httpx.Response:
+        """One call (`options`: httpx's json, params, headers) with the retries; the successful response."""
         reason = "no attempt"
         for attempt in range(1, self._attempts + 1):
             await self._pacer.wait()
             try:
-                response = await self._client.request(method, path, json=json, params=params, headers=headers)
+                response = await self._client.request(method, path, **options)
             except httpx.HTTPError as exc:
-                reason = f"{method} {path}: {type(exc).__name__}"
+                reason = f"{method} {_path(path)}: {type(exc).__name__}"
                 retry_after = None
             else:
                 if response.status_code < 400:
                     self._on_call("ok")
-                    return response.json() if response.content else None
-                reason = f"{method} {path}: HTTP {response.status_code}"
+                    return response
+                reason = f"{method} {_path(path)}: HTTP {response.status_code}"
                 if response.status_code not in RETRY_STATUSES:
                     self._on_call("rejected")
                     raise FetchFailed(reason, retryable=False)
@@ -113,6 +136,11 @@ class AtsClient:
     async def close(self) -> None:
         """Close the connection pool."""
         await self._client.aclose()
+
+
+def _path(url: str) -> str:
+    """A request's path for error records (a next-page link is a full URL: its host and query stay out)."""
+    return httpx.URL(url).path if "://" in url else url
 
 
 def _retry_after(response: httpx.Response) -> float | None:

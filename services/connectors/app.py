@@ -4,6 +4,7 @@ POST /v1/events                  CloudEvents over HTTP (structured, batched, bin
 POST /v1/webhooks/<connection>   an ATS's signed webhook -> ats.* events on ats.events (see intake.py)
 consumer of notifications.status -> notes in the ATS (see writeback.py)
 consumer of preferences.changed  -> a note when the candidate changed their preferences (preference_notes.py)
+poller of Greenhouse's scheduled interviews -> ats.interview.* on ats.events (interview_poller.py)
 """
 
 from __future__ import annotations
@@ -34,6 +35,7 @@ from services.connectors.adapters import Adapter
 from services.connectors.api import AtsClient
 from services.connectors.cloudevents import BindingError, read_events, validate
 from services.connectors.intake import EventProducer, Intake
+from services.connectors.interview_poller import InterviewPoller
 from services.connectors.metrics import ConnectorMetrics
 from services.connectors.preference_notes import PreferenceNotes, is_erasure
 from services.connectors.registry import load_adapters
@@ -79,9 +81,10 @@ def _clients(
         ats = settings.ats_of(name)
         if ats not in adapters:
             raise ValueError(f"connection {name!r}: unknown ATS {ats!r} (known: {sorted(adapters)})")
-        if conn.secret is None or not conn.secret.get_secret_value():
+        if not conn.signed():
             raise ValueError(
-                f"connection {name!r}: its webhook secret is not set (CONNECTORS_CONNECTIONS__{name.upper()}__SECRET)"
+                f"connection {name!r}: its webhook secret is not set (CONNECTORS_CONNECTIONS__{name.upper()}__SECRET"
+                " or __SIGNATURE_TOKENS__<EVENT TYPE>)"
             )
         if left := conn.placeholders():
             variables = ", ".join(f"CONNECTORS_CONNECTIONS__{name.upper()}__{v}" for v in left)
@@ -114,6 +117,7 @@ def create_app(settings: ConnectorSettings, clock: Callable[[], datetime] = utcn
     store = MongoConnectorStore(client, settings.mongo.database)
     producer = EventProducer(broker, settings.kafka)
     intake = Intake(settings, adapters, clients, store, producer, metrics, clock)
+    poller = InterviewPoller(settings, clients, store, producer, metrics, clock)
     notes = NoteWriter(settings, adapters, clients, store, metrics, clock)
     writeback = WriteBack(notes, settings.note_states)
     wanted = frozenset(settings.note_states)
@@ -166,6 +170,8 @@ def create_app(settings: ConnectorSettings, clock: Callable[[], datetime] = utcn
                 watch_lag(settings.kafka, broker, registry, readiness=readiness, stall_after_s=settings.stall_after_s)
             ),
         ]
+        if settings.interview_poll_s > 0 and poller.connections:  # Greenhouse has no interview web hook
+            tasks.append(asyncio.create_task(every(settings.interview_poll_s, poller.poll_all, "interview_poller")))
         try:
             yield
         finally:

@@ -10,7 +10,16 @@ Documents followed (https://developers.greenhouse.io/webhooks.html, source grnhs
   ``candidate`` (``email_addresses[]``, ``phone_numbers[]``), ``jobs[]`` and ``current_stage``.
 - There is no "interview scheduled" web hook: on a stage change the application's scheduled interviews
   are fetched from Harvest (GET /v1/applications/{id}/scheduled_interviews); one still ahead makes the
-  event ``ats.interview.scheduled``, else it is ``ats.stage.changed``.
+  event ``ats.interview.scheduled``, else it is ``ats.stage.changed``. Interviews scheduled or moved later
+  are found by the poller (interview_poller.py).
+- ``interview_deleted`` ("fires when a scheduled interview is cancelled or the interview is deleted
+  directly") carries ``interview.id`` only: one we told the candidate about becomes
+  ``ats.interview.cancelled`` (the intake fills in what we remember of it), anything else produces nothing.
+- ``offer_created`` and ``offer_updated`` carry the offer (``id``, ``application_id``, ``version``,
+  ``sent_on``, ``offer_status``: Created, Accepted, Rejected or Deprecated). An offer is *extended* to the
+  candidate once it is sent and still open: then ``ats.offer.extended`` (stage: the application's current
+  stage, else our offer stage), once per offer id (a new version is a new offer); a draft, an offer
+  waiting for approval or a resolved one produces nothing. The candidate is fetched from Harvest.
 - Notes: Harvest POST /v1/candidates/{id}/activity_feed/notes with an ``On-Behalf-Of`` user (the connection's
   ``options.on_behalf_of``), basic auth with the API key as user name. Harvest allows 50 requests per 10 s.
   They are listed by GET /v1/candidates/{id}/activity_feed (https://developers.greenhouse.io/harvest.html
@@ -22,15 +31,13 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Mapping
 from dataclasses import replace
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from services.connectors.adapters import (
     AtsApi,
-    CandidateFacts,
     FetchFailed,
     Headers,
-    InterviewFacts,
     NoteTarget,
     Occurrence,
     Ping,
@@ -42,7 +49,8 @@ from services.connectors.adapters import (
     register,
     texts_of,
 )
-from services.connectors.webhook_json import items, load_object, obj, optional_text, text, timestamp
+from services.connectors.greenhouse_harvest import fetch_application, interview_id, next_interview, occurrence_of
+from services.connectors.webhook_json import load_object, obj, text, timestamp
 
 _MAPPED = {
     "new_candidate_application": "ats.application.received",
@@ -51,6 +59,9 @@ _MAPPED = {
     "reject_candidate": "ats.candidate.rejected",
 }
 _NOTHING = frozenset({"new_prospect_application"})
+_OFFERS = frozenset({"offer_created", "offer_updated"})
+_OPEN_OFFER = frozenset({"created", "unresolved"})  # the webhook's offer_status, and Harvest's status
+_KNOWN = frozenset(_MAPPED) | _NOTHING | _OFFERS | {"interview_deleted"}
 
 
 class Greenhouse:
@@ -74,24 +85,37 @@ class Greenhouse:
         action = text(doc, "action")
         if action == "ping":
             return Ping("greenhouse ping")
-        if action not in _MAPPED and action not in _NOTHING:
+        if action not in _KNOWN:
             raise Rejected("unknown_event_type", action[:64])
         payload = obj(doc, "payload")
         # The header is documented on every delivery; a body hash keeps identical redeliveries apart otherwise.
         event = headers.get("greenhouse-event-id") or hashlib.sha256(body).hexdigest()
+        if action == "interview_deleted":
+            ref = interview_id(text(obj(payload, "interview"), "id"))
+            return [WebhookItem(event_id=event, kind=action, payload=payload, interview_ref=ref)]
+        if action in _OFFERS and _extended(payload):
+            # Keyed by the offer, not the delivery: created and updated of one sent offer tell the candidate once.
+            return [WebhookItem(event_id=f"offer/{text(payload, 'id')}", kind=action, payload=payload)]
         application = payload.get("application")
         when = timestamp(application.get("last_activity_at")) if isinstance(application, dict) else None
         return [WebhookItem(event_id=event, kind=action, payload=payload, occurred_at=when)]
 
     async def complete(self, item: WebhookItem, api: AtsApi) -> list[Occurrence]:
         """Map the application; a stage change looks for a scheduled interview through Harvest."""
+        at = item.occurred_at or datetime.now(UTC)
+        if item.kind == "interview_deleted":
+            return await _cancellation(item, api, at)
+        if item.kind in _OFFERS:
+            return await _offer(item, api, at)
         if item.kind in _NOTHING or item.payload.get("application", {}).get("prospect") is True:
             return []
         application = obj(item.payload, "application")
-        occurrence = _occurrence(item, application, _MAPPED[item.kind])
+        occurrence = occurrence_of(
+            application, _MAPPED[item.kind], at, "Hired" if item.kind == "hire_candidate" else ""
+        )
         if item.kind != "candidate_stage_change":
             return [occurrence]
-        interview = await _next_interview(api, occurrence.application_id, occurrence.time)
+        interview = await next_interview(api, occurrence.application_id, occurrence.time)
         if interview is None:
             return [occurrence]
         return [replace(occurrence, type="ats.interview.scheduled", interview=interview, part="iv")]
@@ -117,60 +141,32 @@ class Greenhouse:
         return texts_of(feed.get("notes"), "body")
 
 
-def _occurrence(item: WebhookItem, application: Mapping[str, Any], kind: str) -> Occurrence:
-    candidate = obj(application, "candidate")
-    jobs = items(application, "jobs") or ([application["job"]] if isinstance(application.get("job"), dict) else [])
-    stage = application.get("current_stage")
-    stage_name = text(stage, "name") if isinstance(stage, dict) else {"hire_candidate": "Hired"}.get(item.kind, "")
-    if not stage_name:
-        raise Rejected("invalid_payload", "application.current_stage is missing")
-    facts = CandidateFacts(
-        ats_id=text(candidate, "id"),
-        name=" ".join(p for p in (optional_text(candidate, "first_name"), optional_text(candidate, "last_name")) if p),
-        email=_preferred(items(candidate, "email_addresses"), ("personal", "other", "work")),
-        phone=_preferred(items(candidate, "phone_numbers"), ("mobile", "home", "other", "work")),
-    )
-    application_id = text(application, "id")
-    return Occurrence(
-        type=kind,
-        candidate=facts,
-        application_id=application_id,
-        job_title=text(jobs[0], "name") if jobs else "-",
-        stage=stage_name,
-        time=item.occurred_at or datetime.now(UTC),
-        note_target=NoteTarget(candidate_id=facts.ats_id, application_id=application_id),
-    )
+def _extended(offer: Mapping[str, Any]) -> bool:
+    """Sent to the candidate and still open (not accepted, rejected or replaced by a new version)."""
+    status = offer.get("offer_status")
+    return isinstance(status, str) and status.lower() in _OPEN_OFFER and bool(offer.get("sent_on"))
 
 
-def _preferred(values: list[Mapping[str, Any]], order: tuple[str, ...]) -> str | None:
-    """The value of the most suitable type (a mobile number before a work number, ...)."""
-    ranked = sorted(values, key=lambda v: order.index(v.get("type")) if v.get("type") in order else len(order))
-    return next((str(v["value"]) for v in ranked if isinstance(v.get("value"), str) and v["value"]), None)
+async def _offer(item: WebhookItem, api: AtsApi, at: datetime) -> list[Occurrence]:
+    """ats.offer.extended for an offer in the candidate's hands (parse keyed it by the offer); else nothing."""
+    if not _extended(item.payload):
+        return []
+    application = await fetch_application(api, text(item.payload, "application_id"))
+    if application.get("prospect") is True:
+        return []
+    return [occurrence_of(application, "ats.offer.extended", at, "Offer")]
 
 
-async def _next_interview(api: AtsApi, application_id: str, now: datetime) -> InterviewFacts | None:
-    """The application's earliest interview still ahead and scheduled, from Harvest."""
-    found = await api.request("GET", f"/v1/applications/{application_id}/scheduled_interviews")
-    if not isinstance(found, list):
-        raise FetchFailed("scheduled_interviews: not a list")
-    ahead = []
-    for iv in found:
-        start = timestamp((iv.get("start") or {}).get("date_time")) if isinstance(iv, dict) else None
-        end = timestamp((iv.get("end") or {}).get("date_time")) if isinstance(iv, dict) else None
-        if start is None or end is None or end <= start or iv.get("status") != "scheduled" or start < now:
-            continue
-        updated = timestamp(iv.get("updated_at"))
-        ahead.append(
-            InterviewFacts(
-                id=f"gh-{iv.get('id')}",
-                start=start,
-                end=end,
-                location=optional_text(iv, "location"),
-                video_link=optional_text(iv, "video_conferencing_url"),
-                sequence=int(updated.timestamp()) if updated else 0,
-            )
-        )
-    return min(ahead, key=lambda iv: iv.start, default=None)
+async def _cancellation(item: WebhookItem, api: AtsApi, at: datetime) -> list[Occurrence]:
+    """ats.interview.cancelled for an interview we told the candidate about that is still ahead; else nothing."""
+    known = item.known_interview
+    if known is None or known.cancelled or known.interview.end <= at:
+        return []
+    application = await fetch_application(api, known.application_id)
+    # Greenhouse keeps no change counter: the cancellation comes after every version we sent.
+    sequence = max(known.interview.sequence + 1, int((at + timedelta(seconds=1)).timestamp()))
+    interview = replace(known.interview, sequence=sequence)
+    return [replace(occurrence_of(application, "ats.interview.cancelled", at), interview=interview)]
 
 
 ADAPTER = register(Greenhouse())

@@ -22,7 +22,17 @@ from faststream.kafka import KafkaBroker
 from schemas.topics import ATS_EVENTS
 from services.common.publishing import CLOUDEVENTS_JSON
 from services.common.settings import KafkaSettings
-from services.connectors.adapters import Adapter, AtsApi, FetchFailed, Ping, Rejected, WebhookItem
+from services.connectors.adapters import (
+    Adapter,
+    AtsApi,
+    FetchFailed,
+    KnownInterview,
+    Occurrence,
+    Ping,
+    Rejected,
+    SignsPerEventType,
+    WebhookItem,
+)
 from services.connectors.cloudevents import validate
 from services.connectors.mapping import UnmappedStage, candidate_id, to_cloudevent
 from services.connectors.metrics import ConnectorMetrics
@@ -96,12 +106,16 @@ class Intake:
         """Handle one delivery to /v1/webhooks/<name> (headers lower-case, the raw body)."""
         name = name.lower()  # connection names are case-insensitive (environment variables are upper case)
         conn = self._settings.connection(name)
-        if conn is None or conn.secret is None:
+        if conn is None or not conn.signed():
             return self.reject("unknown", "unknown_connection", 404)
         adapter = self._adapters[self._settings.ats_of(name)]
         now = self._clock()
+        event_type = adapter.signed_event(body) if isinstance(adapter, SignsPerEventType) else None
+        secret = conn.secret_for(event_type)
+        if secret is None:  # a type without its own token and no fallback: nothing it could be checked against
+            return self.reject(name, "no_signature_token", 401, (event_type or "")[:64])
         try:
-            adapter.verify(headers, body, conn.secret.get_secret_value(), now)  # before any parsing
+            adapter.verify(headers, body, secret.get_secret_value(), now)  # before any parsing
             parsed = adapter.parse(headers, body)
         except Rejected as exc:
             if exc.reason == "unknown_event_type":  # 200: an ATS retries (and may disable the hook) on errors
@@ -120,8 +134,10 @@ class Intake:
             self._metrics.webhooks.labels(name, "duplicate").inc()
             return Answer(200, {"status": "duplicate"})
         conn = self._settings.connections[name.lower()]
+        fresh = await self._with_known_interviews(name, fresh)
         events: list[dict[str, Any]] = []
         links: list[Link] = []
+        told: list[KnownInterview] = []
         for item in fresh:
             try:
                 occurrences = await adapter.complete(item, self._apis[name.lower()])
@@ -134,19 +150,34 @@ class Intake:
             except Rejected as exc:
                 return self.reject(name, exc.reason, 400)
             links += [Link(candidate_id(name, o.candidate.ats_id), name, o.note_target) for o in occurrences]
+            told += [known_interview(name, o) for o in occurrences if o.interview is not None]
         problems = validate(events)
         if problems:
             reasons = "; ".join(f"{p.field}: {p.message}" for p in problems[:5])
             await self._failed(name, "invalid_event", reasons, fresh[0].event_id, 422)
             return self.reject(name, "invalid_event", 422, reasons)
-        return await self._produce(name, fresh, events, links)
+        return await self._produce(name, fresh, events, links, told)
+
+    async def _with_known_interviews(self, name: str, items: list[WebhookItem]) -> list[WebhookItem]:
+        """Items that name an interview by id only get what the connector remembers of it."""
+        refs = [i.interview_ref for i in items if i.interview_ref]
+        if not refs:
+            return items
+        known = await self._store.known_interviews(name, refs)
+        return [replace(i, known_interview=known.get(i.interview_ref or "")) for i in items]
 
     async def _produce(
-        self, name: str, items: list[WebhookItem], events: list[dict[str, Any]], links: list[Link]
+        self,
+        name: str,
+        items: list[WebhookItem],
+        events: list[dict[str, Any]],
+        links: list[Link],
+        told: list[KnownInterview],
     ) -> Answer:
         try:
             await self._store.link(links)  # first: a note can be written as soon as a status comes back
             await self._producer.produce(events)
+            await self._store.remember_interviews(told)  # a later poll or deletion compares against these
         except Exception as exc:
             log.warning("webhook not taken; the ATS will redeliver", extra={"connection": name}, exc_info=exc)
             self._metrics.webhooks.labels(name, "failed").inc()
@@ -158,12 +189,25 @@ class Intake:
 
     async def _failed(self, name: str, kind: str, reason: str, ref: str, status: int) -> Answer:
         """Keep an error record for an operator and answer so the ATS redelivers."""
-        self._metrics.errors.labels(name, kind).inc()
-        log.error("webhook could not be mapped", extra={"connection": name, "kind": kind, "reason": reason})
-        try:
-            await self._store.error(ErrorRecord(kind, name, reason, ref, self._clock()))
-        except Exception:
-            log.exception("error record not stored", extra={"connection": name, "kind": kind})
+        await record_error(self._store, self._metrics, ErrorRecord(kind, name, reason, ref, self._clock()))
         if kind == "fetch_failed":
             self._metrics.webhooks.labels(name, "failed").inc()
         return Answer(status, {"status": "failed", "reason": kind})
+
+
+def known_interview(name: str, occ: Occurrence) -> KnownInterview:
+    """What to remember of an interview an occurrence tells the pipeline about."""
+    assert occ.interview is not None
+    cancelled = occ.type == "ats.interview.cancelled"
+    return KnownInterview(name, occ.application_id, occ.candidate.ats_id, occ.interview, cancelled)
+
+
+async def record_error(store: ConnectorStore, metrics: ConnectorMetrics, record: ErrorRecord) -> None:
+    """Count, log and keep an error record for an operator (a store that fails too is logged, not raised)."""
+    metrics.errors.labels(record.connection, record.kind).inc()
+    where = {"connection": record.connection, "kind": record.kind}
+    log.error("connector failure recorded", extra={**where, "reason": record.reason})
+    try:
+        await store.error(record)
+    except Exception:
+        log.exception("error record not stored", extra=where)

@@ -6,6 +6,8 @@ Limits, Opportunities, Interviews, Archive Reasons, Postings, Notes):
   signature is the hex HMAC-SHA256 of ``token + triggeredAt`` under the webhook's signature token: it covers
   those two values, not ``data``. So the token (48 random characters, signed) is our dedupe key, as the
   document suggests against replays, and ``triggeredAt`` must be recent (REPLAY_WINDOW, CLOCK_SKEW).
+  Lever generates a signature token per webhook, i.e. per event type: ``signed_event`` reads the delivery's
+  ``event`` so the intake checks it with that type's token (the connection's SIGNATURE_TOKENS).
 - The test button sends ``data: {}`` (answered 200, nothing produced). ``data`` carries ids only
   (opportunityId, contactId, toStageId, interviewId, toArchived.reason ...): everything a message needs
   is fetched (see lever_fetch.py) with basic auth, the API key as user name. Lever allows 10 requests a
@@ -100,6 +102,15 @@ class Lever:
     def auth_headers(self, api_key: str) -> dict[str, str]:
         """Basic auth: the API key as user name, an empty password."""
         return basic_auth(api_key)
+
+    def signed_event(self, body: bytes) -> str | None:
+        """The delivery's `event`: each Lever webhook has its own signature token, chosen by it."""
+        try:
+            doc = json.loads(body)
+        except (ValueError, UnicodeDecodeError, RecursionError):
+            return None
+        event = doc.get("event") if isinstance(doc, dict) else None
+        return event if isinstance(event, str) else None
 
     def verify(self, headers: Headers, body: bytes, secret: str, now: datetime) -> None:
         """The signature of token + triggeredAt (in the body), then the replay window."""

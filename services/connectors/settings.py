@@ -48,6 +48,12 @@ class Connection(BaseModel):
 
     ats: str | None = Field(None, description="greenhouse, lever, ashby or recruitee (default: the connection name).")
     secret: SecretStr | None = Field(None, description="The webhook signing secret the ATS shows (required).")
+    signature_tokens: dict[str, SecretStr] = Field(
+        default_factory=dict,
+        description="Signing secrets by event type, for an ATS that gives each webhook its own (Lever: "
+        "__SIGNATURE_TOKENS__CANDIDATESTAGECHANGE=...; types match without regard to case); a type not listed "
+        "falls back to SECRET. Either this or SECRET is required.",
+    )
     api_url: str = Field("", description="Base URL of the ATS's REST API (e.g. https://harvest.greenhouse.io).")
     api_key: SecretStr = Field(SecretStr(""), description="REST API key or token of the connection.")
     stages: dict[str, Stage] = Field(
@@ -63,6 +69,19 @@ class Connection(BaseModel):
     locale: str = Field("nl-NL", description="Candidate locale when the ATS does not say.")
     timezone: str = Field("Europe/Amsterdam", description="Candidate time zone when the ATS does not say.")
     phone_region: str = Field("NL", description="Region of phone numbers the ATS stores without a country code.")
+
+    def secret_for(self, event_type: str | None) -> SecretStr | None:
+        """The secret a delivery of this event type is signed with (None: the connection has none for it)."""
+        tokens = {k.lower(): v for k, v in self.signature_tokens.items() if v.get_secret_value()}
+        found = tokens.get((event_type or "").lower())
+        if found is not None:
+            return found
+        return self.secret if self.secret is not None and self.secret.get_secret_value() else None
+
+    def signed(self) -> bool:
+        """Whether any signing secret is configured (a connection without one is refused at start)."""
+        has_secret = self.secret is not None and bool(self.secret.get_secret_value())
+        return has_secret or any(v.get_secret_value() for v in self.signature_tokens.values())
 
     def placeholders(self) -> list[str]:
         """The variables (after CONNECTORS_CONNECTIONS__<NAME>__) still holding a deploy file's CHANGE-ME."""
@@ -92,6 +111,12 @@ class ConnectorSettings(ServiceSettings):
     note_states: tuple[str, ...] = Field(
         ("sent", "delivered", "bounced", "failed", "needs_recruiter", "cancelled", "replied"),
         description="Notification states written back to the ATS as notes.",
+    )
+    interview_poll_s: float = Field(
+        60.0,
+        ge=0,
+        description="Seconds between polls of each Greenhouse connection's scheduled interviews (Greenhouse has no "
+        "interview web hook); 0 turns the poller off.",
     )
     writeback_rounds: int = Field(
         6, ge=1, description="Rounds of retries (each api_attempts tries) before a note is recorded as failed."

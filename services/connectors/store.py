@@ -10,6 +10,10 @@ connector_links      - our candidate id -> the connection and the ATS's ids a no
 connector_notes      - one document per (notification id, state) written back: the idempotency of notes
 connector_note_tries - a note key about to be sent to the ATS: the markers of the notes it went out in, kept
                        until the key is marked written (what a restart looks for in the ATS's note list)
+connector_interviews - "<connection>/<interview id>" -> the interview as last told to the pipeline (application,
+                       the ATS's candidate id, times, place; no contact data): a later change is a reschedule,
+                       a deletion webhook that names only the id becomes a cancellation
+connector_cursors    - "<connection>/<what is polled>" -> how far a poller has read (survives restarts)
 connector_errors     - what failed and why (fetch, write-back, unmapped stage): no contact data, ids only
 """
 
@@ -17,13 +21,13 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any, Protocol
 
 from pymongo import AsyncMongoClient, UpdateOne
 
 from services.common.mongo import insert_new
-from services.connectors.adapters import NoteTarget
+from services.connectors.adapters import InterviewFacts, KnownInterview, NoteTarget
 
 
 @dataclass(frozen=True)
@@ -85,6 +89,22 @@ class ConnectorStore(Protocol):
         """Keep an error record."""
         ...
 
+    async def remember_interviews(self, interviews: Sequence[KnownInterview]) -> None:
+        """Remember interviews as told to the pipeline (the latest wins)."""
+        ...
+
+    async def known_interviews(self, connection: str, interview_ids: Iterable[str]) -> dict[str, KnownInterview]:
+        """The remembered interviews of this connection among these ids."""
+        ...
+
+    async def cursor(self, key: str) -> str | None:
+        """How far the poller named `key` has read (the ATS's own timestamp), if it ever did."""
+        ...
+
+    async def move_cursor(self, key: str, value: str) -> None:
+        """Remember how far the poller named `key` has read."""
+        ...
+
 
 class MongoConnectorStore:
     """ConnectorStore on MongoDB (FerretDB locally)."""
@@ -96,6 +116,8 @@ class MongoConnectorStore:
         self._notes = db["connector_notes"]
         self._errors = db["connector_errors"]
         self._tries = db["connector_note_tries"]
+        self._interviews = db["connector_interviews"]
+        self._cursors = db["connector_cursors"]
 
     async def seen(self, connection: str, event_ids: Sequence[str]) -> set[str]:
         """The ATS event ids of this connection already taken."""
@@ -165,3 +187,46 @@ class MongoConnectorStore:
         return [
             ErrorRecord(d["kind"], d["connection"], d["reason"], d["ref"], d["at"]) async for d in self._errors.find({})
         ]
+
+    async def remember_interviews(self, interviews: Sequence[KnownInterview]) -> None:
+        """Remember interviews as told to the pipeline (the latest wins)."""
+        for known in interviews:
+            iv = known.interview
+            doc = {
+                "application_id": known.application_id,
+                "ats_candidate_id": known.ats_candidate_id,
+                "start": iv.start,
+                "end": iv.end,
+                "location": iv.location,
+                "video_link": iv.video_link,
+                "sequence": iv.sequence,
+                "cancelled": known.cancelled,
+            }
+            await self._interviews.update_one({"_id": f"{known.connection}/{iv.id}"}, {"$set": doc}, upsert=True)
+
+    async def known_interviews(self, connection: str, interview_ids: Iterable[str]) -> dict[str, KnownInterview]:
+        """The remembered interviews of this connection among these ids."""
+        keys = {f"{connection}/{i}": i for i in interview_ids}
+        out: dict[str, KnownInterview] = {}
+        async for d in self._interviews.find({"_id": {"$in": sorted(keys)}}):
+            facts = InterviewFacts(
+                keys[d["_id"]], _utc(d["start"]), _utc(d["end"]), d.get("location"), d.get("video_link"), d["sequence"]
+            )
+            out[facts.id] = KnownInterview(
+                connection, d["application_id"], d["ats_candidate_id"], facts, d["cancelled"]
+            )
+        return out
+
+    async def cursor(self, key: str) -> str | None:
+        """How far the poller named `key` has read, if it ever did."""
+        doc = await self._cursors.find_one({"_id": key})
+        return str(doc["value"]) if doc else None
+
+    async def move_cursor(self, key: str, value: str) -> None:
+        """Remember how far the poller named `key` has read."""
+        await self._cursors.update_one({"_id": key}, {"$set": {"value": value}}, upsert=True)
+
+
+def _utc(at: datetime) -> datetime:
+    """MongoDB hands back naive UTC datetimes."""
+    return at if at.tzinfo is not None else at.replace(tzinfo=UTC)

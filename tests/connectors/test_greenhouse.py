@@ -92,7 +92,8 @@ async def test_a_stage_change_looks_up_the_scheduled_interview_in_harvest(
         "updated_at": "2026-12-01T10:00:00Z",
     }
     state.seed("greenhouse", "interviews/71980812", [past, ahead])
-    async with connector(connections=connections(url)) as client:
+    # The interview poller off: its own Harvest calls are test_greenhouse_interviews.py's.
+    async with connector(connections=connections(url), interview_poll_s=0) as client:
         answer = await deliver(client, fixture("greenhouse", "candidate_stage_change"))
         events = await read_json(kafka, "ats.events")
 
@@ -157,7 +158,7 @@ async def test_harvest_down_answers_503_with_an_error_record_and_the_redelivery_
     state.failures["greenhouse"] = [503, 502, 503, 504]  # every try of the first delivery (api_attempts=4)
     doc = fixture("greenhouse", "candidate_stage_change")
     event_id = str(uuid.uuid4())
-    async with connector(connections=connections(url), api_attempts=4) as client:
+    async with connector(connections=connections(url), api_attempts=4, interview_poll_s=0) as client:
         down = await deliver(client, doc, event_id)
         redelivered = await deliver(client, doc, event_id)  # Greenhouse retries with the same event id
         again = await deliver(client, doc, event_id)
@@ -199,7 +200,8 @@ async def _errors(mongo: MongoSettings) -> list[dict[str, Any]]:
 
 def test_fixtures_are_what_greenhouse_documents() -> None:
     """Every fixture has the documented top level: action and payload (the ping: a web_hook_id)."""
-    for name in ("ping", "new_candidate_application", "candidate_stage_change", "hire_candidate", "reject_candidate"):
+    documented = ("candidate_stage_change", "hire_candidate", "reject_candidate", "interview_deleted", "offer_created")
+    for name in ("ping", "new_candidate_application", *documented):
         doc = fixture("greenhouse", name)
         assert set(doc) == {"action", "payload"}, name
         assert doc["action"] == name, name

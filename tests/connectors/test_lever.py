@@ -59,11 +59,17 @@ async def seed(url: str, interview_start: datetime, **changes: dict[str, Any]) -
 
 @asynccontextmanager
 async def lever_service(
-    kafka: KafkaSettings, mongo: MongoSettings, unique: str, api: str, **overrides: Any
+    kafka: KafkaSettings,
+    mongo: MongoSettings,
+    unique: str,
+    api: str,
+    tokens: dict[str, str] | None = None,
+    **overrides: Any,
 ) -> AsyncIterator[httpx.AsyncClient]:
-    """The connector service on a free port with one Lever connection on the emulator."""
+    """The connector service on a free port with one Lever connection on the emulator (KEY, or a token per type)."""
+    signing: dict[str, Any] = {"signature_tokens": tokens} if tokens else {"secret": KEY}
     lever = Connection.model_validate(
-        {"secret": KEY, "api_url": f"{api}/lever", "api_key": "dev-lever-key", "options": {"perform_as": "u-42"}}
+        {**signing, "api_url": f"{api}/lever", "api_key": "dev-lever-key", "options": {"perform_as": "u-42"}}
     )
     settings = ConnectorSettings(
         kafka=kafka, mongo=mongo, group_id=f"{unique}.connectors", api_backoff_s=0.01, connections={"lever": lever},
@@ -154,6 +160,30 @@ async def test_refused_replayed_and_duplicate_deliveries_produce_nothing_more(
     assert [e["type"] for e in events] == ["ats.stage.changed"]
     assert len([c for c in state.calls if "/opportunities/" in c["path"]]) == 1  # the duplicate fetched nothing
     assert 'connector_webhooks_rejected_total{connection="lever",reason="replayed"} 1.0' in metrics
+
+
+async def test_each_webhook_type_is_checked_with_its_own_signature_token_on_one_connection(
+    kafka: KafkaSettings, mongo: MongoSettings, unique: str, ats_api: tuple[str, EmulatorState]
+) -> None:
+    """#webhooks: Lever generates a signature token per webhook; one connection holds them all, by event type."""
+    url, _ = ats_api
+    await seed(url, datetime.now(UTC) + timedelta(days=2))
+    tokens = {"candidateStageChange": "stage-token", "interviewCreated": "interview-token"}
+    async with lever_service(kafka, mongo, unique, url, tokens=tokens) as client:
+        stage = await deliver(client, lever_body("candidateStageChange", key="stage-token"))
+        interview = await deliver(client, lever_body("interviewCreated", key="interview-token"))
+        crossed = await deliver(client, lever_body("interviewCreated", key="stage-token"))
+        swapped = await deliver(client, lever_body("candidateStageChange", key="interview-token"))
+        no_token = await deliver(client, lever_body("candidateHired", key="stage-token"))
+        events = await read_json(kafka, "ats.events")
+
+    assert [stage.status_code, interview.status_code] == [202, 202]
+    assert [(r.status_code, r.json()["reason"]) for r in (crossed, swapped, no_token)] == [
+        (401, "bad_signature"),
+        (401, "bad_signature"),
+        (401, "no_signature_token"),  # candidateHired has no token here and there is no SECRET to fall back on
+    ]
+    assert [e["type"] for e in events] == ["ats.stage.changed", "ats.interview.scheduled"]
 
 
 async def test_an_unmapped_stage_and_a_deleted_interview(

@@ -19,6 +19,7 @@ import pytest
 from services.connectors.adapters import FetchFailed, Ping, Rejected
 from services.connectors.lever import ADAPTER, REPLAY_WINDOW
 from services.connectors.lever_fetch import candidate_facts, interview_facts
+from services.connectors.settings import Connection, ConnectorSettings
 
 FIXTURES = Path(__file__).parent / "fixtures" / "lever"
 KEY = "lever-signature-token-for-tests"
@@ -104,3 +105,37 @@ def test_interview_facts_from_date_and_duration_with_cancellation_and_video_link
     assert interview_facts(interview, start + timedelta(hours=1)) is None  # over before the webhook
     with pytest.raises(FetchFailed):
         interview_facts({**interview, "duration": 0}, NOW)
+
+
+def test_each_webhook_is_checked_with_its_own_signature_token() -> None:
+    """Lever generates a signature token per webhook (event type): the delivery's `event` picks the token."""
+    conn = Connection.model_validate(
+        {"signature_tokens": {"candidateStageChange": "stage-token", "INTERVIEWCREATED": "interview-token"}}
+    )
+    stage = signed("candidateStageChange", key="stage-token")
+    assert ADAPTER.signed_event(stage) == "candidateStageChange"
+    secret = conn.secret_for(ADAPTER.signed_event(stage))
+    assert secret is not None
+    ADAPTER.verify({}, stage, secret.get_secret_value(), NOW)  # the right token: accepted
+    other = conn.secret_for("interviewCreated")
+    assert other is not None
+    with pytest.raises(Rejected) as wrong:  # signed with the stage token, but it says it is an interview event
+        ADAPTER.verify({}, signed("interviewCreated", key="stage-token"), other.get_secret_value(), NOW)
+    assert wrong.value.reason == "bad_signature"
+    assert conn.secret_for("candidateHired") is None  # no token for that type and no fallback
+    assert ADAPTER.signed_event(b"not json") is None
+    with_fallback = Connection.model_validate({"secret": "shared", "signature_tokens": {"candidateHired": "h"}})
+    assert [with_fallback.secret_for(e).get_secret_value() for e in ("CANDIDATEHIRED", "interviewCreated")] == [  # type: ignore[union-attr]
+        "h",
+        "shared",
+    ]
+    assert conn.signed() and with_fallback.signed() and not Connection.model_validate({}).signed()
+
+
+def test_signature_tokens_come_from_nested_environment_variables(monkeypatch: pytest.MonkeyPatch) -> None:
+    """CONNECTORS_CONNECTIONS__<NAME>__SIGNATURE_TOKENS__<EVENT TYPE>, as the other connection variables."""
+    monkeypatch.setenv("CONNECTORS_CONNECTIONS__LEVER__SIGNATURE_TOKENS__CANDIDATESTAGECHANGE", "stage-token")
+    monkeypatch.setenv("CONNECTORS_CONNECTIONS__LEVER__SIGNATURE_TOKENS__INTERVIEWCREATED", "interview-token")
+    conn = ConnectorSettings().connections["lever"]
+    found = [conn.secret_for(e) for e in ("candidateStageChange", "interviewCreated", "candidateHired")]
+    assert [s.get_secret_value() if s else None for s in found] == ["stage-token", "interview-token", None]

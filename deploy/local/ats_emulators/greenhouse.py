@@ -4,6 +4,7 @@ GET  /v1/applications/{id}/scheduled_interviews   seeded with POST /_emulator/gr
                                                   {"application_id": ..., "interviews": [...Harvest objects]}
 POST /v1/candidates/{id}/activity_feed/notes      {"user_id", "body", "visibility"} with On-Behalf-Of; recorded
 GET  /v1/candidates/{id}/activity_feed            {"notes": [...the recorded notes], "emails": [], "activities": []}
+GET  /v1/scheduled_interviews, /v1/applications/{id}, /v1/candidates/{id}   see greenhouse_reads.py
 
 Harvest authenticates with HTTP basic auth, the API key as user name and an empty password; a note needs
 the On-Behalf-Of header (422 without it, as Harvest answers).
@@ -17,6 +18,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
+from deploy.local.ats_emulators import greenhouse_reads
 from deploy.local.ats_emulators.state import EmulatorState
 
 NAME = "greenhouse"
@@ -83,7 +85,7 @@ def routes(state: EmulatorState) -> list[BaseRoute]:
 
     async def seed_interviews(request: Request) -> Response:
         doc = await request.json()
-        state.seed(NAME, f"interviews/{doc['application_id']}", doc["interviews"])
+        state.seed(NAME, f"interviews/{doc['application_id']}", greenhouse_reads.stamped(doc["interviews"]))
         return JSONResponse({"seeded": len(doc["interviews"])})
 
     return [
@@ -91,4 +93,5 @@ def routes(state: EmulatorState) -> list[BaseRoute]:
         Route("/greenhouse/v1/candidates/{candidate_id}/activity_feed/notes", add_note, methods=["POST"]),
         Route("/greenhouse/v1/candidates/{candidate_id}/activity_feed", activity_feed),
         Route("/_emulator/greenhouse/scheduled_interviews", seed_interviews, methods=["POST"]),
+        *greenhouse_reads.routes(state, guard),
     ]
