@@ -82,7 +82,16 @@ def poison_tables(row: dict[str, Any]) -> str:
             "dead-lettered with a reason by every reader; the international address delivered",
             f"{row['idn_delivered']} of {row['idn_expected']}; mails to poison candidates: {row['poison_mails']};",
             f"worst event → mail delay {row['worst_delay_s']:.1f} s, {len(row['delayed'])} beyond",
-            f"{row['delay_limit_s']:.0f} s; problems: {len(row['problems'])}.",
+            f"{row['delay_limit_s']:.0f} s;",
+            *(  # runs before the connector joined the scenario have no such columns
+                [
+                    f"ATS candidates the connector linked: {row['connector_linked']}, "
+                    f"notes it wrote: {row['connector_notes']};"
+                ]
+                if "connector_linked" in row
+                else []
+            ),
+            f"problems: {len(row['problems'])}.",
         ]
     )
     return "\n".join([summary, "", *topics, "", *services])

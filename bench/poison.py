@@ -8,7 +8,8 @@ schema-valid interview whose `sequence` is 2**64 (out of int64 range), and `pref
 the records only a keyed, compacted topic can get wrong: a valid snapshot under a key that is not
 UTF-8 or is another candidate's, a tombstone without a readable key, a snapshot on the wrong partition.
 
-Each record names the services that must dead-letter it (all readers of its topic). The one
+Each record names the services that must dead-letter it (all readers of its topic; a snapshot on the
+wrong partition only the per-partition views, not the connector, which reads it in a group by key). The one
 international address (`jörg@bücher.example`) is not poison: its events must be delivered.
 Pure: deterministic for a seed; keys are poison candidates' ids, except where the victim is the point.
 """
@@ -39,7 +40,10 @@ from schemas.topics import (
 )
 from services.preference.domain import first_version
 
-SERVICES = frozenset({"preference", "router", "notifier"})
+SERVICES = frozenset({"preference", "router", "notifier", "connectors"})
+# Readers of preferences.changed in a consumer group of their own (the connector's notes), not a per-partition
+# view: a valid snapshot on another partition than its key's is input to them, not poison.
+COMPACTED_IN_GROUP = frozenset({"connectors"})
 ONE_MB = 1_000_000  # 1 MiB would not fit: the default max.message.bytes is 1,048,588 including the batch header
 NESTING = 100_000
 NOT_UTF8 = b"\xc3\x28\xa0\xa1\xff"  # a broken two-byte sequence, a lone continuation byte, 0xff
@@ -67,8 +71,9 @@ def readers(topic: str) -> frozenset[str]:
 
 
 def grouped_inputs(service: str) -> set[str]:
-    """The topics a service reads in consumer groups (preferences.changed is read by views, without a group)."""
-    return {t for t in read_topics() if service in readers(t) and t != PREFERENCES_CHANGED}
+    """The topics a service reads in consumer groups (preferences.changed mostly by views, without a group)."""
+    compacted_in_group = service in COMPACTED_IN_GROUP
+    return {t for t in read_topics() if service in readers(t) and (t != PREFERENCES_CHANGED or compacted_in_group)}
 
 
 @dataclass(frozen=True)
@@ -230,7 +235,8 @@ def catalogue(
             out.append(Poison(topic, "int64_overflow", subject.encode(), int64_overflow(subject, now), None, must))
         if topic == PREFERENCES_CHANGED:
             for kind, key, value, partition in compacted_extras([name(), name(), name()], victim, partitions, now):
-                out.append(Poison(topic, kind, key, value, partition, must))
+                reach = must - COMPACTED_IN_GROUP if kind == "wrong_partition" else must
+                out.append(Poison(topic, kind, key, value, partition, reach))
     return [*out, orphan(name(), partitions, now)] if with_orphan else out
 
 

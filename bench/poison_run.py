@@ -8,7 +8,9 @@ address. The run then proves, from outside the services:
 - the international address delivered, and no mail to a poison candidate;
 - every poison record in its topic's DLQ, with a reason, by every service that reads the topic;
 - every service ready with zero lag again (its own gauge and the broker's offsets agree), never
-  ready while one of its partitions stood still, and none stuck at the end.
+  ready while one of its partitions stood still, and none stuck at the end;
+- the connector (bench/poison_connector.py) still writing notes: every candidate a Greenhouse webhook
+  linked, before the poison or right after it, gets the note of their e-mail, no line twice.
 The services' stall time is lowered to `STALL_AFTER_S` for this run, so a stuck partition shows.
 """
 
@@ -18,7 +20,7 @@ import asyncio
 import contextlib
 import json
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -29,6 +31,7 @@ from bench.harness import Env, progress, world
 from bench.oracle import DEFAULT_REMINDERS, Reminders, own_mails, reconcile, script, timing
 from bench.poison import SERVICES, Poison, catalogue, grouped_inputs, idn_events, read_topics
 from bench.poison_check import Injected, Outcome, outcomes
+from bench.poison_connector import link, notes, start_connector
 from bench.poison_health import Health, Probe, health
 from bench.poison_verdict import Evidence, verdict
 from bench.probing import DlqReader, Monitor
@@ -41,6 +44,7 @@ STALL_AFTER_S = 10.0
 GRACE_S = 7.0  # the services measure lag every 5 s: one interval and two probes of slack
 DELAY_LIMIT_S = 5.0
 RECOVER_LIMIT_S = 90.0  # after the injection: ready with zero lag, and every dead letter in place
+LINKED_BEFORE, LINKED_AFTER = ["7001", "7002"], ["7003", "7004"]  # Greenhouse candidates the connector links
 MAX_MESSAGE = 1_048_588  # the broker's default max.message.bytes: a 1 MB poison record fits
 
 
@@ -112,7 +116,13 @@ class Stream:
 
 
 async def stream_with_poison(
-    env: Env, url: str, count: int, rate: float, reminders: Reminders, with_orphan: bool
+    env: Env,
+    url: str,
+    count: int,
+    rate: float,
+    reminders: Reminders,
+    with_orphan: bool,
+    after_poison: Callable[[], Awaitable[None]],
 ) -> Stream:
     """The steady stream (its script made now, so reminders fall due when scripted), poisoned after a third."""
     now = datetime.now(UTC)
@@ -127,6 +137,7 @@ async def stream_with_poison(
         run.clock["origin"], run.clock["wall"] = time.perf_counter(), datetime.now(UTC)
         run.injected.extend(await inject(env, poisons, run.idn))
         run.clock["settled"] = time.perf_counter() - run.clock["origin"]
+        await after_poison()
         progress(f"poison: {len(run.injected)} records on {len(read_topics())} topics in {run.clock['settled']:.1f} s")
 
     progress(f"poison: {count} events at {rate:.0f}/s, poison after {count // 3}")
@@ -146,6 +157,8 @@ async def poison_scenario(
     async with world(local, "chaospoison", workdir) as env:
         mail = workdir / f"{env.name}-mail"
         pref = await start_stack(env, mail, extra={f"{s.upper()}_STALL_AFTER_S": str(STALL_AFTER_S) for s in SERVICES})
+        connector, ats = await start_connector(env, STALL_AFTER_S)
+        await link(connector, env.name, LINKED_BEFORE, datetime.now(UTC))
         monitor = Monitor(
             env.local.bootstrap,
             {p.name: p.url for p in env.processes if p.name in SERVICES},
@@ -154,7 +167,15 @@ async def poison_scenario(
         dlqs = [env.kafka.topic(dlq_topic(t)) for t in read_topics()]
         async with monitoring(monitor), DlqReader(env.local.bootstrap, dlqs, env.partitions) as dlq:
             await monitor.covering(30.0)  # so every probe from the injection on is evidence
-            run = await stream_with_poison(env, pref.url, count, rate, reminders, with_orphan)
+            run = await stream_with_poison(
+                env,
+                pref.url,
+                count,
+                rate,
+                reminders,
+                with_orphan,
+                lambda: link(connector, env.name, LINKED_AFTER, datetime.now(UTC)),
+            )
             arrived = await settle(mail, run.expected, limit_s=240)
             healths, results = await aftermath(
                 monitor, dlq, run.injected, f"{env.name}.", run.clock["origin"], run.clock["settled"]
@@ -172,7 +193,8 @@ async def poison_scenario(
             await window_resends(env),
             arrived - run.clock["fault"] if arrived else float("nan"),
         )
-        evidence = Evidence(everyone, run.idn, run.expected, receipts, healths, results, dlq.unreadable)
+        written = await notes(ats, LINKED_BEFORE + LINKED_AFTER)
+        evidence = Evidence(everyone, run.idn, run.expected, receipts, healths, results, dlq.unreadable, written)
         found = verdict(evidence, env.name, DELAY_LIMIT_S, RECOVER_LIMIT_S) | {"stall_after_s": STALL_AFTER_S}
         extra = {"monitor_failures": monitor.failures[:5], "probes_file": str(probes_file)}
         return row | timing(everyone, receipts, run.clock["wall"]) | found | extra

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections import Counter
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -11,6 +12,27 @@ from bench.poison_check import Outcome, by_topic
 from bench.poison_check import problems as dlq_problems
 from bench.poison_health import Health
 from bench.poison_health import problems as health_problems
+
+
+@dataclass(frozen=True)
+class Notes:
+    """What the connector wrote back during the run: the ATS candidates linked, the notes its ATS received."""
+
+    linked: tuple[str, ...] = ()  # Greenhouse candidate ids linked by webhook, before and after the poison
+    bodies: tuple[tuple[str, str], ...] = ()  # (Greenhouse candidate id, note text), every note as received
+
+
+def note_problems(notes: Notes) -> list[str]:
+    """A linked candidate without the note of their mail, or a line written twice (nothing doubled)."""
+    found = []
+    for cid in notes.linked:
+        lines = Counter(
+            line for who, body in notes.bodies if who == cid for line in body.splitlines() if line.startswith("- ")
+        )
+        if not any("sent by e-mail" in line for line in lines):
+            found.append(f"connector: no note of the e-mail sent to ATS candidate {cid}")
+        found += [f"connector: a line written {n} times on ATS candidate {cid}" for n in lines.values() if n > 1]
+    return found
 
 
 @dataclass(frozen=True)
@@ -24,6 +46,7 @@ class Evidence:
     healths: list[Health]
     results: list[Outcome]
     unreadable: int  # DLQ records without their origin headers
+    notes: Notes = Notes()
 
 
 def verdict(e: Evidence, prefix: str, delay_limit_s: float, recover_limit_s: float) -> dict[str, Any]:
@@ -39,6 +62,7 @@ def verdict(e: Evidence, prefix: str, delay_limit_s: float, recover_limit_s: flo
         *(f"delayed {d.seconds:.1f} s: {d.candidate_id} (event {d.event_id})" for d in delayed),
         *dlq_problems(e.results),
         *health_problems(e.healths, recover_limit_s),
+        *note_problems(e.notes),
     ]
     if unanswered := len(SERVICES) - len(e.healths):
         found.append(f"{unanswered} service(s) never answered a probe")
@@ -60,5 +84,7 @@ def verdict(e: Evidence, prefix: str, delay_limit_s: float, recover_limit_s: flo
             {"topic": o.injected.poison.topic, "kind": o.injected.poison.kind, "seconds": o.seconds} for o in slowest
         ],
         "services": [asdict(h) | {"ok": h.ok} for h in e.healths],
+        "connector_linked": len(e.notes.linked),
+        "connector_notes": len(e.notes.bodies),
         "problems": found,
     }

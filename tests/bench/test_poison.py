@@ -72,10 +72,17 @@ def test_every_topic_a_service_reads_is_poisoned_with_every_kind(records: list[P
 
 def test_every_reader_must_dead_letter_its_topics_poison(records: list[Poison]) -> None:
     for p in records:
-        assert p.must_reach == set(TOPICS_BY_NAME[p.topic].readers) & SERVICES  # the services the scenario runs
+        readers = set(TOPICS_BY_NAME[p.topic].readers) & SERVICES  # the services the scenario runs
+        if p.kind == "wrong_partition":  # garbage to a per-partition view; the connector reads by key
+            assert p.must_reach == readers - {"connectors"} and "router" in p.must_reach
+        else:
+            assert p.must_reach == readers
     status = next(p for p in records if p.topic == "notifications.status")
-    assert status.must_reach == {"preference", "router", "notifier"}
+    assert status.must_reach == {"preference", "router", "notifier", "connectors"}
+    snapshot = next(p for p in records if p.topic == PREFERENCES_CHANGED and p.kind == "key_mismatch")
+    assert "connectors" in snapshot.must_reach  # a note on the wrong person must never be written
     assert grouped_inputs("router") == {"ats.accepted", "notifications.status"}  # its view has no group
+    assert grouped_inputs("connectors") == {"notifications.status", PREFERENCES_CHANGED}  # both in groups
 
 
 def test_the_contracts_decoders_refuse_every_event_topics_poison(records: list[Poison]) -> None:

@@ -76,7 +76,9 @@ def test_chaos_poison_is_dead_lettered_and_nothing_else_suffers(
     assert row["idn_delivered"] == row["idn_expected"] == 2
     assert row["poison_mails"] == 0
     assert row["worst_delay_s"] <= row["delay_limit_s"] and row["delayed"] == []
-    assert [s["service"] for s in row["services"]] == ["preference", "router", "notifier"]
+    assert [s["service"] for s in row["services"]] == ["preference", "router", "notifier", "connectors"]
+    # The connector kept writing notes: the candidates linked before and after the poison each got theirs.
+    assert row["connector_linked"] == 4 and row["connector_notes"] >= 4
     for service in row["services"]:
         assert service["ok"] and service["falsely_ready"] == 0 and service["stuck"] == []
         assert service["recovered_s"] is not None and service["past_poison_s"] is not None
