@@ -151,6 +151,7 @@ async def test_a_candidate_adds_an_email_address_then_pauses_and_only_essentials
         paused = await eventually(lambda: latest_snapshot(kafka, cid, verified["version"]), what="the paused version")
         end = datetime.combine(last_day + timedelta(days=1), time(0), ZoneInfo(ZONE))
         assert datetime.fromisoformat(paused["paused_until"]) == end  # messages start again the day after
+        assert paused["contacts"]["email"]["address"] == new  # the ATS's old address did not replace it
 
         # During the pause a stage update is held until it ends; a cancellation within 48 hours still goes.
         update = ats_event("ats.stage.changed", cid, email=old, timezone=ZONE, stage="assessment")
