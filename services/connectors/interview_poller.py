@@ -46,7 +46,9 @@ from services.connectors.webhook_json import timestamp
 
 log = logging.getLogger(__name__)
 PATH = "/v1/scheduled_interviews"
-FIRST_LOOKBACK = timedelta(days=1)  # a first start reads this far back (known candidates only, each version once)
+# A first start reads from about now: further back it would re-announce interviews the stage-change path of an
+# earlier version already told about (nothing remembered them then); the margin covers clock skew with Harvest.
+FIRST_LOOKBACK = timedelta(minutes=5)
 PER_PAGE = "500"  # Harvest's maximum
 
 
