@@ -5,12 +5,13 @@ never be asked for again. The pattern of the versions' outbox (PreferenceService
 - the notice is stored before the erasure (`erasure_notices`, `_id` = its CloudEvent id; it names only the
   candidate id, when, the last version and what is kept: what the ATS needs, no other personal data);
 - it is produced right after the erasure and removed once the broker acknowledged it;
-- the relay (every outbox interval) takes notices older than the grace: one whose erasure is done (the
-  candidate has no stored version) is produced unless it is already on candidate.events (its id is the
-  record's correlation id; the candidate's partition is read first), so a crash between the broker's
-  acknowledgement and the removal doubles nothing. An erasure that never finished (a failure before the
-  versions were deleted: the link still works, the candidate can try again, with the same notice id) sends
-  no notice; its record goes after a day.
+- the relay (every outbox interval) takes notices older than the grace. One already on candidate.events
+  (its id is the record's correlation id; the candidate's partition is read first) was produced before a
+  crash between the broker's acknowledgement and the removal: it is removed, not sent again. Any other
+  is the trace of an erasure the candidate confirmed and a failure interrupted (the database or the
+  broker down before the versions were deleted, or before the tombstone was acknowledged, which would
+  leave the views holding the last snapshot): the relay completes the erasure (idempotent; not for a
+  candidate who came back since), then produces the notice.
 """
 
 from __future__ import annotations
@@ -30,10 +31,9 @@ from services.common.locks import KeyedLocks
 from services.common.mongo import insert_new
 from services.common.settings import KafkaSettings
 from services.preference.publisher import records_until_now
-from services.preference.service import PreferenceService, UnknownCandidateError
+from services.preference.service import PreferenceService
 
 log = logging.getLogger(__name__)
-ABANDON_AFTER = timedelta(days=1)  # a notice whose erasure did not finish by then will not be sent
 OnTopic = Callable[[list[DataErasedEvent]], Awaitable[set[str]]]  # which of these notices are on the topic
 
 
@@ -107,34 +107,22 @@ class ErasureNotices:
             return existed
 
     async def relay_once(self, grace: timedelta, limit: int = 100) -> int:
-        """Produce the notices a failure or a crash left behind (older than `grace`); how many were pending."""
-        now = self._service.clock()
-        pending = await self._outbox.older_than(now - grace, limit)
-        done = [n for n, at in pending if await self._erased(n, at, now)]
-        on_topic = await self._on_topic(done) if done else set()
-        for notice in done:
+        """Finish the erasures and notices a failure or a crash left behind (older than `grace`); how many."""
+        pending = await self._outbox.older_than(self._service.clock() - grace, limit)
+        on_topic = await self._on_topic([n for n, _ in pending]) if pending else set()
+        for notice, stored_at in pending:
             async with self._sending.hold(notice.id):
                 if not await self._outbox.holds(notice.id):
                     continue  # sent meanwhile (the page's own send)
                 if notice.id in on_topic:
                     await self._outbox.remove(notice.id)  # produced before a crash: not again
-                else:
-                    await self._send(notice)
-                    log.info("erasure notice relayed", extra={"notice_id": notice.id})
+                    continue
+                await self._service.finish_erasure(notice.subject, stored_at)
+                await self._send(notice)
+                log.info("erasure finished and its notice relayed", extra={"notice_id": notice.id})
         return len(pending)
 
     async def _send(self, notice: DataErasedEvent) -> None:
         await self._service.announce(notice)
         self._crash.reached("after_erase_notice")
         await self._outbox.remove(notice.id)
-
-    async def _erased(self, notice: DataErasedEvent, stored_at: datetime, now: datetime) -> bool:
-        """The erasure is done (nothing stored any more); a notice of one that never finished goes after a day."""
-        try:
-            await self._service.get(notice.subject)
-        except UnknownCandidateError:
-            return True
-        if now - stored_at > ABANDON_AFTER:
-            log.warning("erasure notice dropped: the erasure did not finish", extra={"notice_id": notice.id})
-            await self._outbox.remove(notice.id)
-        return False

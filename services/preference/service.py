@@ -327,6 +327,17 @@ class PreferenceService:
             self._store.forget_unconfirmed(snapshot.candidate_id, snapshot.version)
             return None
 
+    async def finish_erasure(self, candidate_id: str, requested_at: datetime) -> None:
+        """Complete an erasure a failure interrupted (nothing deleted yet, or no tombstone): erase again.
+
+        Erasing is idempotent (a later tombstone only carries a higher version). A candidate who came back
+        after the request (a new application with renewed consent) is not erased again.
+        """
+        found = (await self._suppressions([candidate_id], fresh=True)).get(candidate_id)
+        if found is not None and found.renewed_at is not None and found.renewed_at > requested_at:
+            return
+        await self.erase(candidate_id)
+
     async def erase(self, candidate_id: str) -> bool:
         """Forget a candidate: versions, history, a tombstone on the topic; keep a suppression key.
 

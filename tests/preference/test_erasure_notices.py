@@ -10,7 +10,7 @@ from prometheus_client import CollectorRegistry
 
 from schemas.ats import ATS_EVENT_ADAPTER
 from schemas.candidate_events import CandidateEvent, DataErased, DataErasedEvent
-from services.preference.erasure_notices import ABANDON_AFTER, ErasureNotices
+from services.preference.erasure_notices import ErasureNotices
 from services.preference.metrics import PreferenceMetrics
 from services.preference.service import PreferenceService
 from services.preference.store import Erasure
@@ -57,18 +57,41 @@ class Topic:
 
 
 class FailingErasure(FakePreferenceStore):
-    """The database fails in the middle of the erasure, before the versions are deleted."""
+    """The database fails in the middle of the first erasure, before the versions are deleted; then it is back."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.failures = 1
 
     async def erase(self, candidate_id: str, suppression_key: str, at: datetime) -> Erasure:
-        raise ConnectionError("database unreachable")
+        if self.failures:
+            self.failures -= 1
+            raise ConnectionError("database unreachable")
+        return await super().erase(candidate_id, suppression_key, at)
 
 
-async def _setup(store: FakePreferenceStore | None = None) -> tuple[ErasureNotices, MemoryOutbox, Topic, Clock]:
+class FailingTombstone(FakeSnapshotPublisher):
+    """The broker refuses the first tombstone (the versions are deleted by then); then it is back."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.failures = 1
+
+    async def tombstone(self, candidate_id: str, version: int) -> tuple[int, int]:
+        if self.failures:
+            self.failures -= 1
+            raise ConnectionError("broker unreachable")
+        return await super().tombstone(candidate_id, version)
+
+
+async def _setup(
+    store: FakePreferenceStore | None = None, publisher: FakeSnapshotPublisher | None = None
+) -> tuple[ErasureNotices, MemoryOutbox, Topic, Clock]:
     """A candidate c1 whose erasure notices go to `Topic` through the service's candidate.events publisher."""
     clock, topic, outbox = Clock(NOW), Topic(), MemoryOutbox()
     service = PreferenceService(
         store or FakePreferenceStore(),
-        FakeSnapshotPublisher(),
+        publisher or FakeSnapshotPublisher(),
         PreferenceMetrics(CollectorRegistry()),
         clock,
         b"k",
@@ -110,17 +133,29 @@ async def test_a_notice_on_the_topic_but_still_in_the_outbox_is_not_produced_aga
     assert [r.id for r in topic.records] == ["notice-c1-1"] and outbox.notices == {}
 
 
-async def test_a_fresh_notice_is_left_to_the_page_and_an_unfinished_erasure_sends_none() -> None:
-    notices, outbox, topic, clock = await _setup(FailingErasure())
+async def test_a_fresh_notice_is_left_to_the_page_and_an_interrupted_erasure_is_finished_then_told() -> None:
+    store = FailingErasure()
+    notices, outbox, topic, clock = await _setup(store)
     with pytest.raises(ConnectionError):
         await notices.erase(_notice(NOW))
-    assert await notices.relay_once(GRACE) == 0  # within the grace: the page may still be sending it
+    assert await store.get("c1") is not None  # nothing deleted yet
+    assert await notices.relay_once(GRACE) == 0  # within the grace: the page may still be at it
     clock.advance(GRACE * 2)
-    assert await notices.relay_once(GRACE) == 1 and topic.records == []  # the candidate is still there
-    assert list(outbox.notices) == ["notice-c1-1"]
-    clock.advance(ABANDON_AFTER)
-    await notices.relay_once(GRACE)
-    assert topic.records == [] and outbox.notices == {}  # dropped: the erasure never happened
+    assert await notices.relay_once(GRACE) == 1  # the database is back: the confirmed erasure is carried out
+    assert await store.get("c1") is None and len(store.erased) == 1
+    assert [r.id for r in topic.records] == ["notice-c1-1"] and outbox.notices == {}
+
+
+async def test_an_erasure_whose_tombstone_the_broker_refused_gets_its_tombstone_from_the_relay() -> None:
+    publisher = FailingTombstone()
+    notices, outbox, topic, clock = await _setup(publisher=publisher)
+    with pytest.raises(ConnectionError):
+        await notices.erase(_notice(NOW))
+    assert "c1" not in publisher.published  # deleted, but the views were never told
+    clock.advance(GRACE * 2)
+    assert await notices.relay_once(GRACE) == 1
+    assert publisher.published[-1] == "c1"  # the tombstone, last on the topic
+    assert [r.id for r in topic.records] == ["notice-c1-1"] and outbox.notices == {}
 
 
 async def test_the_erasure_itself_is_the_apis_and_the_notice_follows_it_at_once() -> None:
