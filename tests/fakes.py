@@ -86,6 +86,9 @@ class FakePreferenceStore:
         self.erased[suppression_key] = Suppression(at, version)
         return Erasure(existed=doc is not None, version=version)
 
+    async def forget_applications(self, candidate_id: str) -> None:
+        self.apps = {k: e for k, e in self.apps.items() if e.candidate_id != candidate_id}
+
     async def suppressions(self, suppression_keys: Iterable[str], fresh: bool = False) -> dict[str, Suppression]:
         return {k: self.erased[k] for k in suppression_keys if k in self.erased}
 

@@ -275,7 +275,9 @@ class PreferenceService:
             if now < ended_at + retention:
                 continue
             snapshot = await self._store.get(candidate_id)
-            if snapshot is not None and may_delete(snapshot, ended_at, now, retention, talent_pool):
+            # No snapshot but application records: an erasure a failure interrupted (or records an import
+            # racing an erasure wrote again); finishing it is what it asked for.
+            if snapshot is None or may_delete(snapshot, ended_at, now, retention, talent_pool):
                 await self.erase(candidate_id)
                 self._metrics.retention_erasures.inc()
                 erased += 1
@@ -347,4 +349,7 @@ class PreferenceService:
         self._seen.pop(candidate_id, None)
         erased = await self._store.erase(candidate_id, self.suppression_key(candidate_id), self._clock())
         await self._publisher.tombstone(candidate_id, erased.version)
+        # Last: until the tombstone is acknowledged the application records remain, and with them the
+        # retention job's way to find and finish an erasure a failure interrupted (see retention_once).
+        await self._store.forget_applications(candidate_id)
         return erased.existed

@@ -82,6 +82,7 @@ class PreferenceStore(Protocol):
     def forget_unconfirmed(self, candidate_id: str, up_to: int) -> None: ...
     async def history(self, candidate_id: str) -> list[HistoryEntry]: ...
     async def erase(self, candidate_id: str, suppression_key: str, at: datetime) -> Erasure: ...
+    async def forget_applications(self, candidate_id: str) -> None: ...
     async def suppressions(self, suppression_keys: Iterable[str], fresh: bool = False) -> dict[str, Suppression]: ...
     async def renew(self, suppression_key: str, candidate_id: str, renewed_at: datetime, base: int) -> None: ...
     async def record_applications(self, events: Sequence[ApplicationEvent]) -> None: ...
@@ -254,11 +255,14 @@ class MongoPreferenceStore:
             await self._suppressions.update_one({"_id": suppression_key}, {"$set": doc})
         self._suppression_keys.add(suppression_key)
         deleted = await self._log.delete_many({"candidate_id": candidate_id})
-        await self._apps.delete_many({"candidate_id": candidate_id})
         # Pending one-time codes of the self-service page (a number not yet verified is in them, in clear).
         await MongoVerificationStore(self._db).erase(candidate_id)
         self._latest.pop(candidate_id, None)
         return Erasure(existed=deleted.deleted_count > 0, version=version)
+
+    async def forget_applications(self, candidate_id: str) -> None:
+        """The last step of an erasure: while these remain, the retention job finds an interrupted one."""
+        await self._apps.delete_many({"candidate_id": candidate_id})
 
     async def suppressions(self, suppression_keys: Iterable[str], fresh: bool = False) -> dict[str, Suppression]:
         """The suppressions among these keys (erased candidates, and ones who came back after an erasure).
