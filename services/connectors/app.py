@@ -37,6 +37,7 @@ from services.connectors.cloudevents import BindingError, read_events, validate
 from services.connectors.intake import EventProducer, Intake
 from services.connectors.interview_poller import InterviewPoller
 from services.connectors.metrics import ConnectorMetrics
+from services.connectors.parts import Parts
 from services.connectors.preference_notes import PreferenceNotes, is_erasure
 from services.connectors.registry import load_adapters
 from services.connectors.settings import ConnectorSettings
@@ -116,9 +117,10 @@ def create_app(settings: ConnectorSettings, clock: Callable[[], datetime] = utcn
     client = make_client(settings.mongo, "connectors")
     store = MongoConnectorStore(client, settings.mongo.database)
     producer = EventProducer(broker, settings.kafka)
-    intake = Intake(settings, adapters, clients, store, producer, metrics, clock)
-    poller = InterviewPoller(settings, clients, store, producer, metrics, clock)
-    notes = NoteWriter(settings, adapters, clients, store, metrics, clock)
+    parts = Parts(settings, adapters, clients, store, metrics, clock)
+    intake = Intake(parts, producer)
+    poller = InterviewPoller(parts, producer)
+    notes = NoteWriter(parts)
     writeback = WriteBack(notes, settings.note_states)
     wanted = frozenset(settings.note_states)
     subscribe_batch(

@@ -12,9 +12,8 @@ import asyncio
 import inspect
 import json
 import logging
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import Awaitable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
-from datetime import datetime
 from typing import Any
 
 from faststream.kafka import KafkaBroker
@@ -24,7 +23,6 @@ from services.common.publishing import CLOUDEVENTS_JSON
 from services.common.settings import KafkaSettings
 from services.connectors.adapters import (
     Adapter,
-    AtsApi,
     FetchFailed,
     KnownInterview,
     Occurrence,
@@ -36,7 +34,7 @@ from services.connectors.adapters import (
 from services.connectors.cloudevents import validate
 from services.connectors.mapping import UnmappedStage, candidate_id, to_cloudevent
 from services.connectors.metrics import ConnectorMetrics
-from services.connectors.settings import ConnectorSettings
+from services.connectors.parts import Parts, UsesParts
 from services.connectors.store import ConnectorStore, ErrorRecord, Link
 
 log = logging.getLogger(__name__)
@@ -74,26 +72,12 @@ class EventProducer:
         await asyncio.gather(*pending)
 
 
-class Intake:
+class Intake(UsesParts):
     """The webhook side of the connector service."""
 
-    def __init__(
-        self,
-        settings: ConnectorSettings,
-        adapters: Mapping[str, Adapter],
-        apis: Mapping[str, AtsApi],
-        store: ConnectorStore,
-        producer: EventProducer,
-        metrics: ConnectorMetrics,
-        clock: Callable[[], datetime],
-    ) -> None:
-        self._settings = settings
-        self._adapters = adapters
-        self._apis = apis
-        self._store = store
+    def __init__(self, parts: Parts, producer: EventProducer) -> None:
+        super().__init__(parts)
         self._producer = producer
-        self._metrics = metrics
-        self._clock = clock
 
     def reject(self, name: str, reason: str, status: int, detail: str = "") -> Answer:
         """Count and answer a refused delivery (`detail` names fields or stage names, never values)."""

@@ -22,12 +22,12 @@ an error record is kept and the next round reads the same interviews again; thos
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from services.connectors.adapters import AtsApi, FetchFailed, KnownInterview, Rejected
+from services.connectors.adapters import FetchFailed, KnownInterview, Rejected
 from services.connectors.cloudevents import validate
 from services.connectors.greenhouse_harvest import (
     interview_change,
@@ -39,9 +39,8 @@ from services.connectors.greenhouse_harvest import (
 )
 from services.connectors.intake import EventProducer, known_interview, record_error
 from services.connectors.mapping import UnmappedStage, candidate_id, to_cloudevent
-from services.connectors.metrics import ConnectorMetrics
-from services.connectors.settings import ConnectorSettings
-from services.connectors.store import ConnectorStore, ErrorRecord, Link
+from services.connectors.parts import Parts, UsesParts
+from services.connectors.store import ErrorRecord, Link
 from services.connectors.webhook_json import timestamp
 
 log = logging.getLogger(__name__)
@@ -62,25 +61,13 @@ class Round:
     told: list[KnownInterview] = field(default_factory=list)
 
 
-class InterviewPoller:
+class InterviewPoller(UsesParts):
     """Polls each Greenhouse connection's scheduled interviews and puts what changed on ats.events."""
 
-    def __init__(
-        self,
-        settings: ConnectorSettings,
-        apis: Mapping[str, AtsApi],
-        store: ConnectorStore,
-        producer: EventProducer,
-        metrics: ConnectorMetrics,
-        clock: Callable[[], datetime],
-    ) -> None:
-        self._settings = settings
-        self._apis = apis
-        self._store = store
+    def __init__(self, parts: Parts, producer: EventProducer) -> None:
+        super().__init__(parts)
         self._producer = producer
-        self._metrics = metrics
-        self._clock = clock
-        self.connections = [n for n in settings.connections if settings.ats_of(n) == "greenhouse"]
+        self.connections = [n for n in parts.settings.connections if parts.settings.ats_of(n) == "greenhouse"]
 
     async def poll_all(self) -> None:
         """One round over every Greenhouse connection (one failing does not stop the others)."""

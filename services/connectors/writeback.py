@@ -22,17 +22,15 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Awaitable, Callable, Mapping, Sequence
-from datetime import datetime
 from typing import TypeVar
 
 from schemas.status import NotificationStatusEvent, StatusChange
 from services.common.failpoints import CrashPoints
 from services.common.kafka import Record
 from services.connectors.adapters import Adapter, AtsApi, FetchFailed
-from services.connectors.metrics import ConnectorMetrics
 from services.connectors.notes import note_key, note_marker, note_text, with_marker
-from services.connectors.settings import ConnectorSettings
-from services.connectors.store import ConnectorStore, ErrorRecord, Link
+from services.connectors.parts import Parts, UsesParts
+from services.connectors.store import ErrorRecord, Link
 
 log = logging.getLogger(__name__)
 MAX_ROUND_PAUSE_S = 60.0
@@ -41,31 +39,17 @@ MAX_ROUND_PAUSE_S = 60.0
 T = TypeVar("T")
 
 
-class NoteWriter:
+class NoteWriter(UsesParts):
     """Notes on candidates in their ATS, for any kind of item (status changes, preference versions).
 
     Keeps items of linked candidates not written yet (by key), writes one note per candidate (connections
     concurrently, each paced by its AtsClient), marks the keys written once the ATS accepted the note.
     """
 
-    def __init__(
-        self,
-        settings: ConnectorSettings,
-        adapters: Mapping[str, Adapter],
-        apis: Mapping[str, AtsApi],
-        store: ConnectorStore,
-        metrics: ConnectorMetrics,
-        clock: Callable[[], datetime],
-        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
-    ) -> None:
-        self._settings = settings
-        self._adapters = adapters
-        self._apis = apis
-        self._store = store
-        self._metrics = metrics
-        self._clock = clock
+    def __init__(self, parts: Parts, sleep: Callable[[float], Awaitable[None]] = asyncio.sleep) -> None:
+        super().__init__(parts)
         self._sleep = sleep
-        self._crash = CrashPoints(settings.crash_at)
+        self._crash = CrashPoints(parts.settings.crash_at)
 
     async def write(
         self, items: Mapping[str, T], candidate_of: Callable[[T], str], text_of: Callable[[list[T]], str]

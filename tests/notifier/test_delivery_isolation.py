@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from typing import Any
 
@@ -91,13 +92,18 @@ async def barrier(_: set[str]) -> bool:
     return True
 
 
-async def test_a_message_that_raises_fails_alone_and_an_erased_candidate_is_suppressed() -> None:
-    store, reports = Store(), Reports()
-    registry = CollectorRegistry()
-    delivery = Delivery(
+def _delivery(
+    adapter: Adapter,
+    store: Store,
+    barrier: Callable[[set[str]], Awaitable[bool]],
+    reports: Reports,
+    registry: CollectorRegistry,
+) -> Delivery:
+    """The e-mail delivery over these parts, at NOW."""
+    return Delivery(
         NotifierSettings(),
         Channel.EMAIL,
-        Adapter(),  # type: ignore[arg-type]
+        adapter,  # type: ignore[arg-type]
         store,  # type: ignore[arg-type]
         reach,
         barrier,
@@ -106,6 +112,12 @@ async def test_a_message_that_raises_fails_alone_and_an_erased_candidate_is_supp
         NotifierMetrics(registry),
         lambda: NOW,
     )
+
+
+async def test_a_message_that_raises_fails_alone_and_an_erased_candidate_is_suppressed() -> None:
+    store, reports = Store(), Reports()
+    registry = CollectorRegistry()
+    delivery = _delivery(Adapter(), store, barrier, reports, registry)
     await delivery.on_dispatch([command("boom", "c1"), command("fine", "c2"), command("late", "erased")])
 
     assert reports.states["fine"][0] is NotificationStatus.SENT
@@ -153,18 +165,7 @@ async def test_claims_made_while_the_view_was_behind_are_no_resends_on_the_retry
     async def barrier_behind_once(_: set[str]) -> bool:
         return not behind.pop() if behind else True
 
-    delivery = Delivery(
-        NotifierSettings(),
-        Channel.EMAIL,
-        adapter,  # type: ignore[arg-type]
-        store,  # type: ignore[arg-type]
-        reach,
-        barrier_behind_once,
-        Renderer(),
-        reports,  # type: ignore[arg-type]
-        NotifierMetrics(registry),
-        lambda: NOW,
-    )
+    delivery = _delivery(adapter, store, barrier_behind_once, reports, registry)
     batch = [command("new", "c1"), command("crashed", "c2")]
     with pytest.raises(ViewBehindError):  # transient: the consumer backs off and redelivers the batch
         await delivery.on_dispatch(batch)
