@@ -1,5 +1,6 @@
 """A candidate adds another e-mail address on the page, proves it with the code that arrives by mail, then
-pauses messages up to a date: what the page promises about the pause is what the services do.
+pauses messages up to a date and sets a weekly maximum: what the page promises about the pause is what the
+services do.
 
 The three services run in-process against the test's own topics and database; the code e-mail and every
 message go over real SMTP to the project's sink. Keyboard only; axe-core on every page state; screenshots
@@ -38,6 +39,7 @@ WORDS = {
         "confirmed": "Je e-mailadres is bevestigd",
         "verified": "bevestigd door jou",
         "pause_until": "Of: pauze tot en met een datum",
+        "cap": "Hoeveel berichten per week?",
         "save": "Opslaan",
         "saved": "Opgeslagen",
         "paused": "Berichten staan op pauze tot",
@@ -50,6 +52,7 @@ WORDS = {
         "confirmed": "Your e-mail address is confirmed",
         "verified": "confirmed by you",
         "pause_until": "Or: pause up to and including a date",
+        "cap": "How many messages per week?",
         "save": "Save",
         "saved": "Saved",
         "paused": "Messages are paused until",
@@ -142,6 +145,12 @@ async def test_a_candidate_adds_an_email_address_then_pauses_and_only_essentials
             last_day = _day_and_month_alike(datetime.now(ZoneInfo(ZONE)).date())
             await page.goto(f"{base}/s/{token}?lang={lang}")
             await type_into(page.get_by_label(words["pause_until"]), f"{last_day:%d%m%Y}")
+            # And pace: at most 2 a week (no limit, 1, 2: two steps down the list, by keyboard).
+            cap = page.get_by_label(words["cap"])
+            await cap.focus()
+            for _ in range(2):
+                await page.keyboard.press("ArrowDown")
+            await expect(cap).to_have_value("2")
             await press_key(page.get_by_role("button", name=words["save"]), "Enter")
             await expect(page.get_by_role("status")).to_contain_text(words["saved"])
             await expect(page.get_by_text(words["paused"])).to_be_visible()
@@ -151,6 +160,7 @@ async def test_a_candidate_adds_an_email_address_then_pauses_and_only_essentials
         paused = await eventually(lambda: latest_snapshot(kafka, cid, verified["version"]), what="the paused version")
         end = datetime.combine(last_day + timedelta(days=1), time(0), ZoneInfo(ZONE))
         assert datetime.fromisoformat(paused["paused_until"]) == end  # messages start again the day after
+        assert paused["frequency_cap"]["per_week"] == 2
         assert paused["contacts"]["email"]["address"] == new  # the ATS's old address did not replace it
 
         # During the pause a stage update is held until it ends; a cancellation within 48 hours still goes.
