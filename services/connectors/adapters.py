@@ -139,6 +139,9 @@ class Occurrence:
     interview: InterviewFacts | None = None
     offer_deadline: datetime | None = None
     part: str = ""  # distinguishes several occurrences of one ATS event (their CloudEvent ids differ)
+    # When set, the CloudEvent id comes from this instead of the ATS event: the same fact found by two
+    # paths (a web hook and a poller) is then one event, which the pipeline takes once.
+    event_key: str | None = None
 
 
 @dataclass(frozen=True)

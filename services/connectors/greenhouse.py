@@ -49,7 +49,13 @@ from services.connectors.adapters import (
     register,
     texts_of,
 )
-from services.connectors.greenhouse_harvest import fetch_application, interview_id, next_interview, occurrence_of
+from services.connectors.greenhouse_harvest import (
+    fetch_application,
+    interview_event_key,
+    interview_id,
+    next_interview,
+    occurrence_of,
+)
 from services.connectors.webhook_json import load_object, obj, text, timestamp
 
 _MAPPED = {
@@ -118,7 +124,9 @@ class Greenhouse:
         interview = await next_interview(api, occurrence.application_id, occurrence.time)
         if interview is None:
             return [occurrence]
-        return [replace(occurrence, type="ats.interview.scheduled", interview=interview, part="iv")]
+        told = "ats.interview.scheduled"
+        key = interview_event_key(told, interview)  # the poller may find the same version: one event
+        return [replace(occurrence, type=told, interview=interview, part="iv", event_key=key)]
 
     async def write_note(self, api: AtsApi, target: NoteTarget, text: str) -> None:
         """A private activity-feed note on the candidate, written on behalf of the configured user."""

@@ -36,6 +36,11 @@ def interview_id(harvest_id: object) -> str:
     return f"gh-{harvest_id}"
 
 
+def interview_event_key(event_type: str, facts: InterviewFacts) -> str:
+    """One key for one interview version told as one event type, whichever path (web hook, poller) found it."""
+    return f"{event_type}/{facts.id}/{facts.sequence}"
+
+
 def interview_facts(iv: Mapping[str, Any]) -> InterviewFacts | None:
     """A scheduled interview with a precise time as our facts; None for an all-day one or a malformed one."""
     start = timestamp((iv.get("start") or {}).get("date_time"))

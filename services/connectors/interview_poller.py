@@ -31,6 +31,7 @@ from services.connectors.adapters import FetchFailed, KnownInterview, Rejected
 from services.connectors.cloudevents import validate
 from services.connectors.greenhouse_harvest import (
     interview_change,
+    interview_event_key,
     interview_facts,
     interview_id,
     occurrence_of,
@@ -137,8 +138,13 @@ class InterviewPoller(UsesParts):
         conn = self._settings.connections[name]
         at = timestamp(iv["updated_at"]) or self._clock()
         try:
+            facts = interview_facts(iv)
             occ = replace(
-                occurrence_of(await with_candidate(api, application), kind, at), interview=interview_facts(iv)
+                occurrence_of(await with_candidate(api, application), kind, at),
+                interview=facts,
+                part="iv",
+                # The stage-change web hook may find the same version at the same moment: then one event.
+                event_key=interview_event_key(kind, facts) if facts is not None else None,
             )
             event = to_cloudevent(name, conn, key, occ, self._settings.source)
         except (Rejected, UnmappedStage) as exc:

@@ -99,7 +99,7 @@ def to_cloudevent(name: str, conn: Connection, ats_event_id: str, occ: Occurrenc
         data["offer"] = {"deadline": occ.offer_deadline.isoformat() if occ.offer_deadline else None}
     return {
         "specversion": "1.0",
-        "id": event_id(name, ats_event_id, occ.part),
+        "id": event_id(name, occ.event_key or ats_event_id, occ.part),
         "source": f"{source}/{name}",
         "type": occ.type,
         "time": occ.time.isoformat(),

@@ -168,11 +168,6 @@ async def test_strangers_are_skipped_pages_are_followed_and_the_cursor_survives_
         events = await read_json(kafka, "ats.events")
     since_restart = state.served("greenhouse", "listed_since")[before_restart:]
 
-    print(
-        "DBG",
-        [(e["type"], e["id"], e["data"].get("interview", {}).get("id"), e["time"]) for e in events],
-        state.served("greenhouse", "listed_since"),
-    )
     assert [e["type"] for e in events] == ["ats.application.received"] + ["ats.interview.scheduled"] * 5
     assert sorted(e["data"]["interview"]["id"] for e in events[1:]) == [f"gh-{9100 + i}" for i in range(5)]
     # Six interviews listed at two a page: all five found only by following the Link header's next pages.
@@ -183,6 +178,38 @@ async def test_strangers_are_skipped_pages_are_followed_and_the_cursor_survives_
         minutes=5
     )
     assert since_restart and set(since_restart) == {cursor}  # the restart read on from the stored cursor
+
+
+async def test_the_stage_change_web_hook_and_the_poller_finding_one_interview_make_one_event(
+    connector: ConnectorFactory, kafka: KafkaSettings, mongo: MongoSettings, ats_api: tuple[str, EmulatorState]
+) -> None:
+    url, _ = ats_api
+    await seed_records(url)
+    start = (datetime.now(UTC) + timedelta(days=3)).replace(microsecond=0)
+    await schedule(url, interview(start))
+    async with connector(connections=connections(url), interview_poll_s=0) as client:
+        assert (await deliver(client, fixture("greenhouse", "new_candidate_application"))).status_code == 202
+        changed = await deliver(client, fixture("greenhouse", "candidate_stage_change"))  # finds the interview
+        assert changed.status_code == 202, changed.text
+    # The race: the poller read what was told before the web hook's intake remembered the interview.
+    await _forget_told_interviews(mongo)
+    async with connector(connections=connections(url), **POLL):
+        events = await events_of(kafka, 3)
+
+    by_webhook, by_poller = events[1], events[2]
+    assert by_webhook["type"] == by_poller["type"] == "ats.interview.scheduled"
+    # One interview version, one CloudEvent id: the pipeline decides it once (the router's decision log and
+    # the notifier's claim are keyed by it), so the candidate gets one invitation.
+    assert by_webhook["id"] == by_poller["id"]
+    assert by_webhook["data"]["interview"] == by_poller["data"]["interview"]
+
+
+async def _forget_told_interviews(mongo: MongoSettings) -> None:
+    client: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(mongo.url.get_secret_value())
+    try:
+        await client[mongo.database]["connector_interviews"].delete_many({})
+    finally:
+        await client.close()
 
 
 async def test_harvest_down_keeps_an_error_record_and_a_later_round_catches_up(
