@@ -25,17 +25,28 @@ class Canaries:
         self.email = f"bounce-canary-{tag}@example.org"  # the SMTP sink refuses bounce-* with 550
         self.phone = canary_phone("1234")  # accepted and delivered by the emulator
         self.quoted_phone = canary_phone("0001")  # refused with 400, the error text quoting the number
+        self.ats_email = f"ats-canary-{tag}@example.org"  # arrives in a Greenhouse webhook at the connector
+        self.ats_phone = canary_phone("5678")
         self.secrets = {
             name: f"canary-{name}-{tag}"
-            for name in ("api-key", "link-secret", "suppression", "session", "twilio-token", "portal")
+            for name in (
+                "api-key",
+                "link-secret",
+                "suppression",
+                "session",
+                "twilio-token",
+                "portal",
+                "webhook-secret",
+                "ats-api-key",
+            )
         }
         self.candidate, self.quoted_candidate = f"{unique}-canary", f"{unique}-quoted"
         self.link_tokens: list[str] = []
 
     def needles(self) -> dict[str, str]:
         """What to search for, by what it is."""
-        found = {"e-mail local part": self.email.split("@")[0]}
-        found |= {f"phone {p}": p.lstrip("+") for p in (self.phone, self.quoted_phone)}
+        found = {"e-mail local part": self.email.split("@")[0], "ATS e-mail local part": self.ats_email.split("@")[0]}
+        found |= {f"phone {p}": p.lstrip("+") for p in (self.phone, self.quoted_phone, self.ats_phone)}
         found |= {f"secret {k}": v for k, v in self.secrets.items()}
         found |= {f"link token {n}": t for n, t in enumerate(self.link_tokens)}
         return found
@@ -57,6 +68,10 @@ class Canaries:
                 "NOTIFIER_TWILIO_AUTH_TOKEN": s["twilio-token"],
                 "NOTIFIER_PORTAL_SECRET": s["portal"],
                 "NOTIFIER_RETRY_MAX_S": "0.2",
+            },
+            "connectors": {
+                "CONNECTORS_CONNECTIONS__GREENHOUSE__SECRET": s["webhook-secret"],
+                "CONNECTORS_CONNECTIONS__GREENHOUSE__API_KEY": s["ats-api-key"],
             },
         }
 

@@ -1,8 +1,9 @@
-"""Nothing sensitive leaks during a full run of the three services as processes.
+"""Nothing sensitive leaks during a full run of the four services as processes.
 
 Canary values (a unique e-mail address and phone numbers, and unique secrets in every secret setting)
 go through a success, a bounce with a fallback, a provider error that quotes the number, a reply, and
-dead letters whose payloads carry the canaries. Then every service log, every header of every DLQ
+dead letters whose payloads carry the canaries, and Greenhouse webhooks carrying an ATS candidate's canary
+address and number into the connector (taken, forged, invalid). Then every service log, every header of every DLQ
 record and every /metrics exposition (names, label values, samples) is searched for them, in the
 forms they could take: the address's local part (also catches URL-encoded addresses), the number's
 digits without "+" (also catches "whatsapp:" and %2B forms), each secret, and the self-service link
@@ -22,9 +23,10 @@ import pytest
 from aiokafka import ConsumerRecord
 
 from deploy.local.provider_emulator import read_messages
-from schemas.topics import ATS_ACCEPTED, ATS_EVENTS, CANDIDATE_INBOUND, TOPICS
+from schemas.topics import ATS_ACCEPTED, ATS_EVENTS, CANDIDATE_INBOUND, NOTIFICATIONS_STATUS, TOPICS
 from services.common.settings import KafkaSettings, MongoSettings
 from services.notifier.channels.twilio_api import INBOUND_PATH
+from tests.connectors.webhooks import body_of, fixture, greenhouse_headers
 from tests.e2e.canaries import Canaries, find_leaks, link_tokens
 from tests.notifier.provider_doubles import emulator
 from tests.ops.live import positive, service_processes
@@ -43,6 +45,10 @@ def dead_letters(c: Canaries) -> list[tuple[str, bytes]]:
     truncated = json.dumps(ats_event("ats.application.received", c.candidate, email=c.email, phone=c.phone))[:-40]
     reply = {"specversion": "1.0", "type": "candidate.reply.received", "data": {"text": f"{c.email} {c.phone}"}}
     return [
+        (
+            NOTIFICATIONS_STATUS,
+            f'{{"type": "notification.status.changed", "data": "{c.ats_email} {c.ats_phone}'.encode(),
+        ),
         (ATS_EVENTS, json.dumps(bad_contacts).encode()),
         (ATS_EVENTS, json.dumps(bad_timezone).encode()),
         (ATS_EVENTS, truncated.encode()),
@@ -89,6 +95,44 @@ async def drive(kafka: KafkaSettings, c: Canaries, urls: dict[str, str], provide
         r = await client.get(f"{notifier}/v1/candidates/{c.candidate}/timeline", headers=key)
         assert r.status_code == 200, r.text
     await outcomes({"the reply": positive(pref, "preference_reply_intents_total")})
+    await drive_connector(c, urls["connectors"])
+    await outcomes(
+        {
+            "the connector's event": positive(urls["connectors"], "connector_events_produced_total"),
+            "the connector's dead letter": positive(urls["connectors"], "dlq_records_total", 'notifications.status"'),
+            "the ATS candidate's e-mail": positive(
+                notifier, "notifier_deliveries_total", 'channel="email"', 'status="sent"'
+            ),
+        }
+    )
+
+
+async def drive_connector(c: Canaries, url: str) -> None:
+    """Greenhouse webhooks carrying the ATS canaries: one taken, one with a forged signature, one invalid."""
+    doc = fixture("greenhouse", "new_candidate_application")
+    person = doc["payload"]["application"]["candidate"]
+    person["email_addresses"] = [{"value": c.ats_email, "type": "personal"}]
+    person["phone_numbers"] = [{"value": c.ats_phone, "type": "mobile"}]
+    invalid = fixture("greenhouse", "new_candidate_application")
+    invalid["payload"]["application"]["candidate"] |= {
+        "id": 70000001,
+        "email_addresses": [{"value": f"{c.ats_email}>", "type": "personal"}],
+        "phone_numbers": [{"value": c.ats_phone + "99999999", "type": "mobile"}],
+    }
+    secret = c.secrets["webhook-secret"]
+    async with httpx.AsyncClient(base_url=url, timeout=10) as client:
+        taken = await client.post(
+            "/v1/webhooks/greenhouse", content=body_of(doc), headers=greenhouse_headers(body_of(doc), secret)
+        )
+        assert taken.status_code == 202, taken.text
+        forged = await client.post(
+            "/v1/webhooks/greenhouse", content=body_of(doc), headers=greenhouse_headers(body_of(doc), "not-the-secret")
+        )
+        assert forged.status_code == 401, forged.text
+        odd = await client.post(
+            "/v1/webhooks/greenhouse", content=body_of(invalid), headers=greenhouse_headers(body_of(invalid), secret)
+        )
+        assert odd.status_code in (202, 422), odd.text  # either taken (the address kept as invalid) or refused
 
 
 async def outcomes(checks: dict[str, Any]) -> None:
@@ -141,6 +185,8 @@ async def test_no_contact_data_or_secret_reaches_logs_dead_letter_headers_or_met
     # Positive controls: the canaries did travel (to the provider, into the dead letters' payloads).
     assert [m["to"] for m in sent] == [c.phone] and c.link_tokens, sent
     assert sum(c.email.split("@")[0].encode() in (r.value or b"") for _, r in dead) >= 4, "dead letters with canaries"
+    taken = [r for r in await read_topic(kafka, ATS_EVENTS) if c.ats_email.encode() in (r.value or b"")]
+    assert taken, "the connector put the ATS candidate's canary address on ats.events"
     headers = [(topic, f"{k}={v.decode(errors='replace')}") for topic, r in dead for k, v in r.headers]
     leaks = find_leaks(c, procs, headers, metrics)
     assert not leaks, "\n".join(leaks)
