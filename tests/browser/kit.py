@@ -53,9 +53,14 @@ def mobile_number() -> str:
 
 
 @asynccontextmanager
-async def serving(app: FastAPI) -> AsyncIterator[str]:
-    """Serve an app whose lifespan already runs under uvicorn on a free port; yields its base URL."""
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=0, log_config=None, lifespan="off"))
+async def serving(app: FastAPI, lifespan: bool = False) -> AsyncIterator[str]:
+    """Serve an app under uvicorn on a free port; yields its base URL.
+
+    Without `lifespan` the app's lifespan already runs elsewhere (tests.stacks); with it, uvicorn runs it
+    and the URL comes once /ready answers 200.
+    """
+    config = uvicorn.Config(app, host="127.0.0.1", port=0, log_config=None, lifespan="on" if lifespan else "off")
+    server = uvicorn.Server(config)
     task = asyncio.create_task(server.serve())
 
     async def started() -> bool:
@@ -65,10 +70,18 @@ async def serving(app: FastAPI) -> AsyncIterator[str]:
 
     try:
         await eventually(started, what="uvicorn to listen")
-        yield f"http://127.0.0.1:{server.servers[0].sockets[0].getsockname()[1]}"
+        base = f"http://127.0.0.1:{server.servers[0].sockets[0].getsockname()[1]}"
+        if lifespan:
+            await eventually(lambda: _ready(base), what="/ready")
+        yield base
     finally:
         server.should_exit = True
         await task
+
+
+async def _ready(base: str) -> bool:
+    async with httpx.AsyncClient() as client:
+        return (await client.get(f"{base}/ready")).status_code == 200
 
 
 @asynccontextmanager

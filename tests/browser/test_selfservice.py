@@ -7,19 +7,14 @@ higher, must then be on `preferences.changed`.
 
 from __future__ import annotations
 
-import asyncio
 import re
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
-import uvicorn
 from fastapi import FastAPI
-from playwright.async_api import async_playwright, expect
+from playwright.async_api import expect
 
 from schemas.preferences import PreferenceSnapshot
 from schemas.topics import ATS_EVENTS, PREFERENCES_CHANGED
@@ -28,18 +23,9 @@ from services.common.settings import KafkaSettings, MongoSettings
 from services.preference.app import create_app
 from services.preference.service import UnknownCandidateError
 from services.preference.settings import PreferenceSettings
+from tests.browser.kit import chromium, serving
 from tests.support import ats_event, eventually, produce, read_json
 
-CHROMIUM_ARGS = [
-    "--headless=new",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
 # What a candidate reads, written out here rather than taken from the page's own texts table.
 WORDS = {
     "nl": {
@@ -67,32 +53,6 @@ WORDS = {
 }
 
 
-@asynccontextmanager
-async def serving(app: FastAPI) -> AsyncIterator[str]:
-    """Run the app under uvicorn on a free port in this loop until ready; yields its base URL."""
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=0, log_config=None, lifespan="on"))
-    task = asyncio.create_task(server.serve())
-
-    async def started() -> bool:
-        if task.done():
-            raise AssertionError(f"uvicorn stopped: {task.exception()!r}")
-        return server.started
-
-    try:
-        await eventually(started, what="uvicorn to listen")
-        base = f"http://127.0.0.1:{server.servers[0].sockets[0].getsockname()[1]}"
-        await eventually(lambda: _ready(base), what="/ready")
-        yield base
-    finally:
-        server.should_exit = True
-        await task
-
-
-async def _ready(base: str) -> bool:
-    async with httpx.AsyncClient() as client:
-        return (await client.get(f"{base}/ready")).status_code == 200
-
-
 async def _profile(app: FastAPI, candidate_id: str) -> PreferenceSnapshot | None:
     try:
         return await app.state.service.get(candidate_id)  # type: ignore[no-any-return]
@@ -114,35 +74,31 @@ async def test_candidate_changes_their_choices_in_chromium(
     candidate_id = f"{unique}-{lang}"
     settings = PreferenceSettings(group_id=f"{unique}.preference", kafka=kafka, mongo=mongo)
     app = create_app(settings)
-    async with serving(app) as base:
+    async with serving(app, lifespan=True) as base:
         event = ats_event("ats.application.received", candidate_id, phone="+31612345678", locale=words["locale"])
         await produce(kafka, ATS_EVENTS, [event])
         before = await eventually(lambda: _profile(app, candidate_id), what="the profile from the ATS event")
         token = sign(settings.link_secret.get_secret_value().encode(), candidate_id, datetime.now(UTC) + timedelta(1))
 
-        async with async_playwright() as pw:
-            browser = await pw.chromium.launch(executable_path="/usr/bin/chromium", args=CHROMIUM_ARGS)
-            try:
-                page = await browser.new_page(viewport={"width": 375, "height": 812}, locale=words["locale"])
-                await page.goto(f"{base}/s/{token}")
-                await expect(page.get_by_role("heading", name=words["heading"])).to_be_visible()
-                await expect(page.get_by_text(words["channels"])).to_be_visible()
-                await expect(page.get_by_label(words["first"])).to_have_value("email")
-                assert await page.evaluate("document.documentElement.scrollWidth") <= 375  # no sideways scrolling
-                await page.screenshot(path=str(artifacts / f"selfservice-{lang}.png"), full_page=True)
+        async with chromium() as browser:
+            page = await browser.new_page(viewport={"width": 375, "height": 812}, locale=words["locale"])
+            await page.goto(f"{base}/s/{token}")
+            await expect(page.get_by_role("heading", name=words["heading"])).to_be_visible()
+            await expect(page.get_by_text(words["channels"])).to_be_visible()
+            await expect(page.get_by_label(words["first"])).to_have_value("email")
+            assert await page.evaluate("document.documentElement.scrollWidth") <= 375  # no sideways scrolling
+            await page.screenshot(path=str(artifacts / f"selfservice-{lang}.png"), full_page=True)
 
-                await page.get_by_label(words["first"]).select_option("whatsapp")
-                await page.get_by_role("checkbox", name="WhatsApp").check()
-                await page.get_by_label(words["scheduling_stage"], exact=True).select_option("sms")
-                await page.get_by_label(words["sms_options"]).check()
-                await page.get_by_label(words["pause"], exact=True).select_option("2w")
-                await page.get_by_role("button", name=words["save"]).click()
+            await page.get_by_label(words["first"]).select_option("whatsapp")
+            await page.get_by_role("checkbox", name="WhatsApp").check()
+            await page.get_by_label(words["scheduling_stage"], exact=True).select_option("sms")
+            await page.get_by_label(words["sms_options"]).check()
+            await page.get_by_label(words["pause"], exact=True).select_option("2w")
+            await page.get_by_role("button", name=words["save"]).click()
 
-                await page.wait_for_url(re.compile(rf"saved={before.version + 1}"))
-                await expect(page.get_by_role("status")).to_contain_text(words["saved"])
-                await expect(page.get_by_label(words["first"])).to_have_value("whatsapp")
-            finally:
-                await browser.close()
+            await page.wait_for_url(re.compile(rf"saved={before.version + 1}"))
+            await expect(page.get_by_role("status")).to_contain_text(words["saved"])
+            await expect(page.get_by_label(words["first"])).to_have_value("whatsapp")
 
         snapshot = await eventually(
             lambda: _published(kafka, candidate_id, before.version), what="the new snapshot on preferences.changed"
