@@ -189,7 +189,8 @@ class MongoConnectorStore:
         ]
 
     async def remember_interviews(self, interviews: Sequence[KnownInterview]) -> None:
-        """Remember interviews as told to the pipeline (the latest wins)."""
+        """Remember interviews as told to the pipeline (the latest wins; one command for all)."""
+        updates = []
         for known in interviews:
             iv = known.interview
             doc = {
@@ -202,7 +203,9 @@ class MongoConnectorStore:
                 "sequence": iv.sequence,
                 "cancelled": known.cancelled,
             }
-            await self._interviews.update_one({"_id": f"{known.connection}/{iv.id}"}, {"$set": doc}, upsert=True)
+            updates.append(UpdateOne({"_id": f"{known.connection}/{iv.id}"}, {"$set": doc}, upsert=True))
+        if updates:
+            await self._interviews.bulk_write(updates, ordered=True)  # in order: a later telling of one wins
 
     async def known_interviews(self, connection: str, interview_ids: Iterable[str]) -> dict[str, KnownInterview]:
         """The remembered interviews of this connection among these ids."""
