@@ -122,11 +122,24 @@ class ServiceProcess:
             await asyncio.sleep(0.05)
         return self.proc.returncode
 
-    def kill(self, sig: int = signal.SIGKILL) -> None:
-        """Send a signal (SIGKILL by default) and reap."""
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.send_signal(sig)
+    def kill(self, sig: int = signal.SIGKILL, within_s: float = 30.0) -> None:
+        """Send a signal (SIGKILL by default) and reap.
+
+        A process still running `within_s` after the signal is killed, so none outlives its test, and
+        this fails with its log's tail: a service that ignores SIGTERM is a bug (orchestrators kill it).
+        """
+        if self.proc is None or self.proc.poll() is not None:
+            return
+        self.proc.send_signal(sig)
+        try:
+            self.proc.wait(timeout=within_s)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
             self.proc.wait(timeout=30)
+            tail = "\n".join(self.log.read_text(errors="replace").splitlines()[-20:])
+            raise AssertionError(
+                f"{self.name} still running {within_s:.0f}s after signal {sig}; killed. Log tail:\n{tail}"
+            ) from None
 
     def stop(self) -> None:
         """Terminate gracefully."""

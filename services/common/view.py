@@ -31,6 +31,7 @@ from schemas.partitioning import partition_for
 from schemas.preferences import PreferenceSnapshot
 from schemas.topics import PREFERENCE_VERSION_HEADER
 from services.common.failures import PROCESSING_FAILED, failure_reason
+from services.common.runtime import stop_if_cancelled
 from services.common.snapshots import WRONG_PARTITION, ViewRecord, decode_snapshot
 
 log = logging.getLogger(__name__)
@@ -264,6 +265,7 @@ class ViewReader(Generic[V]):
     async def run(self) -> None:
         """Tail the assigned partitions forever, notifying on every applied change."""
         while True:
+            stop_if_cancelled()
             await self.send_dead_letters()
             await self._caught_up.wait()
             async with self._lock:

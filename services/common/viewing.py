@@ -18,6 +18,7 @@ from schemas.topics import PREFERENCES_CHANGED
 from services.common.failures import PROCESSING_FAILED, failure_reason
 from services.common.http import Readiness
 from services.common.kafka import DeadLetters, aiokafka_kwargs
+from services.common.runtime import stop_if_cancelled
 from services.common.settings import KafkaSettings
 from services.common.snapshots import SNAPSHOT_KINDS
 from services.common.view import ViewReader
@@ -95,6 +96,7 @@ class ViewSupervisor:
         """Tail the view until cancelled, restarting the reader after each failure."""
         failures = 0
         while True:
+            stop_if_cancelled()
             catching_up: asyncio.Task[None] | None = None
             try:
                 if self._problem:
@@ -117,6 +119,7 @@ class ViewSupervisor:
     async def _ready_when_caught_up(self, reader: ViewReader[Any]) -> None:
         """Clear the problem once the view has applied everything written before it came back."""
         while True:
+            stop_if_cancelled()
             try:
                 if await reader.wait_caught_up(reader.assigned, timeout_s=5.0):
                     self._problem = None

@@ -30,7 +30,7 @@ from services.common.http import Readiness, mount_probes
 from services.common.kafka import DeadLetters, header, make_broker
 from services.common.lag import watch_lag
 from services.common.mongo import make_client, ping
-from services.common.runtime import cancel, every
+from services.common.runtime import cancel, every, shut_down
 from services.connectors.adapters import Adapter
 from services.connectors.api import AtsClient
 from services.connectors.cloudevents import BindingError, read_events, validate
@@ -177,11 +177,14 @@ def create_app(settings: ConnectorSettings, clock: Callable[[], datetime] = utcn
         try:
             yield
         finally:
-            await cancel(*tasks)
-            await broker.stop()
-            for api in clients.values():
-                await api.close()
-            await client.close()
+            await shut_down(
+                [
+                    ("background tasks", lambda: cancel(*tasks)),
+                    ("consumers", broker.stop),
+                    *[(f"{name} API client", api.close) for name, api in clients.items()],
+                    ("database client", client.close),
+                ]
+            )
 
     app = FastAPI(title="Connectors", version="1", lifespan=lifespan)
 

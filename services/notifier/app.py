@@ -19,7 +19,7 @@ from services.common.kafka import DeadLetters, Partitioner, make_broker
 from services.common.lag import watch_lag
 from services.common.mongo import make_client, ping
 from services.common.ratelimit import RateLimit, Rule
-from services.common.runtime import cancel, every
+from services.common.runtime import cancel, every, shut_down, stop_if_cancelled
 from services.common.view import Erased, ViewReader
 from services.common.viewing import (
     ViewSupervisor,
@@ -112,6 +112,7 @@ def create_app(settings: NotifierSettings, clock: Clock = utcnow) -> FastAPI:
 
     async def erase_forgotten() -> None:
         while True:
+            stop_if_cancelled()
             await store.erase(await erasures.get())
 
     async def watch() -> None:
@@ -158,14 +159,17 @@ def create_app(settings: NotifierSettings, clock: Clock = utcnow) -> FastAPI:
         finally:
             if smtp_listener is not None:
                 smtp_listener.close()
-                await smtp_listener.wait_closed()
-            await cancel(*tasks)
-            await broker.stop()
-            await consumer.stop()
-            await offsets.stop()
-            for adapter in adapters.values():
-                await adapter.close()
-            await client.close()
+            await shut_down(
+                [
+                    *([("bounce listener", smtp_listener.wait_closed)] if smtp_listener is not None else []),
+                    ("background tasks", lambda: cancel(*tasks)),
+                    ("consumers", broker.stop),
+                    ("view consumer", consumer.stop),
+                    ("barrier consumer", offsets.stop),
+                    *[(f"{name} adapter", adapter.close) for name, adapter in adapters.items()],
+                    ("database client", client.close),
+                ]
+            )
 
     app = FastAPI(title="Notifier", version="1", lifespan=lifespan)
     app.state.store = store

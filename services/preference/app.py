@@ -21,7 +21,7 @@ from services.common.lag import watch_lag
 from services.common.mongo import make_client, ping
 from services.common.publishing import CandidateWave
 from services.common.ratelimit import RateLimit, Rule
-from services.common.runtime import cancel, every
+from services.common.runtime import cancel, every, shut_down
 from services.preference.api import api_routes
 from services.preference.erasure_notices import ErasureNotices, MongoNoticeOutbox, notices_on_topic
 from services.preference.forwarding import Forwarder
@@ -103,10 +103,14 @@ def create_app(settings: PreferenceSettings, clock: Clock = utcnow) -> FastAPI:
         try:
             yield
         finally:
-            await cancel(*tasks)
-            await broker.stop()
-            await publisher.stop()
-            await client.close()
+            await shut_down(
+                [
+                    ("background tasks", lambda: cancel(*tasks)),
+                    ("consumers", broker.stop),
+                    ("snapshot producer", publisher.stop),
+                    ("database client", client.close),
+                ]
+            )
 
     app = FastAPI(title="Candidate preferences", version="1", lifespan=lifespan)
     app.state.service = service

@@ -18,7 +18,7 @@ from services.common.http import Readiness, mount_probes
 from services.common.kafka import DeadLetters, Partitioner, make_broker
 from services.common.lag import watch_lag
 from services.common.mongo import make_client, ping
-from services.common.runtime import cancel, every
+from services.common.runtime import cancel, every, shut_down
 from services.common.view import Erased, ViewReader
 from services.common.viewing import (
     ViewSupervisor,
@@ -144,10 +144,14 @@ def create_app(settings: RouterSettings, clock: Clock = utcnow) -> FastAPI:
         try:
             yield
         finally:
-            await cancel(*tasks)
-            await broker.stop()
-            await consumer.stop()
-            await client.close()
+            await shut_down(
+                [
+                    ("background tasks", lambda: cancel(*tasks)),
+                    ("consumers", broker.stop),
+                    ("view consumer", consumer.stop),
+                    ("database client", client.close),
+                ]
+            )
 
     app = FastAPI(title="Router", version="1", lifespan=lifespan)
     app.state.service = service

@@ -15,6 +15,7 @@ from dataclasses import replace
 from datetime import datetime
 
 from schemas.common import NotificationStatus
+from services.common.runtime import stop_if_cancelled
 from services.router.metrics import RouterMetrics
 from services.router.outputs import Outputs, Wave
 from services.router.policy import Recent, RoutingConfig, decide
@@ -106,6 +107,7 @@ class Scheduler:
     async def run_redecisions(self) -> None:
         """Forever: re-decide the pending messages of candidates whose preferences changed."""
         while True:
+            stop_if_cancelled()
             partition, candidate_id = await self._changed.get()
             try:
                 async with self._service.gate.work():
