@@ -66,7 +66,11 @@ def create_app(settings: PreferenceSettings, clock: Clock = utcnow) -> FastAPI:
 
     outbox = MongoNoticeOutbox(client[settings.mongo.database])
     notices = ErasureNotices(
-        service, outbox, notices_on_topic(settings.kafka, partitioner), CrashPoints(settings.crash_at)
+        service,
+        outbox,
+        notices_on_topic(settings.kafka, partitioner),
+        CrashPoints(settings.crash_at),
+        timedelta(seconds=settings.notice_lease_s),
     )
     reactions = Reactions(service, publish_candidate_event, metrics, clock)
     dead_letters = DeadLetters(broker, settings.group_id, metrics.dead_letter, guard)

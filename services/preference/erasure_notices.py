@@ -12,12 +12,17 @@ never be asked for again. The pattern of the versions' outbox (PreferenceService
   broker down before the versions were deleted, or before the tombstone was acknowledged, which would
   leave the views holding the last snapshot): the relay completes the erasure (idempotent; not for a
   candidate who came back since), then produces the notice.
+- one instance at a time: whoever sends a notice (the page, or the relay of any preference instance) first
+  claims it for a lease, insert-only (see `lease_ids`), so two instances' relays never both produce it.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
-from collections.abc import Awaitable, Callable
+import math
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
 from datetime import datetime, timedelta
 from typing import Any, Protocol
 
@@ -37,10 +42,25 @@ log = logging.getLogger(__name__)
 OnTopic = Callable[[list[DataErasedEvent]], Awaitable[set[str]]]  # which of these notices are on the topic
 
 
+def lease_ids(notice_id: str, at: datetime, lease: timedelta) -> list[str]:
+    """The claim documents a sender inserts to hold a notice from `at` for at least `lease`.
+
+    Time is cut into slots of one lease; a claim is the slot of `at` and the next one, and it holds only
+    if the sender inserted both (a unique `_id` decides, atomic where a conditional update is not). Two
+    claims that both hold are therefore more than one lease apart: the later sender finds what the
+    earlier one produced on the topic, as long as a send ends (produced or failed) within the lease. A
+    sender that got one slot but not the other gives it back.
+    """
+    slot = math.floor(at.timestamp() / lease.total_seconds())
+    return [f"{notice_id}@{slot}", f"{notice_id}@{slot + 1}"]
+
+
 class NoticeOutbox(Protocol):
-    """Erasure notices stored until the broker acknowledged them."""
+    """Erasure notices stored until the broker acknowledged them, and who may send each one now."""
 
     async def add(self, notice: DataErasedEvent, at: datetime) -> None: ...
+    async def claim(self, notice_id: str, at: datetime, lease: timedelta) -> bool: ...
+    async def release(self, notice_id: str) -> None: ...
     async def holds(self, notice_id: str) -> bool: ...
     async def older_than(self, at: datetime, limit: int) -> list[tuple[DataErasedEvent, datetime]]: ...
     async def remove(self, notice_id: str) -> None: ...
@@ -51,11 +71,26 @@ class MongoNoticeOutbox:
 
     def __init__(self, db: AsyncDatabase[dict[str, Any]]) -> None:
         self._notices = db["erasure_notices"]
+        self._claims = db["erasure_notice_claims"]
 
     async def add(self, notice: DataErasedEvent, at: datetime) -> None:
         """Store a notice (insert-only: the same notice asked for again keeps the first)."""
         doc = {"_id": notice.id, "candidate_id": notice.subject, "notice": notice.model_dump_json(), "at": at}
         await insert_new(self._notices, [doc])
+
+    async def claim(self, notice_id: str, at: datetime, lease: timedelta) -> bool:
+        """Whether this sender holds the notice for the lease (no other sender claimed it within one)."""
+        ids = lease_ids(notice_id, at, lease)
+        taken = await insert_new(self._claims, [{"_id": i, "notice_id": notice_id, "at": at} for i in ids])
+        if not taken:
+            return True
+        # Lost: take back the slot this attempt did get, or every retry would push the claim a slot further.
+        await self._claims.delete_many({"_id": {"$in": [i for n, i in enumerate(ids) if n not in taken]}})
+        return False
+
+    async def release(self, notice_id: str) -> None:
+        """The sender gave up (its send failed): another may claim the notice at once."""
+        await self._claims.delete_many({"notice_id": notice_id})
 
     async def holds(self, notice_id: str) -> bool:
         """Whether a notice still waits for the broker."""
@@ -67,8 +102,9 @@ class MongoNoticeOutbox:
         return [(DataErasedEvent.model_validate_json(d["notice"]), d["at"]) async for d in docs]
 
     async def remove(self, notice_id: str) -> None:
-        """The notice is on the topic."""
+        """The notice is on the topic (its claims go with it)."""
         await self._notices.delete_one({"_id": notice_id})
+        await self._claims.delete_many({"notice_id": notice_id})
 
 
 def notices_on_topic(kafka: KafkaSettings, partitioner: Partitioner) -> OnTopic:
@@ -89,40 +125,72 @@ class ErasureNotices:
     """Erases a candidate at their request and tells the ATS exactly once."""
 
     def __init__(
-        self, service: PreferenceService, outbox: NoticeOutbox, on_topic: OnTopic, crash: CrashPoints | None = None
+        self,
+        service: PreferenceService,
+        outbox: NoticeOutbox,
+        on_topic: OnTopic,
+        crash: CrashPoints | None = None,
+        lease: timedelta = timedelta(seconds=60),
     ) -> None:
         self._service = service
         self._outbox = outbox
         self._on_topic = on_topic
         self._crash = crash or CrashPoints(None)
+        self._lease = lease
         self._sending = KeyedLocks()  # the page and the relay never send one notice at the same time
 
     async def erase(self, notice: DataErasedEvent) -> bool:
         """The API's erasure of the notice's candidate, the notice stored first and produced after it."""
         async with self._sending.hold(notice.id):
-            await self._outbox.add(notice, self._service.clock())
-            existed = await self._service.erase(notice.subject)
-            self._crash.reached("after_erase")
-            await self._send(notice)
+            now = self._service.clock()
+            await self._outbox.add(notice, now)
+            mine = await self._outbox.claim(notice.id, now, self._lease)  # not: the same request twice at once
+            async with self._released_on_failure(notice.id, mine):
+                existed = await self._service.erase(notice.subject)
+                self._crash.reached("after_erase")
+                if mine:
+                    await self._send(notice)
             return existed
 
     async def relay_once(self, grace: timedelta, limit: int = 100) -> int:
         """Finish the erasures and notices a failure or a crash left behind (older than `grace`); how many."""
-        pending = await self._outbox.older_than(self._service.clock() - grace, limit)
-        on_topic = await self._on_topic([n for n, _ in pending]) if pending else set()
-        for notice, stored_at in pending:
+        started = self._service.clock()
+        pending = await self._outbox.older_than(started - grace, limit)
+        # Claimed before the topic is read: a notice another sender produced is on it by now.
+        claimed = [(n, at) for n, at in pending if await self._outbox.claim(n.id, started, self._lease)]
+        on_topic = await self._on_topic([n for n, _ in claimed]) if claimed else set()
+        for notice, stored_at in claimed:
+            if self._service.clock() - started > self._lease / 2:
+                break  # the claims run out: the rest waits for the next round, claimed afresh
             async with self._sending.hold(notice.id):
                 if not await self._outbox.holds(notice.id):
                     continue  # sent meanwhile (the page's own send)
                 if notice.id in on_topic:
                     await self._outbox.remove(notice.id)  # produced before a crash: not again
                     continue
-                await self._service.finish_erasure(notice.subject, stored_at)
-                await self._send(notice)
+                async with self._released_on_failure(notice.id, True):
+                    await self._service.finish_erasure(notice.subject, stored_at)
+                    await self._send(notice)
                 log.info("erasure finished and its notice relayed", extra={"notice_id": notice.id})
         return len(pending)
 
+    @asynccontextmanager
+    async def _released_on_failure(self, notice_id: str, claimed: bool) -> AsyncIterator[None]:
+        """A claim whose send failed is given back, so the relay retries at once rather than after the lease.
+
+        Not after a send that timed out: its record may still be on its way to the broker.
+        """
+        try:
+            yield
+        except TimeoutError:
+            raise
+        except Exception:
+            if claimed:
+                await self._outbox.release(notice_id)
+            raise
+
     async def _send(self, notice: DataErasedEvent) -> None:
-        await self._service.announce(notice)
+        # Within half the lease, or abandoned (retried by the relay): a send must not outlive the claim.
+        await asyncio.wait_for(self._service.announce(notice), self._lease.total_seconds() / 2)
         self._crash.reached("after_erase_notice")
         await self._outbox.remove(notice.id)

@@ -20,6 +20,11 @@ class PreferenceSettings(ServiceSettings):
     max_event_bytes: int = Field(256 * 1024, description="Larger input records are dead-lettered.")
     outbox_interval_s: float = Field(1.0, gt=0, description="How often the outbox relay looks for unpublished changes.")
     outbox_grace_s: float = Field(2.0, ge=0, description="Age after which the relay republishes a pending change.")
+    notice_lease_s: float = Field(
+        60.0,
+        gt=0,
+        description="How long one instance alone may send an erasure notice (above the producer's 40 s timeout).",
+    )
     link_secret: SecretStr = Field(
         SecretStr("dev-only-self-service-secret-change-me"),
         description="Signs self-service links (shared with notifier).",

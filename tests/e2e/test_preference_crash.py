@@ -29,6 +29,7 @@ def service_env(kafka: KafkaSettings, mongo: MongoSettings, unique: str) -> dict
         "PREFERENCE_GROUP_ID": f"{unique}.preference",
         "PREFERENCE_OUTBOX_GRACE_S": "0.3",
         "PREFERENCE_OUTBOX_INTERVAL_S": "0.2",
+        "PREFERENCE_NOTICE_LEASE_S": "1",
         "KAFKA_SESSION_TIMEOUT_MS": "2000",
     }
 

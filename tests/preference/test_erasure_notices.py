@@ -3,6 +3,7 @@ and a real crash are in tests/e2e/test_erasure_notice_crash.py)."""
 
 from __future__ import annotations
 
+import asyncio
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -10,7 +11,7 @@ from prometheus_client import CollectorRegistry
 
 from schemas.ats import ATS_EVENT_ADAPTER
 from schemas.candidate_events import CandidateEvent, DataErased, DataErasedEvent
-from services.preference.erasure_notices import ErasureNotices
+from services.preference.erasure_notices import ErasureNotices, lease_ids
 from services.preference.metrics import PreferenceMetrics
 from services.preference.service import PreferenceService
 from services.preference.store import Erasure
@@ -19,6 +20,7 @@ from tests.support import Clock, ats_event
 
 NOW = datetime(2026, 12, 1, 12, 0, tzinfo=UTC)
 GRACE = timedelta(seconds=2)
+LEASE = timedelta(seconds=60)
 
 
 class MemoryOutbox:
@@ -26,9 +28,20 @@ class MemoryOutbox:
 
     def __init__(self) -> None:
         self.notices: dict[str, tuple[DataErasedEvent, datetime]] = {}
+        self.claims: set[str] = set()
 
     async def add(self, notice: DataErasedEvent, at: datetime) -> None:
         self.notices.setdefault(notice.id, (notice, at))
+
+    async def claim(self, notice_id: str, at: datetime, lease: timedelta) -> bool:
+        ids = set(lease_ids(notice_id, at, lease))
+        if ids & self.claims:
+            return False
+        self.claims |= ids
+        return True
+
+    async def release(self, notice_id: str) -> None:
+        self.claims = {c for c in self.claims if not c.startswith(f"{notice_id}@")}
 
     async def holds(self, notice_id: str) -> bool:
         return notice_id in self.notices
@@ -38,6 +51,7 @@ class MemoryOutbox:
 
     async def remove(self, notice_id: str) -> None:
         self.notices.pop(notice_id, None)
+        await self.release(notice_id)
 
 
 class Topic:
@@ -46,10 +60,13 @@ class Topic:
     def __init__(self) -> None:
         self.records: list[CandidateEvent] = []
         self.down = False
+        self.slow = False  # a produce waits a moment for its acknowledgement: another sender can run meanwhile
 
     async def produce(self, event: CandidateEvent) -> None:
         if self.down:
             raise ConnectionError("broker unreachable")
+        if self.slow:
+            await asyncio.sleep(0.01)
         self.records.append(event)
 
     async def holds(self, notices: list[DataErasedEvent]) -> set[str]:
@@ -164,3 +181,38 @@ async def test_the_erasure_itself_is_the_apis_and_the_notice_follows_it_at_once(
     assert await notices.erase(_notice(NOW)) is True
     assert [r.type for r in topic.records] == ["candidate.data.erased"] and outbox.notices == {}
     assert await store.get("c1") is None and len(store.erased) == 1  # versions gone, the suppression key kept
+
+
+async def test_two_instances_relaying_the_same_notice_produce_it_once() -> None:
+    notices, outbox, topic, clock = await _setup()
+    topic.down = True
+    with pytest.raises(ConnectionError):
+        await notices.erase(_notice(NOW))
+    topic.down, topic.slow = False, True
+    clock.advance(GRACE * 2)
+    other = ErasureNotices(notices._service, outbox, topic.holds)  # a second preference instance, same stores
+    assert await asyncio.gather(notices.relay_once(GRACE), other.relay_once(GRACE)) == [1, 1]
+    assert [r.id for r in topic.records] == ["notice-c1-1"] and outbox.notices == {}
+
+
+async def test_a_notice_whose_sender_died_is_relayed_once_its_claim_ran_out() -> None:
+    notices, outbox, topic, clock = await _setup()
+    notice = _notice(NOW)
+    await outbox.add(notice, NOW)
+    assert await outbox.claim(notice.id, NOW, LEASE)  # a sender that died before producing
+    clock.advance(GRACE * 2)
+    assert await notices.relay_once(GRACE) == 1  # looked at, not sent: the claim still holds
+    assert topic.records == []
+    clock.advance(LEASE * 2)
+    assert await notices.relay_once(GRACE) == 1
+    assert [r.id for r in topic.records] == ["notice-c1-1"] and outbox.notices == {} and outbox.claims == set()
+
+
+@pytest.mark.parametrize("into_slot_s", [0, 17, 59.5])
+def test_two_claims_that_both_hold_are_more_than_a_lease_apart(into_slot_s: float) -> None:
+    first = NOW + timedelta(seconds=into_slot_s)  # NOW starts a slot
+    for apart_s in (0, 1, 30, 59, 60):  # within one lease: the later claim finds the earlier one's
+        later = first + timedelta(seconds=apart_s)
+        assert set(lease_ids("n", first, LEASE)) & set(lease_ids("n", later, LEASE)), apart_s
+    assert not set(lease_ids("n", first, LEASE)) & set(lease_ids("n", first + LEASE * 2, LEASE))
+    assert not set(lease_ids("n", first, LEASE)) & set(lease_ids("other", first, LEASE))
