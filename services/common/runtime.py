@@ -23,7 +23,6 @@ async def every(interval_s: float, step: Callable[[], Awaitable[object]], name: 
     if task is not None:
         task.set_name(name)  # what a stuck shutdown's task dump shows
     while True:
-        stop_if_cancelled()
         try:
             await step()
         except asyncio.CancelledError:

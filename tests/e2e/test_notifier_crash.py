@@ -16,18 +16,14 @@ import pytest
 
 from schemas.topics import ATS_EVENTS, NOTIFICATIONS_STATUS
 from services.common.settings import KafkaSettings, MongoSettings
-from tests.processes import ServiceProcess
+from tests.processes import ServiceProcess, stack_env
 from tests.stacks import services_running
 from tests.support import ats_event, eventually, produce, read_json
 
 
 def notifier_env(kafka: KafkaSettings, mongo: MongoSettings, unique: str, smtp_port: int) -> dict[str, str]:
     return {
-        "KAFKA_BOOTSTRAP_SERVERS": kafka.bootstrap_servers,
-        "KAFKA_TOPIC_PREFIX": kafka.topic_prefix,
-        "KAFKA_SESSION_TIMEOUT_MS": "2000",
-        "MONGODB_URL": mongo.url.get_secret_value(),
-        "MONGODB_DATABASE": mongo.database,
+        **stack_env(kafka, mongo),
         "NOTIFIER_GROUP_PREFIX": f"{unique}.notifier",
         "NOTIFIER_SMTP_PORT": str(smtp_port),
     }

@@ -15,22 +15,18 @@ from pymongo import AsyncMongoClient
 
 from schemas.topics import ATS_ACCEPTED, ATS_EVENTS, PREFERENCES_CHANGED
 from services.common.settings import KafkaSettings, MongoSettings
-from tests.processes import ServiceProcess
+from tests.processes import ServiceProcess, stack_env
 from tests.support import ats_event, eventually, produce, read_topic
 
 
 def service_env(kafka: KafkaSettings, mongo: MongoSettings, unique: str) -> dict[str, str]:
     return {
-        "KAFKA_BOOTSTRAP_SERVERS": kafka.bootstrap_servers,
-        "KAFKA_TOPIC_PREFIX": kafka.topic_prefix,
+        **stack_env(kafka, mongo),
         "KAFKA_PARTITIONS": str(kafka.partitions),
-        "MONGODB_URL": mongo.url.get_secret_value(),
-        "MONGODB_DATABASE": mongo.database,
         "PREFERENCE_GROUP_ID": f"{unique}.preference",
         "PREFERENCE_OUTBOX_GRACE_S": "0.3",
         "PREFERENCE_OUTBOX_INTERVAL_S": "0.2",
         "PREFERENCE_NOTICE_LEASE_S": "1",
-        "KAFKA_SESSION_TIMEOUT_MS": "2000",
     }
 
 

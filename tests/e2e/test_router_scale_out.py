@@ -19,7 +19,7 @@ from schemas.common import Channel
 from schemas.topics import ATS_EVENTS, NOTIFICATIONS_STATUS, dispatch_topic
 from services.common.kafka import create_topics, delete_prefixed_topics
 from services.common.settings import KafkaSettings, MongoSettings
-from tests.processes import ServiceProcess
+from tests.processes import ServiceProcess, stack_env
 from tests.stacks import service_settings
 from tests.support import DAYTIME, ats_event, eventually, produce, read_json, running, smtp_sink
 
@@ -29,12 +29,8 @@ CANDIDATES = 36
 
 def router_env(kafka: KafkaSettings, mongo: MongoSettings, unique: str) -> dict[str, str]:
     return {
-        "KAFKA_BOOTSTRAP_SERVERS": kafka.bootstrap_servers,
-        "KAFKA_TOPIC_PREFIX": kafka.topic_prefix,
+        **stack_env(kafka, mongo),
         "KAFKA_PARTITIONS": "6",
-        "KAFKA_SESSION_TIMEOUT_MS": "2000",
-        "MONGODB_URL": mongo.url.get_secret_value(),
-        "MONGODB_DATABASE": mongo.database,
         "ROUTER_GROUP_ID": f"{unique}.router",
         "ROUTER_LOG_LEVEL": "DEBUG",
         "CHANNELS_WHATSAPP_TEMPLATES": local_whatsapp_templates(),  # WhatsApp can carry every message

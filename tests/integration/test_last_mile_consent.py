@@ -18,7 +18,7 @@ from deploy.local.provider_emulator import read_messages
 from schemas.topics import ATS_EVENTS, NOTIFICATIONS_STATUS
 from services.common.settings import KafkaSettings, MongoSettings
 from tests.notifier.provider_doubles import emulator
-from tests.processes import ServiceProcess
+from tests.processes import ServiceProcess, stack_env
 from tests.stacks import Running, services_running
 from tests.support import DAYTIME, ats_event, eventually, produce, read_json
 
@@ -100,14 +100,10 @@ async def test_commands_queued_while_the_notifier_was_paused_are_blocked_after_s
         services_running(kafka, mongo, tmp_path, unique, with_notifier=False) as stack,
     ):
         env = {
-            "KAFKA_BOOTSTRAP_SERVERS": kafka.bootstrap_servers,
-            "KAFKA_TOPIC_PREFIX": kafka.topic_prefix,
-            "MONGODB_URL": mongo.url.get_secret_value(),
-            "MONGODB_DATABASE": mongo.database,
+            **stack_env(kafka, mongo, session_timeout_ms=30000),
             "NOTIFIER_GROUP_PREFIX": f"{unique}.notifier",
             "NOTIFIER_SMTP_PORT": str(stack.smtp_port),
             "NOTIFIER_PROVIDER_BASE_URL": url,
-            "KAFKA_SESSION_TIMEOUT_MS": "30000",
             # A view that applies changes 3 s late: only the send barrier can stop the SMS.
             "NOTIFIER_TEST_VIEW_DELAY_S": "3",
             "NOTIFIER_CONSENT_WAIT_S": "10",
