@@ -146,11 +146,15 @@ def subscribe_batch(
     skip: Callable[[Record], bool] | None = None,
     title: str | None = None,
     description: str | None = None,
+    gather_ms: int = 0,
 ) -> None:
     """Register one batch subscriber for `topics` in `group_id`: decode, dead-letter, handle, commit.
 
     Failures follow `dead_letters.guard` (see the module docstring). `skip` drops records this reader
     never needs before they are decoded (e.g. by a header); they are committed with the batch.
+    `gather_ms` > 0 (readers off the hot path): the broker answers a fetch once `GATHER_BYTES` are
+    waiting or that many ms passed. Every fetch is a request the broker and this process pay for
+    whatever it carries; a hot-path reader (0) is answered the moment one record arrives.
     """
     name = title or f"on_{'_'.join(t.replace('.', '_') for t in topics)}"
     guard = dead_letters.guard
@@ -198,6 +202,8 @@ def subscribe_batch(
         # Range assignment gives an instance the same partition numbers of every topic it reads,
         # which is what co-partitioning with preferences.changed relies on.
         partition_assignment_strategy=(RangePartitionAssignor,),
+        fetch_min_bytes=GATHER_BYTES if gather_ms else 1,
+        fetch_max_wait_ms=gather_ms or 500,
         title=title,
         description=description,
     )
@@ -206,6 +212,7 @@ def subscribe_batch(
 
 
 IDLE_POLL_MS = 200
+GATHER_BYTES = 64 * 1024
 
 
 def wake_on_arrival(subscriber: Any) -> None:

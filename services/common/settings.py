@@ -27,6 +27,14 @@ class KafkaSettings(BaseSettings):
     sasl_password: SecretStr | None = Field(None, description="SASL password (from a secret).")
     ssl_cafile: str | None = Field(None, description="CA bundle for SSL/SASL_SSL.")
     linger_ms: int = Field(1, ge=0, description="Producer linger: small batches, low latency.")
+    projection_fetch_wait_ms: int = Field(
+        200,
+        ge=0,
+        le=5000,
+        description="Readers off the hot path (timeline, worklist, engagement, replies): the broker holds their "
+        "fetch until 64 KiB are waiting or this many ms passed, so a busy pipeline answers them with fewer, "
+        "fuller fetches; 0 hands them each record at once like the hot path.",
+    )
     session_timeout_ms: int = Field(
         10_000, ge=1000, description="Consumer group session timeout: how fast a dead instance's partitions move."
     )

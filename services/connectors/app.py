@@ -132,6 +132,7 @@ def create_app(settings: ConnectorSettings, clock: Callable[[], datetime] = utcn
         handle=writeback.on_statuses,
         session_timeout_ms=settings.kafka.session_timeout_ms,
         skip=lambda r: (state := header(r, STATUS_HEADER)) is not None and state not in wanted,
+        gather_ms=settings.kafka.projection_fetch_wait_ms,
         title="connectors:on_statuses",
         description=writeback.on_statuses.__doc__,
     )
@@ -154,6 +155,7 @@ def create_app(settings: ConnectorSettings, clock: Callable[[], datetime] = utcn
         handle=preference_notes.on_preferences,
         session_timeout_ms=settings.kafka.session_timeout_ms,
         skip=is_erasure,  # nothing to tell the ATS (its own data is the ATS's)
+        gather_ms=settings.kafka.projection_fetch_wait_ms,
         title="connectors:on_preferences",
         description=preference_notes.on_preferences.__doc__,
     )

@@ -166,6 +166,7 @@ def register_handlers(
         session_timeout_ms=settings.kafka.session_timeout_ms,
         handle=on_status_events,
         skip=_kept_with_outcomes,
+        gather_ms=settings.kafka.projection_fetch_wait_ms,
         title="notifier:on_status_events",
         description="Recruiter timeline and worklist from notification states.",
     )

@@ -76,6 +76,8 @@ def register_handlers(
             session_timeout_ms=settings.kafka.session_timeout_ms,
             handle=handle,
             skip=_uninteresting if topic == NOTIFICATIONS_STATUS else None,
+            # States feed engagement learning only (high volume, off the hot path); a reply may be a STOP.
+            gather_ms=settings.kafka.projection_fetch_wait_ms if topic == NOTIFICATIONS_STATUS else 0,
             title=f"preference:{handle.__name__}",
             description=handle.__doc__,
         )

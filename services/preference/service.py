@@ -238,11 +238,13 @@ class PreferenceService:
         self._metrics.publish_seconds.observe(time.perf_counter() - started)
         self._crash.reached("after_publish")
         await self._notices([p.snapshot for p in proposals])
-        newer = await self._store.finish_publication_many(
-            {p.snapshot.candidate_id: p.snapshot.version for p in proposals}
+        # Both checks read what others may have written meanwhile; neither depends on the other, so they
+        # share one round trip on the way to the forward (an erasure found wins over a newer version).
+        newer, erased = await all_of(
+            self._store.finish_publication_many({p.snapshot.candidate_id: p.snapshot.version for p in proposals}),
+            self._erase_if_suppressed([p.snapshot.candidate_id for p in proposals]),
         )
         acks = [Acknowledged(p.snapshot, part, off) for p, (part, off) in zip(proposals, placed, strict=True)]
-        erased = await self._erase_if_suppressed(p.snapshot.candidate_id for p in proposals)
         acks = [a for a in acks if a.snapshot.candidate_id not in erased]
         # Changed concurrently through the API: the newest must be last on the topic.
         for candidate_id in newer - erased:
