@@ -25,7 +25,10 @@ async def _timeline(client: httpx.AsyncClient, cid: str, *final: str) -> dict[st
         return None
     body: dict[str, Any] = r.json()
     invites = [n for n in body["notifications"] if n["stage"] == "interview_scheduling"]
-    done = invites and invites[0]["template"] and invites[0]["status"] in final and body["preferences"]
+    # The router's held reminders reach the timeline through its projection of notifications.status, which
+    # gathers states (KAFKA_PROJECTION_FETCH_WAIT_MS), so they may come after the invite's own outcome.
+    reminders = [n for n in body["notifications"] if n["stage"] == "interview_reminder"]
+    done = invites and invites[0]["template"] and invites[0]["status"] in final and body["preferences"] and reminders
     return body if done else None
 
 
