@@ -15,7 +15,6 @@ from itertools import pairwise
 from typing import Any
 
 from bench.generator import candidate
-from schemas.common import Channel
 from schemas.ids import notification_id
 
 TEMPLATE = {
@@ -67,7 +66,7 @@ def script(
                 "location": "Utrecht",
             }
             if cand["id"] not in revokers:
-                expected.add(notification_id(ev_id, f"reminder:iv-{n}:2h", Channel.EMAIL, 1))
+                expected.add(notification_id(ev_id, f"reminder:iv-{n}:2h", 1))
         events.append(
             {
                 "specversion": "1.0",
@@ -80,13 +79,13 @@ def script(
             }
         )
         if cand["id"] not in revokers:
-            expected.add(notification_id(ev_id, TEMPLATE[kind], Channel.EMAIL, 1))
+            expected.add(notification_id(ev_id, TEMPLATE[kind], 1))
     return events, expected, revokers
 
 
 def own_mails(events: list[dict[str, Any]]) -> set[str]:
     """The notification ids of the e-mails the events themselves cause (no reminders)."""
-    return {notification_id(ev["id"], TEMPLATE[ev["type"]], Channel.EMAIL, 1) for ev in events}
+    return {notification_id(ev["id"], TEMPLATE[ev["type"]], 1) for ev in events}
 
 
 def owners(events: list[dict[str, Any]]) -> dict[str, str]:
@@ -97,7 +96,7 @@ def owners(events: list[dict[str, Any]]) -> dict[str, str]:
         if "interview" in ev["data"]:
             purposes.append(f"reminder:{ev['data']['interview']['id']}:2h")
         for purpose in purposes:
-            out[notification_id(ev["id"], purpose, Channel.EMAIL, 1)] = f"{ev['subject']} {purpose} (event {ev['id']})"
+            out[notification_id(ev["id"], purpose, 1)] = f"{ev['subject']} {purpose} (event {ev['id']})"
     return out
 
 
@@ -115,7 +114,7 @@ def reconcile(
     counts = Counter(m["notification_id"] for m in receipts)
     revoked_addresses = {f"kandidaat{int(c[-7:])}@example.org" for c in revokers}
     # A revoker's first event (their application) was sent before they revoked: that e-mail is allowed.
-    allowed = {notification_id(e, "application_received", Channel.EMAIL, 1) for e in first_events}
+    allowed = {notification_id(e, "application_received", 1) for e in first_events}
     dups = sum(n - 1 for nid, n in counts.items() if nid in expected and n > 1)
     window = min(dups, in_window)
     return {
@@ -144,7 +143,7 @@ class Delay:
 
 def event_delays(events: list[dict[str, Any]], receipts: list[dict[str, Any]]) -> list[Delay]:
     """Event → first receipt of its e-mail, for the events whose e-mail arrived (reminders excluded)."""
-    by_nid = {notification_id(ev["id"], TEMPLATE[ev["type"]], Channel.EMAIL, 1): ev for ev in events}
+    by_nid = {notification_id(ev["id"], TEMPLATE[ev["type"]], 1): ev for ev in events}
     first: dict[str, datetime] = {}
     for m in receipts:
         nid = m["notification_id"]

@@ -120,6 +120,13 @@ class Delivery:
             prior = existing.get(j.msg.notification_id)
             if prior is None:
                 todo.append(j)
+            elif prior.channel != self._channel.value:
+                # The router decided this message again (a redelivery after its crash) onto another channel; the
+                # first channel's reader has it, sends it at most once and reports it. Not a second message.
+                log.info(
+                    "message already claimed on another channel; not sent again",
+                    extra={"notification_id": prior.notification_id, "claimed_on": prior.channel},
+                )
             elif prior.state == "claimed":
                 if j.msg.notification_id not in self._claimed_unsent:
                     self._metrics.window_resends.labels(channel=self._channel.value).inc()

@@ -82,7 +82,7 @@ SUPPRESSED_REASON = (
 
 def suppressed_event(event: AtsEvent, stage: Stage, now: datetime) -> NotificationStatusEvent:
     """`suppressed` for an ATS event of an erased candidate: no decision, no message, only the reason."""
-    nid = notification_id(event.id, "suppressed", None, 1)
+    nid = notification_id(event.id, "suppressed", 1)
     change = StatusChange(
         notification_id=nid,
         ats_event_id=event.id,

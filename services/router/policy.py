@@ -169,7 +169,7 @@ def decide(
     if template == "interview_invite" and mode == "sms_options" and intent.context.slot_options:
         template = "interview_slot_options" if choice.channel in (Channel.SMS, Channel.WHATSAPP) else template
     return Planned(
-        notification_id=notification_id(intent.ats_event_id, intent.purpose_key, choice.channel, intent.attempt),
+        notification_id=notification_id(intent.ats_event_id, intent.purpose_key, intent.attempt),
         ats_event_id=intent.ats_event_id,
         purpose_key=intent.purpose_key,
         candidate_id=intent.candidate_id,

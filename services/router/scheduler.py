@@ -18,7 +18,7 @@ from schemas.common import NotificationStatus
 from services.common.runtime import stop_if_cancelled
 from services.router.metrics import RouterMetrics
 from services.router.outputs import Outputs, Wave
-from services.router.policy import Recent, RoutingConfig, decide
+from services.router.policy import Planned, Recent, RoutingConfig, decide
 from services.router.prefs import RoutingPrefs
 from services.router.service import Clock, PrefsLookup, RouterService, intent_of
 from services.router.store import OPEN_STATES, Routed, RouterStore
@@ -162,18 +162,9 @@ class Scheduler:
             exclude=frozenset(r.tried),
             due_at=r.planned.due_at if scheduled else None,
         )
-        if planned.notification_id != r.id and planned.channel is not None:
-            # Re-routed: a new identity per preference version keeps ids deterministic and unique.
-            key = f"{r.planned.purpose_key}~v{prefs.version}"
-            planned = decide(
-                replace(intent_of(r), purpose_key=key),
-                prefs,
-                now,
-                self._cfg,
-                Recent(),
-                exclude=frozenset(r.tried),
-                due_at=r.planned.due_at if scheduled else None,
-            )
+        # The same message whatever it is decided to now (also one stored when ids still named the channel):
+        # if it went out before a crash, the notifier finds its claim and does not send it again.
+        planned = replace(planned, notification_id=r.id)
         target = self._service.routed(
             planned,
             r.partition,
@@ -183,20 +174,21 @@ class Scheduler:
             tried=r.tried,
             follow_ups=r.follow_ups,
         )
-        if target.id == r.id and planned.state is NotificationStatus.HELD:
-            if (planned.due_at, planned.hold_kind, planned.reasons) != (
-                r.planned.due_at,
-                r.planned.hold_kind,
-                r.planned.reasons,
-            ):
+        if planned.state is NotificationStatus.HELD:
+            if _hold_of(planned) != _hold_of(r.planned):
                 await self._store.update_hold(target)  # else: nothing a release depends on changed; no write
             return None
+        if planned.state is not NotificationStatus.QUEUED:  # no channel left: nothing to dispatch
+            self._metrics.decided(planned)
+            await wave.status(target, planned.state, now)
+            return r, target  # removed from the working set once the wave is acknowledged
         if not await self._store.record_release(r, target):
             return None
         self._metrics.releases.labels(kind=r.planned.hold_kind or "held").inc()
         if why == "preference_changed":
-            self._metrics.redecisions.labels(outcome="rerouted" if target.id != r.id else "released").inc()
-        return await self._execute(wave, r, target, now, fresh=True)
+            moved = planned.channel != r.planned.channel
+            self._metrics.redecisions.labels(outcome="rerouted" if moved else "released").inc()
+        return await self._execute(wave, r, target, now)
 
     async def _replay(self, wave: Wave, r: Routed, now: datetime) -> tuple[Routed, Routed] | None:
         if r.next_id == r.id:
@@ -206,22 +198,13 @@ class Scheduler:
             if r.next_id not in stored:
                 return None
             target = stored[r.next_id or ""]
-        return await self._execute(wave, r, target, now, fresh=False)
+        return await self._execute(wave, r, target, now)
 
-    async def _execute(
-        self, wave: Wave, r: Routed, target: Routed, now: datetime, fresh: bool
-    ) -> tuple[Routed, Routed]:
+    async def _execute(self, wave: Wave, r: Routed, target: Routed, now: datetime) -> tuple[Routed, Routed]:
         if target.id == r.id:
             await wave.dispatch(target, now)
             await wave.status(target, NotificationStatus.QUEUED, now, dispatched=True)
-            return r, target
-        if fresh:
-            await self._store.insert([target])
-            await wave.status(
-                r, NotificationStatus.CANCELLED, now, "re-routed: " + "; ".join(target.planned.reasons)[:480]
-            )
-            await self._service.announce(wave, target, now)
-        else:
+        else:  # a release an older version recorded as a message of its own (re-routed): replayed as such
             await self._service.reannounce(wave, target, now)
         return r, target
 
@@ -241,3 +224,8 @@ class Scheduler:
         await self._service.fall_back(
             wave, r, f"no reply within {within}", now, r.partition, template_override="follow_up"
         )
+
+
+def _hold_of(p: Planned) -> tuple[object, ...]:
+    """What a held message's stored copy must follow: when, why, and the channel it would go on now."""
+    return (p.due_at, p.hold_kind, p.reasons, p.channel, p.template)

@@ -34,6 +34,18 @@ from services.common.mongo import find_by_ids, insert_new
 from services.router.policy import Planned, Recent
 
 PENDING_STATES = ("held",)
+# What deciding a held message again may change (its identity, intent and time stay).
+_DECIDED = (
+    "channel",
+    "to",
+    "template",
+    "reasons",
+    "mode",
+    "language",
+    "voicemail",
+    "not_honoured",
+    "preference_version",
+)
 OPEN_STATES = ("queued", "sent", "delivered", "read")
 
 
@@ -255,21 +267,7 @@ class MongoRouterStore:
         self._timers.bring_forward(target.reply_by)
         if target.id == held.id:
             doc = _to_doc(target)
-            update.update(
-                {
-                    k: doc[k]
-                    for k in (
-                        "channel",
-                        "template",
-                        "reasons",
-                        "mode",
-                        "language",
-                        "voicemail",
-                        "preference_version",
-                        "reply_by",
-                    )
-                }
-            )
+            update.update({k: doc[k] for k in (*_DECIDED, "reply_by")})
         result = await self._pending.update_one({"_id": held.id, "state": "held", "next_id": None}, {"$set": update})
         return result.modified_count == 1
 
@@ -283,19 +281,13 @@ class MongoRouterStore:
             await self._delete_where([held.id], lambda d: d["state"] == "held")
 
     async def update_hold(self, target: Routed) -> None:
-        """A held message stays held, with a new time or reason."""
+        """A held message stays held, with a new time or reason (or the channel it would take now)."""
         p = target.planned
         self._timers.bring_forward(p.due_at)
+        doc = _to_doc(target)
         await self._pending.update_one(
             {"_id": target.id, "state": "held", "next_id": None},
-            {
-                "$set": {
-                    "due_at": p.due_at,
-                    "hold_kind": p.hold_kind,
-                    "reasons": list(p.reasons),
-                    "preference_version": target.preference_version,
-                }
-            },
+            {"$set": {k: doc[k] for k in (*_DECIDED, "due_at", "hold_kind")}},
         )
 
     async def about_interview(self, candidate_id: str, interview_id: str) -> list[Routed]:

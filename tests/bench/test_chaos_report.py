@@ -8,7 +8,6 @@ from typing import Any
 from bench.chaos import SCENARIOS, failed
 from bench.chaos_report import HEAD, readme_section, scenario_line, table
 from bench.oracle import Reminders, event_delays, own_mails, owners, script
-from schemas.common import Channel
 from schemas.ids import notification_id
 
 T0 = datetime(2026, 5, 4, 12, 0, tzinfo=UTC)
@@ -120,7 +119,7 @@ def test_owners_name_every_expected_mail() -> None:
     who = owners(events)
     assert expected <= set(who)  # every expected mail can be named when it is lost
     interview = next(e for e in events if e["type"] == "ats.interview.scheduled")
-    reminder = notification_id(interview["id"], f"reminder:{interview['data']['interview']['id']}:2h", Channel.EMAIL, 1)
+    reminder = notification_id(interview["id"], f"reminder:{interview['data']['interview']['id']}:2h", 1)
     assert who[reminder] == f"{interview['subject']} reminder:{interview['data']['interview']['id']}:2h " + (
         f"(event {interview['id']})"
     )

@@ -65,11 +65,14 @@ async def test_held_sms_follows_the_candidate_to_email_when_they_change_their_mi
     assert "quiet hours" in held["reason"]
 
     await choose(stack, cid, channel_order=["email", "sms"])  # the candidate now prefers e-mail
-    cancelled = (await wait_status(kafka, cid, "cancelled", notification_id=held["notification_id"]))[0]
-    assert cancelled["reason"].startswith("re-routed: e-mail: number 1 in the candidate's order")
-    sent = await wait_status(kafka, cid, "sent", n=2, channel="email")
-    assert sent[-1]["ats_event_id"] == held["ats_event_id"]
+    # The same message (one id, whatever channel carries it), released at once on e-mail: no quiet hours there.
+    queued = (await wait_status(kafka, cid, "queued", notification_id=held["notification_id"]))[0]
+    assert queued["channel"] == "email"
+    assert queued["reason"].startswith("e-mail: number 1 in the candidate's order")
+    sent = await wait_status(kafka, cid, "sent", notification_id=held["notification_id"])
+    assert sent[0]["channel"] == "email" and sent[0]["ats_event_id"] == held["ats_event_id"]
     assert not [d for d in await read_json(kafka, dispatch_topic(Channel.SMS)) if d["subject"] == cid]
+    assert not await statuses_of(kafka, cid, "cancelled")
 
 
 @pytest.mark.parametrize("stack_at", [NIGHT], indirect=True)
@@ -194,3 +197,7 @@ async def test_out_of_order_and_duplicate_events_are_handled_explicitly(
     assert len(mails) == 1
     metrics = (await stack.router.get("/metrics")).text
     assert "router_stale_events_total 1.0" in metrics
+
+
+async def statuses_of(kafka: KafkaSettings, cid: str, status: str) -> list[dict[str, Any]]:
+    return [s for s in await statuses(kafka, cid) if s["status"] == status]

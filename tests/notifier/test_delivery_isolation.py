@@ -135,9 +135,9 @@ async def test_a_message_that_raises_fails_alone_and_an_erased_candidate_is_supp
 class ClaimingStore(Store):
     """Claims as the real store does: the first claim of an id wins, later ones see it."""
 
-    def __init__(self, left_by_a_crash: set[str]) -> None:
+    def __init__(self, left_by_a_crash: set[str], channel: str = "email") -> None:
         super().__init__()
-        self.claims = {nid: SendRecord(nid, "claimed", "email", "c0") for nid in left_by_a_crash}
+        self.claims = {nid: SendRecord(nid, "claimed", channel, "c0") for nid in left_by_a_crash}
 
     async def claim(self, records: list[SendRecord], now: datetime) -> dict[str, SendRecord]:
         existing = {
@@ -176,3 +176,17 @@ async def test_claims_made_while_the_view_was_behind_are_no_resends_on_the_retry
     assert sorted(adapter.sent) == ["crashed", "new"]
     # Only the claim a crash left is the provider window; the one made while the view was behind is not.
     assert registry.get_sample_value("notifier_window_resends_total", {"channel": "email"}) == 1
+
+
+async def test_a_message_claimed_on_another_channel_is_not_sent_again_on_this_one() -> None:
+    # The router crashed after dispatching "moved" by SMS and decided it again, now by e-mail (the candidate
+    # changed their order meanwhile): one notification id, so the SMS reader's claim keeps it to one send.
+    store, reports, adapter = ClaimingStore({"moved"}, channel="sms"), Reports(), Sends()
+    registry = CollectorRegistry()
+    delivery = _delivery(adapter, store, barrier, reports, registry)
+
+    await delivery.on_dispatch([command("moved", "c1"), command("new", "c2")])
+
+    assert adapter.sent == ["new"]
+    assert "moved" not in reports.states and store.claims["moved"].channel == "sms"
+    assert not registry.get_sample_value("notifier_window_resends_total", {"channel": "email"})

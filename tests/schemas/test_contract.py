@@ -74,15 +74,14 @@ def test_unknown_extra_fields_are_tolerated() -> None:
 
 
 def test_notification_ids_are_deterministic_and_distinct() -> None:
-    a = notification_id("ev-1", "interview_invite", Channel.EMAIL, 1)
-    assert a == notification_id("ev-1", "interview_invite", Channel.EMAIL, 1)
+    a = notification_id("ev-1", "interview_invite", 1)
+    assert a == notification_id("ev-1", "interview_invite", 1)
     others = {
-        notification_id("ev-2", "interview_invite", Channel.EMAIL, 1),
-        notification_id("ev-1", "reminder:iv:24h", Channel.EMAIL, 1),
-        notification_id("ev-1", "interview_invite", Channel.SMS, 1),
-        notification_id("ev-1", "interview_invite", Channel.EMAIL, 2),
+        notification_id("ev-2", "interview_invite", 1),
+        notification_id("ev-1", "reminder:iv:24h", 1),
+        notification_id("ev-1", "interview_invite", 2),
     }
-    assert a not in others and len(others) == 4
+    assert a not in others and len(others) == 3
 
 
 def test_topics_are_co_partitioned_keyed_and_owned() -> None:
