@@ -87,6 +87,12 @@ class DeliverMessage(BaseModel):
     event_time: AwareDatetime = Field(description="Time of the causing ATS event (end-to-end latency).")
     decided_at: AwareDatetime = Field(description="When the router decided.")
     preference_version: NonNegativeInt64 = Field(description="Version of the snapshot the router decided with.")
+    # The router's bookkeeping, carried so that a failure can be decided again from this command alone.
+    purpose_key: str | None = Field(
+        None, max_length=500, description="What the message is for within its event (with the attempt: its identity)."
+    )
+    tried: tuple[Channel, ...] = Field((), description="Channels this message was tried on before, in order.")
+    follow_ups: NonNegativeInt64 = Field(0, description="Follow-ups after silence that led to this message.")
 
 
 class DeliverMessageCommand(BaseModel):

@@ -22,6 +22,22 @@ STATUS_HEADER: Final = "ce_status"
 # Kafka header on a `queued` state the router published together with the message's dispatch command:
 # the notifier records that state with the message's outcome, so its timeline projection skips it.
 DISPATCHED_HEADER: Final = "router.dispatched"
+# Kafka header on a notifier's `failed` or `bounced`: where the message's command is, `<partition>:<offset>` on
+# dispatch.<channel>. The router decides the fallback from that command: the topic is its decision log.
+DISPATCH_REF_HEADER: Final = "dispatch.ref"
+
+
+def dispatch_ref(partition: int, offset: int) -> str:
+    """The value of DISPATCH_REF_HEADER for a command's position."""
+    return f"{partition}:{offset}"
+
+
+def parse_dispatch_ref(value: str | None) -> tuple[int, int] | None:
+    """(partition, offset) from a DISPATCH_REF_HEADER value; None when absent or not one."""
+    partition, sep, offset = (value or "").partition(":")
+    if not sep or not partition.isdigit() or not offset.isdigit():
+        return None
+    return int(partition), int(offset)
 
 
 def reason_text(reasons: tuple[str, ...] | list[str]) -> str:
@@ -35,7 +51,7 @@ class StatusChange(BaseModel):
 
     model_config = ConfigDict(extra="ignore", frozen=True)
 
-    notification_id: str = Field(description="Deterministic id (UUIDv5 of ATS event id, purpose, channel, attempt).")
+    notification_id: str = Field(description="Deterministic id (UUIDv5 of ATS event id, purpose, attempt).")
     ats_event_id: str = Field(description="The ATS event that caused the notification.")
     candidate_id: CandidateId
     application_id: str | None = Field(None, description="The application, when the event had one.")

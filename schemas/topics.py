@@ -119,10 +119,13 @@ _MAIN: tuple[TopicSpec, ...] = (
     *(
         TopicSpec(
             dispatch_topic(ch),
-            f"Command: deliver one message on {ch.value}.",
+            f"Command: deliver one message on {ch.value}. Also the router's record of what it dispatched: a "
+            "failure or bounce the notifier reports names its command's position, and the router decides the "
+            "fallback from it (a read by position, not a reader in a group), so it is kept as long as a mail "
+            "server may still bounce (5 days, and margin).",
             writers=("router",),
             readers=("notifier",),
-            retention_ms=3 * DAY_MS,
+            retention_ms=7 * DAY_MS,
         )
         for ch in Channel
     ),

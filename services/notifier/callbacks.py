@@ -147,7 +147,8 @@ def callback_routes(
                 provider=record.provider,
                 provider_ref=ref,
                 occurred_at=clock(),
-            )
+            ),
+            dispatch_ref=record.dispatch_ref,
         )
         await wave.flush()
 

@@ -13,14 +13,14 @@ import asyncio
 import logging
 import random
 from collections.abc import Awaitable, Callable, Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
 from structlog.contextvars import bind_contextvars
 
 from schemas.common import Channel, NotificationStatus
 from schemas.dispatch import DeliverMessage, DeliverMessageCommand
-from schemas.status import reason_text
+from schemas.status import dispatch_ref, reason_text
 from services.common.failpoints import CrashPoints
 from services.common.failures import TransientError
 from services.common.gathering import all_of
@@ -52,9 +52,10 @@ class ViewBehindError(TransientError):
 
 @dataclass(frozen=True)
 class Job:
-    """One message to try."""
+    """One message to try, and where its command is (see SendRecord.dispatch_ref)."""
 
     msg: DeliverMessage
+    ref: str | None = None
 
 
 class Delivery:
@@ -92,7 +93,9 @@ class Delivery:
 
     async def on_dispatch(self, batch: Sequence[tuple[Record, DeliverMessageCommand]]) -> None:
         """Handle one batch of commands; returns once every outcome is recorded and reported."""
-        jobs = list({cmd.data.notification_id: Job(cmd.data) for _, cmd in batch}.values())
+        jobs = list(
+            {cmd.data.notification_id: Job(cmd.data, dispatch_ref(r.partition, r.offset)) for r, cmd in batch}.values()
+        )
         now = self._clock()
         # The acknowledgement barrier (whatever a candidate changed before now is in the view first) and the
         # claims at once: a claim sends nothing, and the last-mile check that needs the view comes after both.
@@ -141,13 +144,14 @@ class Delivery:
                     prior.provider_ref,
                     now,
                     recorded=True,
+                    dispatch_ref=prior.dispatch_ref or j.ref,
                 )
         results = await asyncio.gather(*(self._deliver_or_fail(j, now) for j in todo))
         self._crash.reached("after_send")
-        records = [r for r, _ in results]
+        records = [replace(r, dispatch_ref=j.ref) for (r, _), j in zip(results, todo, strict=True)]
         await self._store.finish(records, {e.notification_id: e for _, e in results if e is not None}, self._clock())
         self._crash.reached("after_record")
-        for (record, _), j in zip(results, todo, strict=True):
+        for record, j in zip(records, todo, strict=True):
             await wave.state(
                 j.msg,
                 NotificationStatus(record.state),
@@ -156,6 +160,7 @@ class Delivery:
                 record.provider_ref,
                 record.ended_at or self._clock(),
                 recorded=True,
+                dispatch_ref=record.dispatch_ref,
             )
         await wave.flush()
 

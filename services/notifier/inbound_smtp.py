@@ -111,7 +111,7 @@ class InboundMail:
             record, entry, NotificationStatus.BOUNCED, bounce.reason, provider_ref=ref, contact_invalid=bounce.permanent
         )
         wave = self._reports.wave()
-        await wave.change(change)
+        await wave.change(change, dispatch_ref=record.dispatch_ref)
         await wave.flush()
         self._count("bounced")
 

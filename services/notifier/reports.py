@@ -9,7 +9,7 @@ from faststream.kafka import KafkaBroker
 from schemas.common import NotificationStatus
 from schemas.dispatch import DeliverMessage
 from schemas.inbound import InboundReply, InboundReplyEvent
-from schemas.status import STATUS_HEADER, NotificationStatusEvent, StatusChange
+from schemas.status import DISPATCH_REF_HEADER, STATUS_HEADER, NotificationStatusEvent, StatusChange
 from schemas.topics import CANDIDATE_INBOUND, NOTIFICATIONS_STATUS
 from services.common.kafka import Partitioner
 from services.common.publishing import CandidateWave
@@ -18,13 +18,17 @@ from services.common.settings import KafkaSettings
 SOURCE = "urn:candidate-comms:notifier"
 # On a state the notifier's outcomes collection holds already: its own timeline projection skips it.
 RECORDED_HEADER = "notifier.recorded"
+_FALLBACK_ON = frozenset({NotificationStatus.FAILED, NotificationStatus.BOUNCED})
 
 
 class ReportWave(CandidateWave):
     """The notifier's publications answering one batch (see CandidateWave)."""
 
-    async def change(self, change: StatusChange, recorded: bool = False) -> None:
-        """Publish one notifier-owned state change (`recorded`: its outcome document holds it already)."""
+    async def change(self, change: StatusChange, recorded: bool = False, dispatch_ref: str | None = None) -> None:
+        """Publish one notifier-owned state change (`recorded`: its outcome document holds it already).
+
+        A failure or bounce names where the message's command is (`dispatch_ref`): the router's fallback reads it.
+        """
         ev = NotificationStatusEvent(
             id=f"{change.notification_id}:{change.status.value}",
             source=SOURCE,
@@ -33,6 +37,8 @@ class ReportWave(CandidateWave):
             data=change,
         )
         headers = {STATUS_HEADER: change.status.value} | ({RECORDED_HEADER: "outcome"} if recorded else {})
+        if dispatch_ref and change.status in _FALLBACK_ON:
+            headers[DISPATCH_REF_HEADER] = dispatch_ref
         await self.send(ev.model_dump_json().encode(), NOTIFICATIONS_STATUS, change.candidate_id, ev.id, headers)
 
     async def state(
@@ -44,6 +50,7 @@ class ReportWave(CandidateWave):
         provider_ref: str | None,
         now: datetime,
         recorded: bool = False,
+        dispatch_ref: str | None = None,
     ) -> None:
         """Publish the state a dispatched message reached."""
         await self.change(
@@ -63,6 +70,7 @@ class ReportWave(CandidateWave):
                 event_time=msg.event_time,
             ),
             recorded,
+            dispatch_ref,
         )
 
     async def reply(self, reply: InboundReply, event_id: str) -> None:

@@ -56,6 +56,9 @@ class SendRecord:
     queued_at: datetime | None = None
     queued_reason: str = ""
     ended_at: datetime | None = None  # when the provider answered (None: recorded before this was kept)
+    # Where the message's command is on dispatch.<channel> (`<partition>:<offset>`): a failure or bounce names
+    # it, so the router decides the fallback from the command (the router keeps no copy of what went out).
+    dispatch_ref: str | None = None
 
     def context(self) -> dict[str, Any] | None:
         """The message's ids and stage as a timeline entry has them (None for a record stored without them)."""
@@ -117,6 +120,7 @@ def _record(d: dict[str, Any]) -> SendRecord:
         application_id=d.get("application_id"),
         stage=d.get("stage"),
         attempt=d.get("attempt", 1),
+        dispatch_ref=d.get("dispatch_ref"),
     )
 
 

@@ -28,6 +28,7 @@ from services.common.viewing import (
     view_dead_letters,
 )
 from services.router.admission import Admission
+from services.router.dispatch_log import DispatchLog
 from services.router.handlers import register_handlers
 from services.router.metrics import RouterMetrics
 from services.router.outputs import Outputs
@@ -79,7 +80,8 @@ def create_app(settings: RouterSettings, clock: Clock = utcnow) -> FastAPI:
     partitioner = Partitioner()  # loaded at start from the topics' metadata
     outputs = Outputs(broker, settings.kafka, partitioner)
     admission = Admission(view, settings.snapshot_wait_s)
-    service = RouterService(store, outputs, view.get, admission, cfg, clock, metrics)
+    commands = DispatchLog(settings.kafka)
+    service = RouterService(store, outputs, view.get, admission, cfg, clock, metrics, commands)
     prefs = view.get
     scheduler = Scheduler(service, store, outputs, prefs, lambda: holder["reader"].assigned, cfg, clock, metrics)
 
@@ -130,6 +132,7 @@ def create_app(settings: RouterSettings, clock: Clock = utcnow) -> FastAPI:
                 broker, settings.kafka, f"{settings.group_id}.view", metrics.dead_letter
             ).send,
         )
+        await commands.start()
         await broker.start()
         readiness.set("kafka")
         tasks = [
@@ -149,6 +152,7 @@ def create_app(settings: RouterSettings, clock: Clock = utcnow) -> FastAPI:
                     ("background tasks", lambda: cancel(*tasks)),
                     ("consumers", broker.stop),
                     ("view consumer", consumer.stop),
+                    ("dispatch log consumer", commands.stop),
                     ("database client", client.close),
                 ]
             )

@@ -113,7 +113,7 @@ class RouterMetrics:
             self.holds.labels(kind=kind)
             self.releases.labels(kind=kind)
             self.pending.labels(kind=kind)
-        for cause in ("no_channel", "silence"):
+        for cause in ("no_channel", "silence", "command_gone"):
             self.needs_recruiter.labels(cause=cause)
         for outcome in ("released", "rerouted"):
             self.redecisions.labels(outcome=outcome)

@@ -15,6 +15,7 @@ from schemas.topics import NOTIFICATIONS_STATUS, dispatch_topic
 from services.common.kafka import Partitioner
 from services.common.publishing import CandidateWave
 from services.common.settings import KafkaSettings
+from services.router.policy import Planned
 from services.router.store import Routed
 
 SOURCE = "urn:candidate-comms:router"
@@ -45,8 +46,52 @@ def deliver_command(r: Routed, now: datetime) -> DeliverMessageCommand:
         event_time=p.event_time,
         decided_at=now,
         preference_version=r.preference_version,
+        purpose_key=p.purpose_key,
+        tried=r.tried,
+        follow_ups=r.follow_ups,
     )
     return DeliverMessageCommand(id=p.notification_id, time=now, subject=p.candidate_id, data=msg)
+
+
+def routed_from_command(cmd: DeliverMessageCommand, partition: int) -> Routed:
+    """A dispatched message as the router decided it, from its command (the topic is the decision log).
+
+    What a command leaves out is what only waiting messages need (holds, reply windows: those are stored).
+    """
+    m = cmd.data
+    planned = Planned(
+        notification_id=m.notification_id,
+        ats_event_id=m.ats_event_id,
+        purpose_key=m.purpose_key or m.template,  # a command from before it was carried: the main message's key
+        candidate_id=m.candidate_id,
+        application_id=m.application_id,
+        interview_id=m.context.interview_id,
+        stage=m.stage,
+        purpose_class=m.purpose_class,
+        template=m.template,
+        attempt=m.attempt,
+        channel=m.channel,
+        state=NotificationStatus.QUEUED,
+        due_at=None,
+        hold_kind=None,
+        reasons=m.reasons,
+        essential=m.essential,
+        reply_expected=m.reply_expected,
+        language=m.language,
+        mode=m.mode,
+        voicemail=m.voicemail,
+        context=m.context,
+        event_time=m.event_time,
+    )
+    return Routed(
+        planned=planned,
+        partition=partition,
+        to=m.to,
+        preference_version=m.preference_version,
+        created_at=m.decided_at,
+        tried=m.tried,
+        follow_ups=m.follow_ups,
+    )
 
 
 def status_event(
@@ -97,6 +142,36 @@ def suppressed_event(event: AtsEvent, stage: Stage, now: datetime) -> Notificati
     return NotificationStatusEvent(id=f"{nid}:suppressed", source=SOURCE, time=now, subject=event.subject, data=change)
 
 
+UNROUTED_REASON = (
+    "needs a recruiter: the message {status} on {channel} and its command is no longer on the dispatch topic "
+    "(older than the topic keeps it), so no other channel can be chosen for it"
+)
+
+
+def unrouted_event(c: StatusChange, now: datetime) -> NotificationStatusEvent:
+    """`needs_recruiter` for a failed message the router cannot decide again (its command is gone)."""
+    change = StatusChange(
+        notification_id=c.notification_id,
+        ats_event_id=c.ats_event_id,
+        candidate_id=c.candidate_id,
+        application_id=c.application_id,
+        status=NotificationStatus.NEEDS_RECRUITER,
+        channel=c.channel,
+        stage=c.stage,
+        attempt=c.attempt,
+        reason=UNROUTED_REASON.format(status=c.status.value, channel=c.channel.value if c.channel else "-"),
+        occurred_at=now,
+        event_time=c.event_time,
+    )
+    return NotificationStatusEvent(
+        id=f"{c.notification_id}:{NotificationStatus.NEEDS_RECRUITER.value}",
+        source=SOURCE,
+        time=now,
+        subject=c.candidate_id,
+        data=change,
+    )
+
+
 class Wave(CandidateWave):
     """The router's publications answering one batch (see CandidateWave)."""
 
@@ -123,6 +198,12 @@ class Wave(CandidateWave):
         ev = suppressed_event(event, stage, now)
         headers = {STATUS_HEADER: ev.data.status.value}
         await self.send(ev.model_dump_json().encode(), NOTIFICATIONS_STATUS, event.subject, ev.id, headers)
+
+    async def unrouted(self, c: StatusChange, now: datetime) -> None:
+        """Hand a failed message the router cannot decide again to a recruiter."""
+        ev = unrouted_event(c, now)
+        headers = {STATUS_HEADER: ev.data.status.value}
+        await self.send(ev.model_dump_json().encode(), NOTIFICATIONS_STATUS, c.candidate_id, ev.id, headers)
 
 
 class Outputs:

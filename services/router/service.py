@@ -3,20 +3,22 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import replace
 from datetime import datetime
+from typing import Protocol
 
 from schemas.ats import AtsEvent, InterviewCancelled, InterviewRescheduled, InterviewScheduled
 from schemas.common import ROUTER_STATES, STATUS_RANK, Channel, NotificationStatus
-from schemas.dispatch import TemplateName
+from schemas.dispatch import DeliverMessageCommand, TemplateName
 from schemas.envelope import DecodeError
-from schemas.status import NotificationStatusEvent
-from services.common.kafka import Record
+from schemas.status import DISPATCH_REF_HEADER, NotificationStatusEvent, StatusChange, parse_dispatch_ref
+from services.common.kafka import Record, header
 from services.common.locks import KeyedLocks, WorkGate
 from services.router.admission import Admission, Admitted
+from services.router.dispatch_log import Position
 from services.router.metrics import RouterMetrics
-from services.router.outputs import Outputs, Wave
+from services.router.outputs import Outputs, Wave, routed_from_command
 from services.router.policy import INVITES, Intent, Planned, Recent, RoutingConfig, decide, plan_event, stage_of
 from services.router.prefs import RoutingPrefs
 from services.router.store import Routed, RouterStore
@@ -24,6 +26,14 @@ from services.router.store import Routed, RouterStore
 log = logging.getLogger(__name__)
 Clock = Callable[[], datetime]
 PrefsLookup = Callable[[str], RoutingPrefs | None]
+
+
+class Commands(Protocol):
+    """Dispatch commands read back by their position (services/router/dispatch_log.py)."""
+
+    async def read(self, positions: Iterable[Position]) -> dict[Position, DeliverMessageCommand]: ...
+
+
 _FALLBACK_ON = frozenset({NotificationStatus.FAILED, NotificationStatus.BOUNCED})
 _TRACKED = _FALLBACK_ON | {NotificationStatus.REPLIED}
 _NOTIFIER_STATES = (
@@ -84,7 +94,9 @@ class RouterService:
         cfg: RoutingConfig,
         clock: Clock,
         metrics: RouterMetrics,
+        commands: Commands,
     ) -> None:
+        self._commands = commands
         self._admission = admission
         self._store = store
         self._outputs = outputs
@@ -241,15 +253,20 @@ class RouterService:
 
         Other states (sent, delivered, read) need no bookkeeping here, so they cost no database write.
         """
-        changes = [e.data for _, e in batch if e.data.status in _TRACKED]
-        if not changes:
+        tracked = [(record, e.data) for record, e in batch if e.data.status in _TRACKED]
+        if not tracked:
             return
         now = self._clock()
-        stored = await self._store.get_many(c.notification_id for c in changes)
+        stored = await self._store.get_many(c.notification_id for _, c in tracked)
+        await self._read_back(tracked, stored)
         forward: list[tuple[str, NotificationStatus]] = []
         fallbacks: list[tuple[Routed, str]] = []
-        for c in changes:
+        unrouted: list[StatusChange] = []
+        for _, c in tracked:
             r = stored.get(c.notification_id)
+            if r is None and c.status in _FALLBACK_ON and self._prefs(c.candidate_id) is not None:
+                unrouted.append(c)  # neither waiting nor its command to be found: nothing to decide it from
+                continue
             if r is None or STATUS_RANK[c.status] <= STATUS_RANK[r.planned.state]:
                 log.info(
                     "state ignored",
@@ -262,11 +279,33 @@ class RouterService:
                 fallbacks.append((stored[c.notification_id], c.reason))
         await self._store.apply_statuses(forward)
         wave = self._outputs.wave()
+        for c in unrouted:
+            log.warning(
+                "a failed message cannot be decided again; a recruiter takes over", extra={"id": c.notification_id}
+            )
+            self._metrics.needs_recruiter.labels(cause="command_gone").inc()
+            await wave.unrouted(c, now)
         for r, why in fallbacks:
             cause = f"{r.planned.state.value} on {r.planned.channel}: {why}"
             async with self.locks.hold(r.planned.candidate_id):
                 await self.fall_back(wave, r, cause, now, r.partition)
         await wave.flush()
+
+    async def _read_back(self, tracked: Sequence[tuple[Record, StatusChange]], stored: dict[str, Routed]) -> None:
+        """Messages that went out are not stored: their commands, where the notifier's failure report says."""
+        wanted: dict[str, tuple[Position, int]] = {}
+        for record, c in tracked:
+            if c.status in _FALLBACK_ON and c.notification_id not in stored and c.channel is not None:
+                at = parse_dispatch_ref(header(record, DISPATCH_REF_HEADER))
+                if at is not None:
+                    wanted[c.notification_id] = ((c.channel, *at), record.partition)
+        if not wanted:
+            return
+        commands = await self._commands.read(position for position, _ in wanted.values())
+        for nid, (position, partition) in wanted.items():
+            cmd = commands.get(position)
+            if cmd is not None and cmd.data.notification_id == nid:
+                stored[nid] = routed_from_command(cmd, partition)
 
     async def fall_back(
         self,
@@ -300,10 +339,10 @@ class RouterService:
             tried=tried,
             follow_ups=r.follow_ups + (1 if template_override else 0),
         )
-        if not await self._store.record_next(r.id, [r.planned.state.value], nxt.id, r.planned.state.value):
-            existing = (await self._store.get_many([r.id])).get(r.id)
-            if existing is None or existing.next_id != nxt.id:
-                return  # another decision was recorded already
+        recorded = await self._store.record_next(r.id, [r.planned.state.value], nxt.id, r.planned.state.value)
+        # Not recorded now: another decision was (stop), or this same one before a crash (publish it again).
+        if not recorded and await self._store.next_of(r.id) != nxt.id:
+            return
         self._metrics.fallbacks.labels(
             channel=r.planned.channel.value if r.planned.channel else "none",
             cause=r.planned.state.value if not template_override else "silence",

@@ -1,7 +1,7 @@
 """The only module of the router that touches MongoDB: decisions, and the messages still waiting.
 
-routed   - every decision, inserted in one batch per input batch and never changed (the intent log: a
-           redelivered event finds its decision and republishes it; the notifier deduplicates)
+routed   - every decision, as versions before 2026-12-05 stored it (read, no longer written): a decision that
+           went straight out is recorded by its command on dispatch.<channel> (see insert)
 pending  - the small working set: held and scheduled messages, and messages awaiting a reply. Releases
            record their decision here before dispatching, so a crash replays it instead of deciding twice
 markers  - what a sent message led to (fallback, follow-up, recruiter): an insert per decision, whose
@@ -144,6 +144,7 @@ class RouterStore(Protocol):
 
     async def insert(self, routed: Sequence[Routed]) -> dict[str, Routed]: ...
     async def get_many(self, ids: Iterable[str]) -> dict[str, Routed]: ...
+    async def next_of(self, routed_id: str) -> str | None: ...
     async def set_state(self, ids: Iterable[str], state: NotificationStatus, reason: str | None = None) -> None: ...
     async def record_next(self, routed_id: str, from_states: Sequence[str], next_id: str, state: str) -> bool: ...
     async def record_release(self, held: Routed, target: Routed) -> bool: ...
@@ -231,17 +232,25 @@ class MongoRouterStore:
         await self._caplog.create_index([("candidate_id", 1)])
 
     async def insert(self, routed: Sequence[Routed]) -> dict[str, Routed]:
-        """Insert new decisions (waiting ones also into pending); return those that existed, as stored."""
-        taken = set(await insert_new(self._routed, [_to_doc(r) for r in routed]))
-        waiting = [r for i, r in enumerate(routed) if i not in taken and _waits(r)]
-        for r in waiting:
-            self._timers.bring_forward(r.planned.due_at, r.reply_by)
-            self._ids_of.setdefault(r.planned.candidate_id, set()).add(r.id)
-        await insert_new(self._pending, [_to_doc(r) for r in waiting])
-        return await self.get_many(routed[i].id for i in taken)
+        """Keep new decisions that wait (held, scheduled, awaiting a reply); return those kept already, as stored.
+
+        A decision that went straight out is not stored: its command on dispatch.<channel> is the record, read
+        back when it fails (services/router/dispatch_log.py), and taken again after a crash it names the same
+        message, which the notifier sends once.
+        """
+        waiting = [r for r in routed if _waits(r)]
+        taken = set(await insert_new(self._pending, [_to_doc(r) for r in waiting]))
+        for i, r in enumerate(waiting):
+            if i not in taken:
+                self._timers.bring_forward(r.planned.due_at, r.reply_by)
+                self._ids_of.setdefault(r.planned.candidate_id, set()).add(r.id)
+        return await self.get_many(waiting[i].id for i in taken)
 
     async def get_many(self, ids: Iterable[str]) -> dict[str, Routed]:
-        """Stored messages by id (batched point reads: the waiting copy if any, with the decision taken for it)."""
+        """Stored messages by id (batched point reads), with the decision taken for them.
+
+        `routed` holds the decisions of versions that stored every one; it is read until those have ended.
+        """
         wanted = list(set(ids))
         docs = await find_by_ids(self._pending, wanted)
         docs.update(await find_by_ids(self._routed, [i for i in wanted if i not in docs]))
@@ -249,6 +258,11 @@ class MongoRouterStore:
         for i, marker in markers.items():
             docs[i]["next_id"] = marker["next_id"]
         return {i: _from_doc(d) for i, d in docs.items()}
+
+    async def next_of(self, routed_id: str) -> str | None:
+        """What a message led to (a fallback, a follow-up, a recruiter), if recorded."""
+        marker = (await find_by_ids(self._markers, [routed_id])).get(routed_id)
+        return marker["next_id"] if marker else None
 
     async def set_state(self, ids: Iterable[str], state: NotificationStatus, reason: str | None = None) -> None:
         """End waiting messages (cancelled): they leave the working set."""

@@ -10,9 +10,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from aiokafka import AIOKafkaProducer
 
 from schemas.common import Channel
-from schemas.topics import ATS_EVENTS, dispatch_topic
+from schemas.partitioning import partition_for
+from schemas.status import DISPATCH_REF_HEADER, STATUS_HEADER, NotificationStatusEvent, StatusChange, dispatch_ref
+from schemas.topics import ATS_EVENTS, NOTIFICATIONS_STATUS, dispatch_topic
+from services.common.kafka import aiokafka_kwargs
 from services.common.settings import KafkaSettings, MongoSettings
 from tests.stacks import Running, services_running
 from tests.support import Clock, ats_event, eventually, produce, read_json, statuses, wait_status
@@ -125,6 +129,38 @@ async def test_a_bounce_falls_back_to_the_next_channel_at_once(
     assert command["template"] == "interview_invite" and command["attempt"] == 2
 
 
+async def test_a_failure_whose_command_is_gone_goes_to_a_recruiter(
+    stack_at: tuple[Running, Clock], kafka: KafkaSettings, unique: str
+) -> None:
+    # The router keeps no copy of what went out: a failure's fallback is decided from the command the notifier's
+    # report points at. One that points past the topic's end (a command older than its retention) cannot be
+    # decided again, and is handed to a recruiter rather than dropped.
+    stack, _ = stack_at
+    cid = f"{unique}-g"
+    await candidate(stack, kafka, cid, phone="+31612345678", opt_ins=("sms",))
+    sent = (await wait_status(kafka, cid, "sent", channel="email"))[0]
+    failed = StatusChange.model_validate(sent | {"status": "failed", "reason": "provider refused (test)"})
+    event = NotificationStatusEvent(
+        id=f"{failed.notification_id}:failed", source="urn:test", time=DAY, subject=cid, data=failed
+    )
+    partition = partition_for(cid, kafka.partitions)
+    producer = AIOKafkaProducer(**aiokafka_kwargs(kafka))
+    await producer.start()
+    try:
+        await producer.send_and_wait(
+            kafka.topic(NOTIFICATIONS_STATUS),
+            event.model_dump_json().encode(),
+            key=cid.encode(),
+            partition=partition,
+            headers=[(STATUS_HEADER, b"failed"), (DISPATCH_REF_HEADER, dispatch_ref(partition, 10**9).encode())],
+        )
+    finally:
+        await producer.stop()
+    recruiter = (await wait_status(kafka, cid, "needs_recruiter", notification_id=sent["notification_id"]))[0]
+    assert "no longer on the dispatch topic" in recruiter["reason"] and recruiter["channel"] == "email"
+    assert not await statuses_of(kafka, cid, "queued", channel="sms")
+
+
 async def test_silence_gets_one_follow_up_then_a_recruiter(
     stack_at: tuple[Running, Clock], kafka: KafkaSettings, unique: str
 ) -> None:
@@ -199,5 +235,6 @@ async def test_out_of_order_and_duplicate_events_are_handled_explicitly(
     assert "router_stale_events_total 1.0" in metrics
 
 
-async def statuses_of(kafka: KafkaSettings, cid: str, status: str) -> list[dict[str, Any]]:
-    return [s for s in await statuses(kafka, cid) if s["status"] == status]
+async def statuses_of(kafka: KafkaSettings, cid: str, status: str, **match: Any) -> list[dict[str, Any]]:
+    found = [s for s in await statuses(kafka, cid) if s["status"] == status]
+    return [s for s in found if all(s.get(k) == v for k, v in match.items())]

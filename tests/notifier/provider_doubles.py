@@ -180,13 +180,15 @@ class FakeReports:
 
     def __init__(self) -> None:
         self.changes: list[StatusChange] = []
+        self.refs: dict[str, str | None] = {}  # notification id -> the dispatch ref its failure named
         self.replies: list[tuple[InboundReply, str]] = []
 
     def wave(self) -> FakeReports:
         return self
 
-    async def change(self, change: StatusChange) -> None:
+    async def change(self, change: StatusChange, dispatch_ref: str | None = None) -> None:
         self.changes.append(change)
+        self.refs[change.notification_id] = dispatch_ref
 
     async def reply(self, reply: InboundReply, event_id: str) -> None:
         self.replies.append((reply, event_id))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
@@ -79,7 +80,7 @@ def command(nid: str, cid: str) -> tuple[Any, DeliverMessageCommand]:
         decided_at=NOW,
         preference_version=1,
     )
-    return object(), DeliverMessageCommand(id=nid, time=NOW, subject=cid, data=msg)
+    return SimpleNamespace(partition=0, offset=7), DeliverMessageCommand(id=nid, time=NOW, subject=cid, data=msg)
 
 
 def reach(cid: str) -> Reach | None:
