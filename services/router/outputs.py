@@ -21,32 +21,38 @@ from services.router.store import Routed
 SOURCE = "urn:candidate-comms:router"
 
 
+# What a planned message and its dispatch command both hold, under the same names.
+_CARRIED = (
+    "notification_id",
+    "ats_event_id",
+    "candidate_id",
+    "application_id",
+    "attempt",
+    "stage",
+    "purpose_class",
+    "template",
+    "language",
+    "mode",
+    "essential",
+    "reply_expected",
+    "voicemail",
+    "context",
+    "reasons",
+    "event_time",
+)
+
+
 def deliver_command(r: Routed, now: datetime) -> DeliverMessageCommand:
     """The notifier's command for a queued message."""
     p = r.planned
     assert p.channel is not None, "only messages with a channel are dispatched"
     msg = DeliverMessage(
-        notification_id=p.notification_id,
-        ats_event_id=p.ats_event_id,
-        candidate_id=p.candidate_id,
-        application_id=p.application_id,
+        **{f: getattr(p, f) for f in _CARRIED},
+        purpose_key=p.purpose_key,
         channel=p.channel,
-        attempt=p.attempt,
-        stage=p.stage,
-        purpose_class=p.purpose_class,
-        template=p.template,
-        language=p.language,
-        mode=p.mode,
-        essential=p.essential,
-        reply_expected=p.reply_expected,
-        voicemail=p.voicemail,
         to=r.to,
-        context=p.context,
-        reasons=p.reasons,
-        event_time=p.event_time,
         decided_at=now,
         preference_version=r.preference_version,
-        purpose_key=p.purpose_key,
         tried=r.tried,
         follow_ups=r.follow_ups,
     )
@@ -60,28 +66,14 @@ def routed_from_command(cmd: DeliverMessageCommand, partition: int) -> Routed:
     """
     m = cmd.data
     planned = Planned(
-        notification_id=m.notification_id,
-        ats_event_id=m.ats_event_id,
-        purpose_key=m.purpose_key or m.template,  # a command from before it was carried: the main message's key
-        candidate_id=m.candidate_id,
-        application_id=m.application_id,
+        **{f: getattr(m, f) for f in _CARRIED},
+        # A command from before the key was carried: the event's main message, whose key is its template.
+        purpose_key=m.purpose_key or m.template,
         interview_id=m.context.interview_id,
-        stage=m.stage,
-        purpose_class=m.purpose_class,
-        template=m.template,
-        attempt=m.attempt,
         channel=m.channel,
         state=NotificationStatus.QUEUED,
         due_at=None,
         hold_kind=None,
-        reasons=m.reasons,
-        essential=m.essential,
-        reply_expected=m.reply_expected,
-        language=m.language,
-        mode=m.mode,
-        voicemail=m.voicemail,
-        context=m.context,
-        event_time=m.event_time,
     )
     return Routed(
         planned=planned,
@@ -150,25 +142,13 @@ UNROUTED_REASON = (
 
 def unrouted_event(c: StatusChange, now: datetime) -> NotificationStatusEvent:
     """`needs_recruiter` for a failed message the router cannot decide again (its command is gone)."""
-    change = StatusChange(
-        notification_id=c.notification_id,
-        ats_event_id=c.ats_event_id,
-        candidate_id=c.candidate_id,
-        application_id=c.application_id,
-        status=NotificationStatus.NEEDS_RECRUITER,
-        channel=c.channel,
-        stage=c.stage,
-        attempt=c.attempt,
-        reason=UNROUTED_REASON.format(status=c.status.value, channel=c.channel.value if c.channel else "-"),
-        occurred_at=now,
-        event_time=c.event_time,
+    reason = UNROUTED_REASON.format(status=c.status.value, channel=c.channel.value if c.channel else "-")
+    status = NotificationStatus.NEEDS_RECRUITER
+    change = c.model_copy(
+        update={"status": status, "reason": reason, "occurred_at": now, "provider": None, "provider_ref": None}
     )
     return NotificationStatusEvent(
-        id=f"{c.notification_id}:{NotificationStatus.NEEDS_RECRUITER.value}",
-        source=SOURCE,
-        time=now,
-        subject=c.candidate_id,
-        data=change,
+        id=f"{c.notification_id}:{status.value}", source=SOURCE, time=now, subject=c.candidate_id, data=change
     )
 
 

@@ -80,6 +80,29 @@ async def test_held_sms_follows_the_candidate_to_email_when_they_change_their_mi
 
 
 @pytest.mark.parametrize("stack_at", [NIGHT], indirect=True)
+async def test_a_held_message_follows_a_new_channel_while_it_is_still_held(
+    stack_at: tuple[Running, Clock], kafka: KafkaSettings, unique: str
+) -> None:
+    stack, clock = stack_at
+    cid = f"{unique}-v"
+    await candidate(stack, kafka, cid, phone="+31612345678", opt_ins=("sms", "voice"))
+    await choose(stack, cid, channel_order=["sms"])
+    await produce(
+        kafka,
+        ATS_EVENTS,
+        [ats_event("ats.stage.changed", cid, stage="screening", phone="+31612345678", opt_ins=("sms", "voice"))],
+    )
+    held = (await wait_status(kafka, cid, "held", channel="sms"))[0]
+    await choose(stack, cid, channel_order=["voice", "sms"])  # a call instead: quiet hours hold it too
+    clock.advance(timedelta(hours=9, minutes=45))  # 08:15 in Amsterdam
+    queued = (await wait_status(kafka, cid, "queued", notification_id=held["notification_id"]))[0]
+    assert queued["channel"] == "voice"
+    calls = await eventually(lambda: _dispatched(kafka, cid, Channel.VOICE, 1), what="the call command")
+    assert [c["data"]["notification_id"] for c in calls] == [held["notification_id"]]
+    assert not await _dispatched(kafka, cid, Channel.SMS, 1)
+
+
+@pytest.mark.parametrize("stack_at", [NIGHT], indirect=True)
 async def test_held_messages_are_released_once_when_quiet_hours_end(
     stack_at: tuple[Running, Clock], kafka: KafkaSettings, unique: str
 ) -> None:
