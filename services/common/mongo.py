@@ -96,6 +96,19 @@ async def insert_new(coll: AsyncCollection[dict[str, Any]], docs: list[dict[str,
     return []
 
 
+async def put_each(coll: AsyncCollection[dict[str, Any]], docs: list[dict[str, Any]]) -> None:
+    """Store documents by `_id`, a later one in `docs` (or now) replacing an earlier one.
+
+    The new ones go in one batched insert; each one that existed is replaced by a command of its own. Never
+    one command with many updates: FerretDB 1.24 (SQLite) takes a pooled connection for every statement of
+    an update command and holds them until the command ends, so ~100 of them exhaust its pool and the
+    server stays stuck (reproduced: one bulk of 150 upserts of existing documents timed out, and so did
+    every command after it until a restart).
+    """
+    for i in await insert_new(coll, docs):
+        await coll.replace_one({"_id": docs[i]["_id"]}, docs[i])
+
+
 BY_IDS_CHUNK = 1000
 
 

@@ -24,9 +24,9 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
-from pymongo import AsyncMongoClient, UpdateOne
+from pymongo import AsyncMongoClient
 
-from services.common.mongo import insert_new
+from services.common.mongo import insert_new, put_each
 from services.connectors.adapters import InterviewFacts, KnownInterview, NoteTarget
 
 
@@ -158,12 +158,13 @@ class MongoConnectorStore:
         await self._tries.delete_many({"_id": {"$in": list(keys)}})  # written: nothing left to look for
 
     async def attempt(self, keys: Sequence[str], marker: str, at: datetime) -> None:
-        """Add the marker to each key's attempts (one command for all keys)."""
-        if keys:
-            updates = [
-                UpdateOne({"_id": k}, {"$addToSet": {"markers": marker}, "$set": {"at": at}}, upsert=True) for k in keys
-            ]
-            await self._tries.bulk_write(updates, ordered=False)
+        """Add the marker to each key's attempts: new keys in one insert, a key tried before one update each.
+
+        Not one bulk of updates: see services/common/mongo.py put_each (FerretDB's pool).
+        """
+        existing = await insert_new(self._tries, [{"_id": k, "markers": [marker], "at": at} for k in keys])
+        for i in existing:
+            await self._tries.update_one({"_id": keys[i]}, {"$addToSet": {"markers": marker}, "$set": {"at": at}})
 
     async def attempts(self, keys: Sequence[str]) -> dict[str, set[str]]:
         """The markers of the notes these keys went out in, for keys not marked written."""
@@ -189,8 +190,8 @@ class MongoConnectorStore:
         ]
 
     async def remember_interviews(self, interviews: Sequence[KnownInterview]) -> None:
-        """Remember interviews as told to the pipeline (the latest wins; one command for all)."""
-        updates = []
+        """Remember interviews as told to the pipeline (the latest wins; see put_each for why not one bulk)."""
+        docs = []
         for known in interviews:
             iv = known.interview
             doc = {
@@ -203,9 +204,8 @@ class MongoConnectorStore:
                 "sequence": iv.sequence,
                 "cancelled": known.cancelled,
             }
-            updates.append(UpdateOne({"_id": f"{known.connection}/{iv.id}"}, {"$set": doc}, upsert=True))
-        if updates:
-            await self._interviews.bulk_write(updates, ordered=True)  # in order: a later telling of one wins
+            docs.append({"_id": f"{known.connection}/{iv.id}", **doc})
+        await put_each(self._interviews, docs)
 
     async def known_interviews(self, connection: str, interview_ids: Iterable[str]) -> dict[str, KnownInterview]:
         """The remembered interviews of this connection among these ids."""
