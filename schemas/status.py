@@ -25,6 +25,8 @@ DISPATCHED_HEADER: Final = "router.dispatched"
 # Kafka header on a notifier's `failed` or `bounced`: where the message's command is, `<partition>:<offset>` on
 # dispatch.<channel>. The router decides the fallback from that command: the topic is its decision log.
 DISPATCH_REF_HEADER: Final = "dispatch.ref"
+# The notifier's states that end a message unsent: the router falls back on them (and they carry the header).
+FALLBACK_STATES: Final = frozenset({NotificationStatus.FAILED, NotificationStatus.BOUNCED})
 
 
 def dispatch_ref(partition: int, offset: int) -> str:

@@ -9,7 +9,7 @@ from faststream.kafka import KafkaBroker
 from schemas.common import NotificationStatus
 from schemas.dispatch import DeliverMessage
 from schemas.inbound import InboundReply, InboundReplyEvent
-from schemas.status import DISPATCH_REF_HEADER, STATUS_HEADER, NotificationStatusEvent, StatusChange
+from schemas.status import DISPATCH_REF_HEADER, FALLBACK_STATES, STATUS_HEADER, NotificationStatusEvent, StatusChange
 from schemas.topics import CANDIDATE_INBOUND, NOTIFICATIONS_STATUS
 from services.common.kafka import Partitioner
 from services.common.publishing import CandidateWave
@@ -18,7 +18,6 @@ from services.common.settings import KafkaSettings
 SOURCE = "urn:candidate-comms:notifier"
 # On a state the notifier's outcomes collection holds already: its own timeline projection skips it.
 RECORDED_HEADER = "notifier.recorded"
-_FALLBACK_ON = frozenset({NotificationStatus.FAILED, NotificationStatus.BOUNCED})
 
 
 class ReportWave(CandidateWave):
@@ -37,7 +36,7 @@ class ReportWave(CandidateWave):
             data=change,
         )
         headers = {STATUS_HEADER: change.status.value} | ({RECORDED_HEADER: "outcome"} if recorded else {})
-        if dispatch_ref and change.status in _FALLBACK_ON:
+        if dispatch_ref and change.status in FALLBACK_STATES:
             headers[DISPATCH_REF_HEADER] = dispatch_ref
         await self.send(ev.model_dump_json().encode(), NOTIFICATIONS_STATUS, change.candidate_id, ev.id, headers)
 

@@ -12,7 +12,13 @@ from schemas.ats import AtsEvent, InterviewCancelled, InterviewRescheduled, Inte
 from schemas.common import ROUTER_STATES, STATUS_RANK, Channel, NotificationStatus
 from schemas.dispatch import DeliverMessageCommand, TemplateName
 from schemas.envelope import DecodeError
-from schemas.status import DISPATCH_REF_HEADER, NotificationStatusEvent, StatusChange, parse_dispatch_ref
+from schemas.status import (
+    DISPATCH_REF_HEADER,
+    FALLBACK_STATES,
+    NotificationStatusEvent,
+    StatusChange,
+    parse_dispatch_ref,
+)
 from services.common.kafka import Record, header
 from services.common.locks import KeyedLocks, WorkGate
 from services.router.admission import Admission, Admitted
@@ -34,13 +40,12 @@ class Commands(Protocol):
     async def read(self, positions: Iterable[Position]) -> dict[Position, DeliverMessageCommand]: ...
 
 
-_FALLBACK_ON = frozenset({NotificationStatus.FAILED, NotificationStatus.BOUNCED})
-_TRACKED = _FALLBACK_ON | {NotificationStatus.REPLIED}
+_TRACKED = FALLBACK_STATES | {NotificationStatus.REPLIED}
 _NOTIFIER_STATES = (
     frozenset(
         {NotificationStatus.SENT, NotificationStatus.DELIVERED, NotificationStatus.READ, NotificationStatus.REPLIED}
     )
-    | _FALLBACK_ON
+    | FALLBACK_STATES
 )
 
 
@@ -264,7 +269,7 @@ class RouterService:
         unrouted: list[StatusChange] = []
         for _, c in tracked:
             r = stored.get(c.notification_id)
-            if r is None and c.status in _FALLBACK_ON and self._prefs(c.candidate_id) is not None:
+            if r is None and c.status in FALLBACK_STATES and self._prefs(c.candidate_id) is not None:
                 unrouted.append(c)  # neither waiting nor its command to be found: nothing to decide it from
                 continue
             if r is None or STATUS_RANK[c.status] <= STATUS_RANK[r.planned.state]:
@@ -275,7 +280,7 @@ class RouterService:
                 continue
             stored[c.notification_id] = replace(r, planned=replace(r.planned, state=c.status))
             forward.append((c.notification_id, c.status))
-            if c.status in _FALLBACK_ON:
+            if c.status in FALLBACK_STATES:
                 fallbacks.append((stored[c.notification_id], c.reason))
         await self._store.apply_statuses(forward)
         wave = self._outputs.wave()
@@ -295,7 +300,7 @@ class RouterService:
         """Messages that went out are not stored: their commands, where the notifier's failure report says."""
         wanted: dict[str, tuple[Position, int]] = {}
         for record, c in tracked:
-            if c.status in _FALLBACK_ON and c.notification_id not in stored and c.channel is not None:
+            if c.status in FALLBACK_STATES and c.notification_id not in stored and c.channel is not None:
                 at = parse_dispatch_ref(header(record, DISPATCH_REF_HEADER))
                 if at is not None:
                     wanted[c.notification_id] = ((c.channel, *at), record.partition)
